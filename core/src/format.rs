@@ -1,0 +1,271 @@
+//! The model file format, read and written over caller buffers (no `std`, no allocator).
+//!
+//! # Layout (version 1, all integers little-endian)
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `RAPIDMDL` |
+//! | 8 | 2 | format version (`u16`), currently 1 |
+//! | 10 | 2 | model kind (`u16`): 1 = RA patterns |
+//! | 12 | 4 | visible units `V` (`u32`) |
+//! | 16 | 4 | hidden units `H` (`u32`) |
+//! | 20 | 4 | patterns `K` (`u32`) |
+//! | 24 | 8 | payload length in bytes (`u64`) |
+//! | 32 | n | payload: `f32` values; RA: `Ξ` row-major `K × (V+H)` |
+//! | 32 + n | 4 | CRC-32 (IEEE 802.3, as zlib) of bytes `[0, 32 + n)` |
+//!
+//! Nothing else is stored: no time, no host name, so equal models give equal files.
+//! A reader checks, in order: length ≥ 36, magic, version, kind, non-zero dimensions, the stated
+//! payload length against the dimensions, the total length, the checksum, and that every
+//! parameter is finite. Each failure has its own [`FormatError`].
+
+use crate::error::FormatError;
+use crate::model::Dims;
+
+/// The magic bytes at offset 0.
+pub const MAGIC: [u8; 8] = *b"RAPIDMDL";
+/// The format version this build writes and the newest it reads.
+pub const VERSION: u16 = 1;
+/// Header size in bytes.
+pub const HEADER_LEN: usize = 32;
+/// Checksum size in bytes.
+pub const CHECKSUM_LEN: usize = 4;
+
+/// What a model file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// An RA model: `K` patterns of `V + H` entries.
+    Ra,
+}
+
+impl ModelKind {
+    fn code(self) -> u16 {
+        match self {
+            ModelKind::Ra => 1,
+        }
+    }
+
+    fn from_code(c: u16) -> Option<Self> {
+        match c {
+            1 => Some(ModelKind::Ra),
+            _ => None,
+        }
+    }
+}
+
+const fn crc_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut j = 0;
+        while j < 8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            j += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CRC_TABLE: [u32; 256] = crc_table();
+
+/// CRC-32 (IEEE, reflected, as zlib's `crc32`) of `bytes`.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// Number of parameters a model of this kind and size stores.
+pub fn param_count(kind: ModelKind, dims: Dims) -> usize {
+    match kind {
+        ModelKind::Ra => dims.xi_len(),
+    }
+}
+
+/// Size in bytes of the encoded file.
+pub fn encoded_len(kind: ModelKind, dims: Dims) -> usize {
+    HEADER_LEN + 4 * param_count(kind, dims) + CHECKSUM_LEN
+}
+
+/// Encodes a model into `out` and returns the number of bytes written
+/// ([`encoded_len`]).
+///
+/// # Panics
+/// If `params.len()` is not [`param_count`], a dimension exceeds `u32`, or `out` is shorter
+/// than [`encoded_len`].
+pub fn encode(kind: ModelKind, dims: Dims, params: &[f32], out: &mut [u8]) -> usize {
+    assert_eq!(params.len(), param_count(kind, dims), "parameter count does not match dims");
+    let n = encoded_len(kind, dims);
+    assert!(out.len() >= n, "output buffer shorter than encoded_len");
+    let dim = |x: usize| u32::try_from(x).expect("dimension exceeds u32");
+    out[0..8].copy_from_slice(&MAGIC);
+    out[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    out[10..12].copy_from_slice(&kind.code().to_le_bytes());
+    out[12..16].copy_from_slice(&dim(dims.visible).to_le_bytes());
+    out[16..20].copy_from_slice(&dim(dims.hidden).to_le_bytes());
+    out[20..24].copy_from_slice(&dim(dims.patterns).to_le_bytes());
+    out[24..32].copy_from_slice(&((4 * params.len()) as u64).to_le_bytes());
+    for (chunk, p) in out[HEADER_LEN..n - CHECKSUM_LEN].chunks_exact_mut(4).zip(params) {
+        chunk.copy_from_slice(&p.to_le_bytes());
+    }
+    let crc = crc32(&out[..n - CHECKSUM_LEN]);
+    out[n - CHECKSUM_LEN..n].copy_from_slice(&crc.to_le_bytes());
+    n
+}
+
+/// A validated view over the bytes of a model file.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelFile<'a> {
+    kind: ModelKind,
+    dims: Dims,
+    payload: &'a [u8],
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+impl<'a> ModelFile<'a> {
+    /// Parses and validates `bytes` (see the module docs for the checks).
+    ///
+    /// # Errors
+    /// The first check that fails, as a [`FormatError`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+            return Err(FormatError::TooShort { len: bytes.len() });
+        }
+        if bytes[0..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = u16_at(bytes, 8);
+        if version == 0 || version > VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        let code = u16_at(bytes, 10);
+        let kind = ModelKind::from_code(code).ok_or(FormatError::UnknownKind(code))?;
+        let dims = Dims::new(
+            u32_at(bytes, 12) as usize,
+            u32_at(bytes, 16) as usize,
+            u32_at(bytes, 20) as usize,
+        );
+        if dims.validate().is_err() {
+            return Err(FormatError::BadDimensions);
+        }
+        let stated = u64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes"));
+        let expected_payload =
+            (param_count(kind, dims) as u64).checked_mul(4).ok_or(FormatError::BadDimensions)?;
+        if stated != expected_payload {
+            return Err(FormatError::PayloadSize { expected: expected_payload, stated });
+        }
+        let expected_len = expected_payload + (HEADER_LEN + CHECKSUM_LEN) as u64;
+        if bytes.len() as u64 != expected_len {
+            return Err(FormatError::Length { expected: expected_len, found: bytes.len() as u64 });
+        }
+        let n = bytes.len();
+        let stored = u32_at(bytes, n - CHECKSUM_LEN);
+        let computed = crc32(&bytes[..n - CHECKSUM_LEN]);
+        if stored != computed {
+            return Err(FormatError::Checksum { stored, computed });
+        }
+        let payload = &bytes[HEADER_LEN..n - CHECKSUM_LEN];
+        if let Some(index) = payload
+            .chunks_exact(4)
+            .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
+        {
+            return Err(FormatError::NonFinite { index });
+        }
+        Ok(ModelFile { kind, dims, payload })
+    }
+
+    /// The model kind.
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// The sizes.
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    /// Number of parameters.
+    pub fn param_count(&self) -> usize {
+        self.payload.len() / 4
+    }
+
+    /// Copies the parameters into `out`.
+    ///
+    /// # Panics
+    /// If `out.len()` is not [`ModelFile::param_count`].
+    pub fn read_params(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.param_count(), "output length must equal param_count");
+        for (o, c) in out.iter_mut().zip(self.payload.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec;
+
+    #[test]
+    fn crc_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn round_trip_and_every_corruption_is_named() {
+        let dims = Dims::new(3, 2, 2);
+        let params = [1.0f32, -1.0, 0.5, 0.25, -0.75, 1.0, 1.0, -1.0, 0.0, 2.0];
+        let mut buf = vec![0u8; encoded_len(ModelKind::Ra, dims)];
+        assert_eq!(encode(ModelKind::Ra, dims, &params, &mut buf), buf.len());
+        let f = ModelFile::parse(&buf).unwrap();
+        assert_eq!((f.kind(), f.dims()), (ModelKind::Ra, dims));
+        let mut back = [0.0f32; 10];
+        f.read_params(&mut back);
+        assert_eq!(back, params);
+
+        // Every cut length fails cleanly.
+        for cut in 0..buf.len() {
+            assert!(ModelFile::parse(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = buf.clone();
+        bad[0] = b'X';
+        assert_eq!(ModelFile::parse(&bad).unwrap_err(), FormatError::BadMagic);
+        let mut bad = buf.clone();
+        bad[8] = 2;
+        assert_eq!(ModelFile::parse(&bad).unwrap_err(), FormatError::UnsupportedVersion(2));
+        let mut bad = buf.clone();
+        bad[10] = 9;
+        assert_eq!(ModelFile::parse(&bad).unwrap_err(), FormatError::UnknownKind(9));
+        let mut bad = buf.clone();
+        bad[16..20].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(ModelFile::parse(&bad).unwrap_err(), FormatError::BadDimensions);
+        let mut bad = buf.clone();
+        bad[16] = 3;
+        assert!(matches!(ModelFile::parse(&bad), Err(FormatError::PayloadSize { .. })));
+        let mut bad = buf.clone();
+        bad[HEADER_LEN + 5] ^= 0x10;
+        assert!(matches!(ModelFile::parse(&bad), Err(FormatError::Checksum { .. })));
+        let mut long = buf.clone();
+        long.push(0);
+        assert!(matches!(ModelFile::parse(&long), Err(FormatError::Length { .. })));
+        // A NaN with a valid checksum is still refused.
+        let mut nan = params;
+        nan[4] = f32::NAN;
+        encode(ModelKind::Ra, dims, &nan, &mut buf);
+        assert_eq!(ModelFile::parse(&buf).unwrap_err(), FormatError::NonFinite { index: 4 });
+    }
+}

@@ -1,0 +1,388 @@
+//! The regularized-axons (RA) model over caller-owned patterns.
+//!
+//! # Equations
+//! K patterns `ξᵏ = (ξᵏ_v ∈ ℝ^V, ξᵏ_h ∈ ℝ^H)` define the weights
+//!
+//! ```text
+//! W = Ξ_vᵀ Ξ_h / √K                      (V×H, rank ≤ K)
+//! ```
+//!
+//! which the hot paths never form. With the overlaps `m = Ξ_v v` (K) and projections
+//! `u = Ξ_h h` (K):
+//!
+//! ```text
+//! φ = Wᵀ v = Ξ_hᵀ m / √K     (hidden field, H)
+//! ψ = W h  = Ξ_vᵀ u / √K     (visible field, V)
+//! E(v, h) = −vᵀ W h = −(1/√K) Σ_k m_k u_k
+//! F(v)    = −Σ_α log(2 cosh φ_α)
+//! ```
+//!
+//! RA models carry no biases. `F` has the sign of DESIGN.md §1 (the paper's eq. A2 drops it).
+//!
+//! # Layout
+//! `Ξ` is one row-major `K × (V+H)` slice of `f32`: row `k` is `ξᵏ_v` followed by `ξᵏ_h`.
+
+use crate::error::ConfigError;
+use crate::num::log_2cosh;
+
+/// Layer sizes of an RA model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dims {
+    /// Visible units `V`.
+    pub visible: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// Patterns `K`.
+    pub patterns: usize,
+}
+
+impl Dims {
+    /// Sizes `V`, `H`, `K`.
+    pub const fn new(visible: usize, hidden: usize, patterns: usize) -> Self {
+        Dims { visible, hidden, patterns }
+    }
+
+    /// Length of one pattern row, `V + H`.
+    #[inline]
+    pub const fn width(&self) -> usize {
+        self.visible + self.hidden
+    }
+
+    /// Length of the pattern slice, `K·(V+H)`.
+    #[inline]
+    pub const fn xi_len(&self) -> usize {
+        self.patterns * self.width()
+    }
+
+    /// Length of the formed weight matrix, `V·H`.
+    #[inline]
+    pub const fn weights_len(&self) -> usize {
+        self.visible * self.hidden
+    }
+
+    /// Checks that every size is non-zero and that the buffer lengths fit in `usize`.
+    ///
+    /// # Errors
+    /// The first size problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.visible == 0 {
+            return Err(ConfigError::NoVisible);
+        }
+        if self.hidden == 0 {
+            return Err(ConfigError::NoHidden);
+        }
+        if self.patterns == 0 {
+            return Err(ConfigError::NoPatterns);
+        }
+        let width = self.visible.checked_add(self.hidden).ok_or(ConfigError::TooLarge)?;
+        width.checked_mul(self.patterns).ok_or(ConfigError::TooLarge)?;
+        self.visible.checked_mul(self.hidden).ok_or(ConfigError::TooLarge)?;
+        // Keeps index arithmetic in i32-sized kernels and byte sizes (×4) in range.
+        if width.saturating_mul(self.patterns) > (isize::MAX as usize) / 8 {
+            return Err(ConfigError::TooLarge);
+        }
+        Ok(())
+    }
+}
+
+/// An RA model: a view over the patterns `Ξ` (see the module docs for the layout).
+#[derive(Clone, Copy, Debug)]
+pub struct RaModel<S> {
+    xi: S,
+    dims: Dims,
+    inv_sqrt_k: f32,
+}
+
+/// Scratch length for [`RaModel::free_energy`]: `K + H`.
+pub const fn free_energy_scratch_len(dims: Dims) -> usize {
+    dims.patterns + dims.hidden
+}
+
+impl<S: AsRef<[f32]>> RaModel<S> {
+    /// Wraps the patterns.
+    ///
+    /// # Panics
+    /// If `xi.len() != K·(V+H)` or `K = 0`.
+    pub fn new(xi: S, dims: Dims) -> Self {
+        assert!(dims.patterns > 0, "an RA model needs at least one pattern");
+        assert_eq!(xi.as_ref().len(), dims.xi_len(), "pattern slice length must be K·(V+H)");
+        let inv_sqrt_k = 1.0 / libm::sqrtf(dims.patterns as f32);
+        RaModel { xi, dims, inv_sqrt_k }
+    }
+
+    /// The sizes.
+    #[inline]
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    /// `1/√K`.
+    #[inline]
+    pub fn inv_sqrt_k(&self) -> f32 {
+        self.inv_sqrt_k
+    }
+
+    /// All patterns, row-major `K × (V+H)`.
+    #[inline]
+    pub fn xi(&self) -> &[f32] {
+        self.xi.as_ref()
+    }
+
+    /// Gives the storage back.
+    pub fn into_inner(self) -> S {
+        self.xi
+    }
+
+    /// Visible part `ξᵏ_v` of pattern `k`.
+    #[inline]
+    pub fn xi_v(&self, k: usize) -> &[f32] {
+        let w = self.dims.width();
+        &self.xi.as_ref()[k * w..k * w + self.dims.visible]
+    }
+
+    /// Hidden part `ξᵏ_h` of pattern `k`.
+    #[inline]
+    pub fn xi_h(&self, k: usize) -> &[f32] {
+        let w = self.dims.width();
+        &self.xi.as_ref()[k * w + self.dims.visible..(k + 1) * w]
+    }
+
+    /// Overlaps `m_k = ξᵏ_v · v` (replaces `m`).
+    ///
+    /// # Panics
+    /// If `v.len() != V` or `m.len() != K`.
+    pub fn overlaps(&self, v: &[f32], m: &mut [f32]) {
+        assert_eq!(v.len(), self.dims.visible, "v must have V entries");
+        assert_eq!(m.len(), self.dims.patterns, "m must have K entries");
+        for (k, mk) in m.iter_mut().enumerate() {
+            *mk = dot(self.xi_v(k), v);
+        }
+    }
+
+    /// Projections `u_k = ξᵏ_h · h` (replaces `u`).
+    ///
+    /// # Panics
+    /// If `h.len() != H` or `u.len() != K`.
+    pub fn projections(&self, h: &[f32], u: &mut [f32]) {
+        assert_eq!(h.len(), self.dims.hidden, "h must have H entries");
+        assert_eq!(u.len(), self.dims.patterns, "u must have K entries");
+        for (k, uk) in u.iter_mut().enumerate() {
+            *uk = dot(self.xi_h(k), h);
+        }
+    }
+
+    /// Hidden field from overlaps, `φ = Ξ_hᵀ m / √K` (replaces `phi`).
+    ///
+    /// # Panics
+    /// If `m.len() != K` or `phi.len() != H`.
+    pub fn hidden_field_from_overlaps(&self, m: &[f32], phi: &mut [f32]) {
+        assert_eq!(m.len(), self.dims.patterns, "m must have K entries");
+        assert_eq!(phi.len(), self.dims.hidden, "phi must have H entries");
+        phi.fill(0.0);
+        for (k, &mk) in m.iter().enumerate() {
+            axpy(mk * self.inv_sqrt_k, self.xi_h(k), phi);
+        }
+    }
+
+    /// Visible field from projections, `ψ = Ξ_vᵀ u / √K` (replaces `psi`).
+    ///
+    /// # Panics
+    /// If `u.len() != K` or `psi.len() != V`.
+    pub fn visible_field_from_projections(&self, u: &[f32], psi: &mut [f32]) {
+        assert_eq!(u.len(), self.dims.patterns, "u must have K entries");
+        assert_eq!(psi.len(), self.dims.visible, "psi must have V entries");
+        psi.fill(0.0);
+        for (k, &uk) in u.iter().enumerate() {
+            axpy(uk * self.inv_sqrt_k, self.xi_v(k), psi);
+        }
+    }
+
+    /// Hidden field `φ = Wᵀ v` in O(K(V+H)); `m` (K) is scratch and holds the overlaps after.
+    ///
+    /// # Panics
+    /// On a length mismatch.
+    pub fn hidden_field(&self, v: &[f32], m: &mut [f32], phi: &mut [f32]) {
+        self.overlaps(v, m);
+        self.hidden_field_from_overlaps(m, phi);
+    }
+
+    /// Visible field `ψ = W h` in O(K(V+H)); `u` (K) is scratch and holds the projections after.
+    ///
+    /// # Panics
+    /// On a length mismatch.
+    pub fn visible_field(&self, h: &[f32], u: &mut [f32], psi: &mut [f32]) {
+        self.projections(h, u);
+        self.visible_field_from_projections(u, psi);
+    }
+
+    /// Forms `W = Ξ_vᵀ Ξ_h / √K`, row-major V×H (replaces `w`). O(K·V·H): for checks and
+    /// exports only.
+    ///
+    /// # Panics
+    /// If `w.len() != V·H`.
+    pub fn weights(&self, w: &mut [f32]) {
+        assert_eq!(w.len(), self.dims.weights_len(), "w must have V·H entries");
+        w.fill(0.0);
+        let h = self.dims.hidden;
+        for k in 0..self.dims.patterns {
+            let xh = self.xi_h(k);
+            for (i, &xv) in self.xi_v(k).iter().enumerate() {
+                axpy(xv * self.inv_sqrt_k, xh, &mut w[i * h..(i + 1) * h]);
+            }
+        }
+    }
+
+    /// Energy `E(v, h) = −(1/√K) Σ_k (ξᵏ_v·v)(ξᵏ_h·h)`, O(K(V+H)), no scratch.
+    ///
+    /// # Panics
+    /// If `v.len() != V` or `h.len() != H`.
+    pub fn energy(&self, v: &[f32], h: &[f32]) -> f32 {
+        assert_eq!(v.len(), self.dims.visible, "v must have V entries");
+        assert_eq!(h.len(), self.dims.hidden, "h must have H entries");
+        let s: f32 =
+            (0..self.dims.patterns).map(|k| dot(self.xi_v(k), v) * dot(self.xi_h(k), h)).sum();
+        -s * self.inv_sqrt_k
+    }
+
+    /// Free energy `F(v) = −Σ_α log(2 cosh φ_α)` (overflow-safe). `scratch` needs
+    /// [`free_energy_scratch_len`] entries.
+    ///
+    /// # Panics
+    /// If `v.len() != V` or `scratch` is too short.
+    pub fn free_energy(&self, v: &[f32], scratch: &mut [f32]) -> f32 {
+        let (m, rest) = scratch.split_at_mut(self.dims.patterns);
+        let phi = &mut rest[..self.dims.hidden];
+        self.hidden_field(v, m, phi);
+        -phi.iter().map(|&x| log_2cosh(x)).sum::<f32>()
+    }
+}
+
+impl<S: AsRef<[f32]> + AsMut<[f32]>> RaModel<S> {
+    /// All patterns, mutable.
+    #[inline]
+    pub fn xi_mut(&mut self) -> &mut [f32] {
+        self.xi.as_mut()
+    }
+}
+
+/// `Σ a_i b_i`, four independent accumulators (the scalar oracle for the dot kernels).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f32; 4];
+    let (ca, ra) = a.split_at(a.len() - a.len() % 4);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
+        for j in 0..4 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `y += alpha·x`.
+#[inline]
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), y.len());
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::{RngCore, SeedableRng};
+    use rand_pcg::Pcg64;
+
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn uniform(rng: &mut Pcg64) -> f32 {
+        crate::num::uniform01(rng) * 2.0 - 1.0
+    }
+
+    fn pm1(rng: &mut Pcg64, n: usize) -> Vec<f32> {
+        (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
+    }
+
+    /// Low-rank fields equal the fields of the formed W, on sizes that straddle 64.
+    #[test]
+    fn low_rank_fields_equal_formed_weights() {
+        let mut rng = Pcg64::seed_from_u64(11);
+        for &(v, h, k) in &[
+            (1, 1, 1),
+            (3, 5, 2),
+            (16, 100, 8),
+            (63, 65, 7),
+            (64, 64, 3),
+            (65, 130, 11),
+            (144, 200, 40),
+        ] {
+            let dims = Dims::new(v, h, k);
+            let xi: Vec<f32> = (0..dims.xi_len()).map(|_| uniform(&mut rng)).collect();
+            let model = RaModel::new(&xi[..], dims);
+            let mut w = vec![0.0; dims.weights_len()];
+            model.weights(&mut w);
+            // W entries straight from the definition.
+            for i in 0..v {
+                for a in 0..h {
+                    let want: f64 = (0..k)
+                        .map(|kk| model.xi_v(kk)[i] as f64 * model.xi_h(kk)[a] as f64)
+                        .sum::<f64>()
+                        / (k as f64).sqrt();
+                    assert!((w[i * h + a] as f64 - want).abs() < 1e-5);
+                }
+            }
+            let vs = pm1(&mut rng, v);
+            let hs = pm1(&mut rng, h);
+            let (mut m, mut phi, mut psi) = (vec![0.0; k], vec![0.0; h], vec![0.0; v]);
+            model.hidden_field(&vs, &mut m, &mut phi);
+            model.visible_field(&hs, &mut m, &mut psi);
+            let mut e_dense = 0.0f64;
+            for a in 0..h {
+                let want: f64 = (0..v).map(|i| w[i * h + a] as f64 * vs[i] as f64).sum();
+                assert!(
+                    (phi[a] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "phi {v} {h} {k}"
+                );
+            }
+            for i in 0..v {
+                let want: f64 = (0..h).map(|a| w[i * h + a] as f64 * hs[a] as f64).sum();
+                assert!(
+                    (psi[i] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "psi {v} {h} {k}"
+                );
+                e_dense -= vs[i] as f64 * want;
+            }
+            let e = model.energy(&vs, &hs) as f64;
+            assert!((e - e_dense).abs() < 1e-3 * (1.0 + e_dense.abs()), "energy {e} vs {e_dense}");
+        }
+    }
+
+    #[test]
+    fn free_energy_sums_out_hidden_units() {
+        // F(v) = −log Σ_h e^{−E(v,h)}, checked by enumerating h on a small model.
+        let mut rng = Pcg64::seed_from_u64(12);
+        let dims = Dims::new(5, 6, 3);
+        let xi: Vec<f32> = (0..dims.xi_len()).map(|_| uniform(&mut rng)).collect();
+        let model = RaModel::new(&xi[..], dims);
+        let mut scratch = vec![0.0; free_energy_scratch_len(dims)];
+        for _ in 0..5 {
+            let v = pm1(&mut rng, 5);
+            let mut z = 0.0f64;
+            for bits in 0..(1u32 << 6) {
+                let h: Vec<f32> =
+                    (0..6).map(|a| if bits >> a & 1 == 1 { 1.0 } else { -1.0 }).collect();
+                z += (-(model.energy(&v, &h) as f64)).exp();
+            }
+            let f = model.free_energy(&v, &mut scratch) as f64;
+            assert!((f + z.ln()).abs() < 1e-4, "F = {f}, −log Z_v = {}", -z.ln());
+        }
+    }
+}
