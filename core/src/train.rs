@@ -277,8 +277,11 @@ pub fn accumulate_phase<S: AsRef<[f32]>>(
 
 /// The step direction `∇ = g(batch) − g(S⁻)` (replaces `grad`).
 ///
-/// `batch` holds `B` rows of `V` spins (±1; 0 counts as a neutral spin). The RNG is used only
-/// by [`NegativePhase::Gibbs`].
+/// `batch` holds `B` rows of `V` spins (±1; 0 counts as a neutral spin). The positive phase
+/// sums over the rows and divides by `divisor`: pass `B` for the plain mean of DESIGN.md, or
+/// the configured batch size so that a short final batch takes a proportionally smaller
+/// positive step and every training image weighs the same per epoch (what the authors'
+/// code does). A `divisor` of 0 means `B`. The RNG is used only by [`NegativePhase::Gibbs`].
 ///
 /// # Panics
 /// If `batch.len()` is not a multiple of `V`, `grad.len() != K(V+H)` or `scratch` is shorter
@@ -286,6 +289,7 @@ pub fn accumulate_phase<S: AsRef<[f32]>>(
 pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     model: &RaModel<S>,
     batch: &[f32],
+    divisor: usize,
     negative: NegativePhase,
     grad: &mut [f32],
     scratch: &mut [f32],
@@ -294,7 +298,9 @@ pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     let d = model.dims();
     assert!(scratch.len() >= pid_scratch_len(d), "scratch shorter than pid_scratch_len");
     grad.fill(0.0);
-    accumulate_phase(model, batch, 1.0, grad, scratch);
+    let rows = batch.len() / d.visible;
+    let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
+    accumulate_phase(model, batch, weight, grad, scratch);
     let neg_scale = -model.inv_sqrt_k() / d.patterns as f32;
     let (work, chain) = scratch.split_at_mut(2 * d.patterns + d.hidden);
     let (cv, rest) = chain.split_at_mut(d.visible);
@@ -460,15 +466,31 @@ impl<B: AsRef<[f32]> + AsMut<[f32]>> PidTrainer<B> {
         self.grad.as_ref()
     }
 
-    /// One update on a batch of `B` rows of `V` spins: gradient, SGD, projection.
+    /// One update on a batch of `B` rows of `V` spins: gradient (positive phase = mean over
+    /// the rows), SGD, projection.
     ///
     /// # Panics
     /// If `batch.len()` is not a multiple of `V`.
     pub fn step<R: RngCore + ?Sized>(&mut self, batch: &[f32], rng: &mut R) {
+        self.step_with_divisor(batch, 0, rng);
+    }
+
+    /// As [`PidTrainer::step`], with the positive phase divided by `divisor` instead of the
+    /// row count (see [`pid_gradient`]; 0 means the row count).
+    ///
+    /// # Panics
+    /// If `batch.len()` is not a multiple of `V`.
+    pub fn step_with_divisor<R: RngCore + ?Sized>(
+        &mut self,
+        batch: &[f32],
+        divisor: usize,
+        rng: &mut R,
+    ) {
         let model = RaModel::new(self.xi.as_ref(), self.dims);
         pid_gradient(
             &model,
             batch,
+            divisor,
             self.config.negative,
             self.grad.as_mut(),
             self.scratch.as_mut(),
@@ -573,7 +595,7 @@ mod tests {
         let mut grad = vec![0.0; d.xi_len()];
         let mut scratch = vec![0.0; pid_scratch_len(d)];
         // Empty batch: only the negative phase remains.
-        pid_gradient(&model, &[], NegativePhase::Hebb, &mut grad, &mut scratch, &mut rng);
+        pid_gradient(&model, &[], 0, NegativePhase::Hebb, &mut grad, &mut scratch, &mut rng);
         let (kk, sk) = (d.patterns as f64, (d.patterns as f64).sqrt());
         let corr = |i: usize, a: usize| -> f64 {
             (0..d.patterns).map(|m| model.xi_v(m)[i] as f64 * model.xi_h(m)[a] as f64).sum::<f64>()
@@ -605,7 +627,7 @@ mod tests {
         let batch = pm1(&mut rng, 2 * d.visible);
         let mut scratch = vec![0.0; pid_scratch_len(d)];
         let mut grad = vec![0.0; d.xi_len()];
-        pid_gradient(&model, &batch, NegativePhase::Patterns, &mut grad, &mut scratch, &mut rng);
+        pid_gradient(&model, &batch, 0, NegativePhase::Patterns, &mut grad, &mut scratch, &mut rng);
         let mut negs = Vec::new();
         for k in 0..d.patterns {
             negs.extend(model.xi_v(k).iter().map(|&x| if x >= 0.0 { 1.0f32 } else { -1.0 }));
@@ -615,6 +637,26 @@ mod tests {
         accumulate_phase(&model, &negs, -1.0, &mut want, &mut scratch);
         for (g, w) in grad.iter().zip(&want) {
             assert!((g - w).abs() < 1e-6);
+        }
+    }
+
+    /// A divisor larger than the row count scales the positive phase only: a batch of one
+    /// image divided by 3 equals that image plus two neutral (all-zero) rows, which add nothing.
+    #[test]
+    fn divisor_scales_only_the_positive_phase() {
+        let mut rng = Pcg64::seed_from_u64(26);
+        let d = Dims::new(5, 4, 3);
+        let xi: Vec<f32> = (0..d.xi_len()).map(|_| uniform(&mut rng)).collect();
+        let model = RaModel::new(&xi[..], d);
+        let one = pm1(&mut rng, d.visible);
+        let mut padded = one.clone();
+        padded.extend(core::iter::repeat_n(0.0, 2 * d.visible));
+        let mut scratch = vec![0.0; pid_scratch_len(d)];
+        let (mut a, mut b) = (vec![0.0; d.xi_len()], vec![0.0; d.xi_len()]);
+        pid_gradient(&model, &one, 3, NegativePhase::Patterns, &mut a, &mut scratch, &mut rng);
+        pid_gradient(&model, &padded, 0, NegativePhase::Patterns, &mut b, &mut scratch, &mut rng);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6);
         }
     }
 
@@ -632,6 +674,7 @@ mod tests {
             pid_gradient(
                 &model,
                 &batch,
+                0,
                 NegativePhase::Gibbs { steps: 2 },
                 &mut g,
                 scratch,

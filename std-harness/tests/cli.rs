@@ -1,0 +1,127 @@
+//! The `rapid` program as a user meets it: exit codes, error lines, JSON output, model files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rapid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Bad input: exit code 2, one line on stderr, no model file left behind.
+#[test]
+fn bad_input_exits_2_with_one_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.rapid");
+    let out_s = out.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["train", "--dataset", "mnist9"],
+        &["train", "--method", "cd:1"],
+        &["train", "--method", "pid-gibbs:0"],
+        &["train", "--patterns", "0"],
+        &["train", "--hidden", "0"],
+        &["train", "--lr", "-0.1"],
+        &["train", "--batch", "11"],
+        &["train", "--batch", "0"],
+        &["train", "--projection", "clamp:0"],
+        &["train", "--momentum", "1.5"],
+        &["train", "--epochs", "0"],
+    ];
+    for args in cases {
+        let mut a = args.to_vec();
+        a.extend(["--out", out_s]);
+        let o = rapid(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains("error"), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!out.exists(), "{args:?} left a model file");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{args:?} left a temp file");
+    }
+    // Our own validation errors are exactly one line.
+    let o = rapid(&["train", "--lr", "-0.1"]);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("learning rate"));
+    let o = rapid(&["train", "--batch", "11"]);
+    assert!(stderr(&o).contains("larger than the training set"), "{}", stderr(&o));
+}
+
+#[test]
+fn unwritable_out_fails_before_training() {
+    let o = rapid(&["train", "--out", "/nonexistent-dir/x/m.rapid", "--epochs", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot write --out"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn json_output_has_one_object_per_epoch_then_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.rapid");
+    let o = rapid(&[
+        "train",
+        "--epochs",
+        "3",
+        "--hidden",
+        "50",
+        "--json",
+        "--seed",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(lines.len(), 4);
+    for (i, l) in lines[..3].iter().enumerate() {
+        assert_eq!(l["epoch"], i as u64 + 1);
+        assert!(l["seconds"].as_f64().unwrap() >= 0.0);
+        for k in ["hd_train", "hd_test"] {
+            let h = l[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&h), "{k} = {h}");
+        }
+    }
+    assert_eq!(lines[3]["final"], true);
+    assert_eq!(lines[3]["hd_test"], lines[2]["hd_test"]);
+    // The model file is valid and the same seed writes the same bytes.
+    let (dims, xi) = rapid_harness::modelio::load_ra(&out).unwrap();
+    assert_eq!((dims.visible, dims.hidden, dims.patterns), (16, 50, 8));
+    assert!(xi.iter().all(|&x| x == 1.0 || x == -1.0), "sign projection at epoch end");
+    let out2 = dir.path().join("m2.rapid");
+    let o2 = rapid(&[
+        "train",
+        "--epochs",
+        "3",
+        "--hidden",
+        "50",
+        "--json",
+        "--seed",
+        "4",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(o2.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    assert!(!Path::new(&dir.path().join(".m.rapid.tmp")).exists());
+}
+
+#[test]
+fn human_output_is_a_table_and_help_explains_the_metric() {
+    let o =
+        rapid(&["train", "--epochs", "2", "--hidden", "40", "--dataset", "bas:4", "--batch", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("hd_test"), "{text}");
+    assert!(text.contains("top row and left column"), "{text}");
+    let h = rapid(&["train", "--help"]);
+    let help = String::from_utf8(h.stdout).unwrap();
+    for needle in ["bars4", "bas:N", "pid-gibbs:K", "left column", "--partial-batch", "--json"] {
+        assert!(help.contains(needle), "help lacks {needle}");
+    }
+}
