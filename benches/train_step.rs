@@ -1,1 +1,98 @@
-fn main() {}
+//! One PID training step (`rapid_core::train::PidTrainer::step`: gradient, SGD update,
+//! projection) at the paper's three sizes.
+//!
+//! | group | V | H | K | batch | negative phases |
+//! | --- | --- | --- | --- | --- | --- |
+//! | `train_step/bars4x4` | 16 | 1000 | 8 | 3 | `pid` |
+//! | `train_step/bas12x12` | 144 | 1000 | 40 | 120 | `pid`, `pid-gibbs:1` |
+//! | `train_step/mnist` | 784 | 3000 | 200 | 8000 | `pid` |
+//!
+//! Throughput is reported in images (batch rows) per second. Every measured step starts from
+//! the same state: patterns `Ξ` drawn uniformly at random from [`PATTERN_SEED`] (the paper's
+//! initialisation), zero momentum, a fresh RNG seeded with [`STEP_SEED`] (used by
+//! `pid-gibbs:k`), and a random ±1 batch from [`DATA_SEED`]. The set-up runs outside the timed
+//! region ([`BatchSize::PerIteration`]; a step takes tens of microseconds at least, so the
+//! per-iteration timing overhead is small).
+//!
+//! The MNIST-size step is slow in the scalar code (about 3.4 s on the 2-core dev machine), so
+//! its group takes criterion's minimum of 10 flat samples within a 40 s target (1–2 steps per
+//! sample); the whole run takes about 1.5 minutes there. Run with
+//! `cargo bench -p rapid-benches --bench train_step`, add `-- --quick` for a shorter run or
+//! `-- mnist` to pick a group.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use rand_pcg::Pcg64;
+use rapid_benches::{random_batch, random_patterns, rng, PaperSize, BARS_4X4, BAS_12X12, MNIST};
+use rapid_core::train::{pid_scratch_len, NegativePhase, PidConfig, PidTrainer};
+
+/// Seed of the initial patterns.
+const PATTERN_SEED: u64 = 0x5241_5049_0001;
+/// Seed of the data batch.
+const DATA_SEED: u64 = 0x5241_5049_0002;
+/// Seed of the RNG handed to `step` (drives the Gibbs chains of `pid-gibbs:k`).
+const STEP_SEED: u64 = 0x5241_5049_0003;
+
+/// A trainer over freshly allocated buffers and its RNG, in the state every step starts from.
+fn fresh(size: &PaperSize, config: PidConfig, xi0: &[f32]) -> (PidTrainer<Vec<f32>>, Pcg64) {
+    let n = size.dims.xi_len();
+    let trainer = PidTrainer::new(
+        size.dims,
+        config,
+        xi0.to_vec(),
+        vec![0.0; n],
+        vec![0.0; n],
+        vec![0.0; pid_scratch_len(size.dims)],
+    )
+    .expect("paper configuration is valid");
+    (trainer, rng(STEP_SEED))
+}
+
+/// Benchmarks one step of `size` for each `(label, negative phase)`, in group
+/// `train_step/<name>`. `slow` switches to 10 flat samples within the given measurement time.
+fn bench_size(
+    c: &mut Criterion,
+    size: &PaperSize,
+    phases: &[(&str, NegativePhase)],
+    slow: Option<Duration>,
+) {
+    let xi0 = random_patterns(PATTERN_SEED, size.dims);
+    let batch = random_batch(DATA_SEED, size.dims, size.batch);
+    let mut group = c.benchmark_group(format!("train_step/{}", size.name));
+    group.throughput(Throughput::Elements(size.batch as u64));
+    match slow {
+        Some(time) => {
+            group
+                .sample_size(10)
+                .sampling_mode(SamplingMode::Flat)
+                .warm_up_time(Duration::from_millis(1))
+                .measurement_time(time);
+        }
+        None => {
+            group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+        }
+    }
+    for &(label, negative) in phases {
+        let config = PidConfig { negative, ..size.config };
+        group.bench_function(label, |b| {
+            b.iter_batched_ref(
+                || fresh(size, config, &xi0),
+                |(trainer, rng)| trainer.step(std::hint::black_box(&batch), rng),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    let pid = ("pid", NegativePhase::Patterns);
+    let gibbs1 = ("pid-gibbs:1", NegativePhase::Gibbs { steps: 1 });
+    bench_size(c, &BARS_4X4, &[pid], None);
+    bench_size(c, &BAS_12X12, &[pid, gibbs1], None);
+    bench_size(c, &MNIST, &[pid], Some(Duration::from_secs(40)));
+}
+
+criterion_group!(benches, train_step);
+criterion_main!(benches);

@@ -11,7 +11,7 @@
 //! Image `i` draws from its own stream `(seed, Eval, tag, i)`, and the per-image scores are
 //! summed in image order, so the result does not depend on the thread count.
 
-use rapid_core::num::sample_spin;
+use rapid_core::num::{sigmoid, uniform01};
 use rapid_core::sample::sample_spins_in_place;
 use rapid_core::RaModel;
 use rayon::prelude::*;
@@ -64,16 +64,20 @@ pub fn reconstruction_hd(
             let start: Vec<f32> =
                 target.iter().zip(kept).map(|(&t, &k)| if k { t } else { 0.0 }).collect();
             let mut k_buf = vec![0.0f32; d.patterns];
-            // The first hidden field depends only on the start: compute it once.
-            let mut phi0 = vec![0.0f32; d.hidden];
-            model.hidden_field(&start, &mut k_buf, &mut phi0);
+            // The first hidden field depends only on the start: compute σ(2φ) once per image.
+            let mut p0 = vec![0.0f32; d.hidden];
+            model.hidden_field(&start, &mut k_buf, &mut p0);
+            for p in p0.iter_mut() {
+                *p = sigmoid(2.0 * *p);
+            }
             let (mut h, mut v) = (vec![0.0f32; d.hidden], vec![0.0f32; v_len]);
             let mut wrong = 0u64;
             for _ in 0..protocol.repeats {
                 for step in 0..protocol.steps {
                     if step == 0 {
-                        for (hj, &f) in h.iter_mut().zip(&phi0) {
-                            *hj = sample_spin(f, &mut rng);
+                        // The same draw as `sample_spin`, with the probability precomputed.
+                        for (hj, &p) in h.iter_mut().zip(&p0) {
+                            *hj = if uniform01(&mut rng) < p { 1.0 } else { -1.0 };
                         }
                     } else {
                         model.hidden_field(&v, &mut k_buf, &mut h);
