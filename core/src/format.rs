@@ -6,13 +6,16 @@
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `RAPIDMDL` |
 //! | 8 | 2 | format version (`u16`), currently 1 |
-//! | 10 | 2 | model kind (`u16`): 1 = RA patterns |
+//! | 10 | 2 | model kind (`u16`): 1 = RA patterns, 2 = dense `W`, 3 = dense `W` with biases |
 //! | 12 | 4 | visible units `V` (`u32`) |
 //! | 16 | 4 | hidden units `H` (`u32`) |
-//! | 20 | 4 | patterns `K` (`u32`) |
+//! | 20 | 4 | patterns `K` (`u32`; 0 for dense models) |
 //! | 24 | 8 | payload length in bytes (`u64`) |
-//! | 32 | n | payload: `f32` values; RA: `Ξ` row-major `K × (V+H)` |
+//! | 32 | n | payload: `f32` values (below) |
 //! | 32 + n | 4 | CRC-32 (IEEE 802.3, as zlib) of bytes `[0, 32 + n)` |
+//!
+//! Payload by kind: RA: `Ξ` row-major `K × (V+H)` (row `k` = `ξᵏ_v` then `ξᵏ_h`); dense: `W`
+//! row-major `V × H`; dense with biases: `W`, then `a` (`V`), then `b` (`H`).
 //!
 //! Nothing else is stored: no time, no host name, so equal models give equal files.
 //! A reader checks, in order: length ≥ 36, magic, version, kind, non-zero dimensions, the stated
@@ -36,19 +39,46 @@ pub const CHECKSUM_LEN: usize = 4;
 pub enum ModelKind {
     /// An RA model: `K` patterns of `V + H` entries.
     Ra,
+    /// A dense RBM: `W` (`V × H`), and the biases `a` (`V`), `b` (`H`) when `biases`.
+    Dense {
+        /// Whether the biases are stored.
+        biases: bool,
+    },
 }
 
 impl ModelKind {
     fn code(self) -> u16 {
         match self {
             ModelKind::Ra => 1,
+            ModelKind::Dense { biases: false } => 2,
+            ModelKind::Dense { biases: true } => 3,
         }
     }
 
     fn from_code(c: u16) -> Option<Self> {
         match c {
             1 => Some(ModelKind::Ra),
+            2 => Some(ModelKind::Dense { biases: false }),
+            3 => Some(ModelKind::Dense { biases: true }),
             _ => None,
+        }
+    }
+
+    /// Whether `dims` are valid for this kind: all sizes non-zero for RA; `V, H > 0` and
+    /// `K = 0` for dense; no overflow.
+    pub fn dims_valid(self, dims: Dims) -> bool {
+        match self {
+            ModelKind::Ra => dims.validate().is_ok(),
+            ModelKind::Dense { .. } => {
+                dims.patterns == 0
+                    && dims.visible > 0
+                    && dims.hidden > 0
+                    && dims
+                        .visible
+                        .checked_mul(dims.hidden)
+                        .and_then(|x| x.checked_add(dims.visible + dims.hidden))
+                        .is_some_and(|x| x <= (isize::MAX as usize) / 8)
+            }
         }
     }
 }
@@ -81,9 +111,16 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 }
 
 /// Number of parameters a model of this kind and size stores.
+///
+/// # Panics
+/// Never for dims that pass [`ModelKind::dims_valid`]; may overflow otherwise.
 pub fn param_count(kind: ModelKind, dims: Dims) -> usize {
     match kind {
         ModelKind::Ra => dims.xi_len(),
+        ModelKind::Dense { biases: false } => dims.visible * dims.hidden,
+        ModelKind::Dense { biases: true } => {
+            dims.visible * dims.hidden + dims.visible + dims.hidden
+        }
     }
 }
 
@@ -96,9 +133,10 @@ pub fn encoded_len(kind: ModelKind, dims: Dims) -> usize {
 /// ([`encoded_len`]).
 ///
 /// # Panics
-/// If `params.len()` is not [`param_count`], a dimension exceeds `u32`, or `out` is shorter
-/// than [`encoded_len`].
+/// If `dims` are not valid for `kind`, `params.len()` is not [`param_count`], a dimension
+/// exceeds `u32`, or `out` is shorter than [`encoded_len`].
 pub fn encode(kind: ModelKind, dims: Dims, params: &[f32], out: &mut [u8]) -> usize {
+    assert!(kind.dims_valid(dims), "dimensions are not valid for the model kind");
     assert_eq!(params.len(), param_count(kind, dims), "parameter count does not match dims");
     let n = encoded_len(kind, dims);
     assert!(out.len() >= n, "output buffer shorter than encoded_len");
@@ -157,7 +195,7 @@ impl<'a> ModelFile<'a> {
             u32_at(bytes, 16) as usize,
             u32_at(bytes, 20) as usize,
         );
-        if dims.validate().is_err() {
+        if !kind.dims_valid(dims) {
             return Err(FormatError::BadDimensions);
         }
         let stated = u64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes"));
@@ -218,6 +256,29 @@ mod tests {
     use super::*;
     extern crate std;
     use std::vec;
+
+    #[test]
+    fn dense_kinds_round_trip_and_check_their_dimensions() {
+        for biases in [false, true] {
+            let kind = ModelKind::Dense { biases };
+            let dims = Dims::new(2, 3, 0);
+            let n = param_count(kind, dims);
+            assert_eq!(n, if biases { 11 } else { 6 });
+            let params: std::vec::Vec<f32> = (0..n).map(|i| i as f32 - 2.5).collect();
+            let mut buf = vec![0u8; encoded_len(kind, dims)];
+            encode(kind, dims, &params, &mut buf);
+            let f = ModelFile::parse(&buf).unwrap();
+            assert_eq!((f.kind(), f.dims()), (kind, dims));
+            let mut back = vec![0.0f32; n];
+            f.read_params(&mut back);
+            assert_eq!(back, params);
+            // A dense file claiming patterns is refused.
+            let mut bad = buf.clone();
+            bad[20] = 1;
+            assert_eq!(ModelFile::parse(&bad).unwrap_err(), FormatError::BadDimensions);
+        }
+        assert!(!ModelKind::Ra.dims_valid(Dims::new(2, 3, 0)));
+    }
 
     #[test]
     fn crc_matches_the_standard_check_value() {

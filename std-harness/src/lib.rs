@@ -9,7 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod linalg;
 pub mod metrics;
 pub mod modelio;
+pub mod npy;
+pub mod plot;
 pub mod run;
 pub mod seed;

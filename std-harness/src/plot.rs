@@ -1,0 +1,178 @@
+//! Figures: per-epoch mean curves with shaded ±1 standard-deviation bands on a logarithmic
+//! epoch axis, as PNG and SVG (the style of the paper's Figs. 1–3).
+//!
+//! PNG text is drawn with the vendored DejaVu Sans font (`assets/`), registered once, so no
+//! system font library is needed. SVG text is left to the viewer's sans-serif font.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The bytes are a valid TrueType font, checked by the tests.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One curve: `mean[e]` and `std[e]` belong to epoch `e + 1`.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Colour as RGB.
+    pub color: (u8, u8, u8),
+    /// Per-epoch mean.
+    pub mean: Vec<f64>,
+    /// Per-epoch standard deviation (band of ±1 std).
+    pub std: Vec<f64>,
+}
+
+/// A figure panel.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    /// Title above the plot.
+    pub title: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// The curves.
+    pub series: Vec<Series>,
+}
+
+/// Matplotlib's tab10 colours for the four methods, in the paper's assignment.
+pub const RAPID: (u8, u8, u8) = (31, 119, 180);
+/// CD-10 (orange).
+pub const CD: (u8, u8, u8) = (255, 127, 14);
+/// PCD-10 (green).
+pub const PCD: (u8, u8, u8) = (44, 160, 44);
+/// Exact gradient (red).
+pub const EXACT: (u8, u8, u8) = (214, 39, 40);
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let epochs = panel.series.iter().map(|s| s.mean.len()).max().unwrap_or(1).max(2);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in &panel.series {
+        for (m, d) in s.mean.iter().zip(&s.std) {
+            if m.is_finite() {
+                lo = lo.min(m - d);
+                hi = hi.max(m + d);
+            }
+        }
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d((1f64..epochs as f64).log_scale(), (lo - pad)..(hi + pad))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("Epoch")
+        .y_desc(&panel.y_label)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(err)?;
+    for s in &panel.series {
+        let c = RGBColor(s.color.0, s.color.1, s.color.2);
+        let pts: Vec<(f64, f64, f64)> = s
+            .mean
+            .iter()
+            .zip(&s.std)
+            .enumerate()
+            .filter(|(_, (m, _))| m.is_finite())
+            .map(|(e, (&m, &d))| ((e + 1) as f64, m, d))
+            .collect();
+        let mut band: Vec<(f64, f64)> = pts.iter().map(|&(x, m, d)| (x, m + d)).collect();
+        band.extend(pts.iter().rev().map(|&(x, m, d)| (x, m - d)));
+        chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled()))).map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(pts.iter().map(|&(x, m, _)| (x, m)), c.stroke_width(2)))
+            .map_err(err)?
+            .label(&s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Draws the panels side by side into `<stem>.png` and `<stem>.svg`.
+///
+/// # Errors
+/// A drawing or file error, as text.
+pub fn draw(stem: &Path, panels: &[Panel]) -> Result<(), String> {
+    register_font();
+    let size = (560 * panels.len().max(1) as u32, 440);
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for (area, p) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+            draw_panel(area, p)?;
+        }
+        root.present().map_err(|e| format!("{}: {e}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for (area, p) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+            draw_panel(area, p)?;
+        }
+        root.present().map_err(|e| format!("{}: {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_png_and_svg_with_bands() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("fig");
+        let mk = |label: &str, color, off: f64| Series {
+            label: label.into(),
+            color,
+            mean: (1..=50).map(|e| off + 1.0 / e as f64).collect(),
+            std: vec![0.05; 50],
+        };
+        let panel = Panel {
+            title: "Test".into(),
+            y_label: "Hamming distance".into(),
+            series: vec![mk("RAPID", RAPID, 0.0), mk("CD-10", CD, 0.2)],
+        };
+        draw(&stem, &[panel.clone(), panel]).unwrap();
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("RAPID") && svg.contains("Epoch"));
+        assert!(svg.contains("polygon") || svg.contains("path"));
+    }
+}
