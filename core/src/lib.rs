@@ -14,6 +14,9 @@
 //! * [`model`]: the RA model: low-rank fields, energy, free energy, the formed `W`.
 //! * [`sample`]: block Gibbs sampling.
 //! * [`train`]: PID gradients (`pid`, `pid-hebb`, `pid-gibbs:k`), SGD, projections, schedule.
+//! * [`dense`]: dense ±1 RBMs (`W`, optional biases) over one parameter slice; packed Gibbs,
+//!   CD-k and PCD-k gradients (the baselines).
+//! * [`optim`]: optimisers over flat parameter slices: SGD (re-exported) and Adam.
 //! * [`format`]: the model file format, parsed from `&[u8]`.
 //!
 //! ## Errors and panics
@@ -23,10 +26,12 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod dense;
 pub mod error;
 pub mod format;
 pub mod model;
 pub mod num;
+pub mod optim;
 pub mod sample;
 pub mod spins;
 pub mod train;
