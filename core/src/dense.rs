@@ -50,6 +50,7 @@ use rand_core::RngCore;
 use crate::error::ConfigError;
 use crate::model::{axpy, dot};
 use crate::num::{log_2cosh, sample_spin, tanh};
+use crate::sample::sample_spins_in_place;
 use crate::spins::{words_for, PackedSpins, WORD_BITS};
 
 /// Layer sizes of a dense RBM and whether it has biases.
@@ -360,9 +361,7 @@ pub fn sample_hidden<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     rng: &mut R,
 ) {
     model.hidden_field(v, h);
-    for x in h.iter_mut() {
-        *x = sample_spin(*x, rng);
-    }
+    sample_spins_in_place(h, rng);
 }
 
 /// Draws `v ~ P(v | h)` into `v` as `±1.0`. One `next_u32` per visible unit, in order.
@@ -376,9 +375,7 @@ pub fn sample_visible<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     rng: &mut R,
 ) {
     model.visible_field(h, v);
-    for x in v.iter_mut() {
-        *x = sample_spin(*x, rng);
-    }
+    sample_spins_in_place(v, rng);
 }
 
 /// Draws `h ~ P(h | v)` into `h` for a packed `v` (fields by
@@ -398,9 +395,7 @@ pub fn sample_hidden_packed<S, T, R>(
     R: RngCore + ?Sized,
 {
     model.hidden_field_packed(v, colsum, h);
-    for x in h.iter_mut() {
-        *x = sample_spin(*x, rng);
-    }
+    sample_spins_in_place(h, rng);
 }
 
 /// Draws `v ~ P(v | h)` into the packed `v` (padding bits stay 0). One `next_u32` per visible

@@ -11,17 +11,22 @@
 use rand_core::RngCore;
 
 use crate::model::RaModel;
-use crate::num::sample_spin;
+use crate::num::{sigmoid, uniform01};
 
 /// Scratch length for the Gibbs functions: `K`.
 pub const fn gibbs_scratch_len(dims: crate::model::Dims) -> usize {
     dims.patterns
 }
 
-/// Replaces each field value by a ±1 spin drawn with `P(+1) = σ(2·field)`.
+/// Replaces each field value by a ±1 spin drawn with `P(+1) = σ(2·field)`, exactly as
+/// [`crate::num::sample_spin`] would, unit by unit (one `next_u32` each, in order). The
+/// probabilities are computed first in one vectorisable pass.
 pub fn sample_spins_in_place<R: RngCore + ?Sized>(x: &mut [f32], rng: &mut R) {
     for xi in x.iter_mut() {
-        *xi = sample_spin(*xi, rng);
+        *xi = sigmoid(2.0 * *xi);
+    }
+    for xi in x.iter_mut() {
+        *xi = if uniform01(rng) < *xi { 1.0 } else { -1.0 };
     }
 }
 
@@ -106,6 +111,17 @@ mod tests {
             let se = (p * (1.0 - p) / n as f64).sqrt();
             assert!((ups[a] as f64 / n as f64 - p).abs() < 5.0 * se, "unit {a}");
         }
+    }
+
+    #[test]
+    fn bulk_draws_equal_unit_draws() {
+        let fields: [f32; 7] = [0.0, 0.3, -2.0, 9.0, -9.0, 0.01, f32::NAN];
+        let mut a = fields;
+        let mut r1 = Pcg64::seed_from_u64(8);
+        sample_spins_in_place(&mut a, &mut r1);
+        let mut r2 = Pcg64::seed_from_u64(8);
+        let b: [f32; 7] = core::array::from_fn(|i| crate::num::sample_spin(fields[i], &mut r2));
+        assert_eq!(a, b);
     }
 
     #[test]
