@@ -5,7 +5,7 @@
 //! 100 epochs below 0.05.
 
 use rapid_harness::data::bars4;
-use rapid_harness::run::{evaluate, train, TrainConfig};
+use rapid_harness::run::{evaluate, train, Track, TrainConfig};
 
 #[test]
 fn bars4_defaults_generalise_within_100_epochs() {
@@ -19,7 +19,10 @@ fn bars4_defaults_generalise_within_100_epochs() {
         let last = trained.reports.last().unwrap();
         let (a, b) = (last.hd_train.unwrap(), last.hd_test.unwrap());
         // The report equals a fresh evaluation of the returned model with the same stream.
-        assert_eq!(evaluate(&trained.model(), &data, cfg.eval, seed, 100), (a, b));
+        let e =
+            evaluate(&trained.model, cfg.method, &[], &data, cfg.eval, Track::default(), seed, 100)
+                .unwrap();
+        assert_eq!((e.hd_train, e.hd_test), (a, b));
         hd_train.push(a);
         hd_test.push(b);
     }

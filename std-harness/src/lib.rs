@@ -1,7 +1,8 @@
 //! # rapid-harness
 //!
 //! Everything around [`rapid_core`] that needs `std`: the paper's datasets ([`data`]), the
-//! reconstruction metric ([`metrics`]), the training loop ([`run`]), model files written
+//! reconstruction metric ([`metrics`]), exact enumeration of small models ([`exact`]: log Z,
+//! NLL, model averages, ground state), the training loop ([`run`]), model files written
 //! atomically ([`modelio`]), seeding ([`seed`]), and the `rapid` command-line program.
 //!
 //! Data flows one way: this crate calls the core, never the reverse.
@@ -9,10 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod exact;
 pub mod linalg;
 pub mod metrics;
+pub mod model;
 pub mod modelio;
 pub mod npy;
 pub mod plot;
+pub mod reproduce;
 pub mod run;
 pub mod seed;

@@ -10,13 +10,27 @@
 //!
 //! Image `i` draws from its own stream `(seed, Eval, tag, i)`, and the per-image scores are
 //! summed in image order, so the result does not depend on the thread count.
+//!
+//! Accessibilities (DESIGN.md §3, the paper's Fig. 1) compare an energy with the exact
+//! ground-state energy `E_GS < 0`; a ratio of 1 means the ground state was reached. Energies
+//! are computed in `f64` from the same `f32` weights as `E_GS` ([`energy_f64`]), so a ratio
+//! never exceeds 1 by rounding:
+//! * [`gibbs_gs_accessibility`]: 10 chains from random `v`, 10 Gibbs steps each; the lowest
+//!   `E(v, h)` (with `h` from the last hidden half-step) over `E_GS`.
+//! * method accessibility: the lowest energy among the configurations a method uses for its
+//!   negative phase, over `E_GS` — [`pattern_min_energy`] for RA (the patterns `(ξᵏ_v, ξᵏ_h)`),
+//!   [`chains_min_energy`] for PCD (its chains, `h` drawn from `P(h|v)`), and
+//!   [`cd_min_energy`] for CD (the training set after `k` Gibbs steps, best of 10 repeats).
 
+use rand_core::RngCore;
 use rapid_core::num::{sigmoid, uniform01};
 use rapid_core::sample::sample_spins_in_place;
 use rapid_core::RaModel;
 use rayon::prelude::*;
 
-use crate::seed::{stream, Stream};
+use crate::exact::Bipartite;
+use crate::model::ModelRef;
+use crate::seed::{stream, Rng, Stream};
 
 /// How reconstructions are made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,15 +55,14 @@ impl Default for HdProtocol {
 /// # Panics
 /// If `images.len()` is not a multiple of `V` or `kept.len() != V`.
 pub fn reconstruction_hd(
-    model: &RaModel<&[f32]>,
+    model: &ModelRef<'_>,
     images: &[f32],
     kept: &[bool],
     protocol: HdProtocol,
     seed: u64,
     tag: u64,
 ) -> f64 {
-    let d = model.dims();
-    let v_len = d.visible;
+    let (v_len, h_len) = (model.visible(), model.hidden());
     assert_eq!(kept.len(), v_len, "mask must have V entries");
     assert_eq!(images.len() % v_len, 0, "images must have V entries each");
     let n = images.len() / v_len;
@@ -63,14 +76,14 @@ pub fn reconstruction_hd(
             let mut rng = stream(seed, Stream::Eval, tag, i as u64);
             let start: Vec<f32> =
                 target.iter().zip(kept).map(|(&t, &k)| if k { t } else { 0.0 }).collect();
-            let mut k_buf = vec![0.0f32; d.patterns];
+            let mut k_buf = vec![0.0f32; model.scratch_len()];
             // The first hidden field depends only on the start: compute σ(2φ) once per image.
-            let mut p0 = vec![0.0f32; d.hidden];
-            model.hidden_field(&start, &mut k_buf, &mut p0);
+            let mut p0 = vec![0.0f32; h_len];
+            model.hidden_field(&start, &mut p0, &mut k_buf);
             for p in p0.iter_mut() {
                 *p = sigmoid(2.0 * *p);
             }
-            let (mut h, mut v) = (vec![0.0f32; d.hidden], vec![0.0f32; v_len]);
+            let (mut h, mut v) = (vec![0.0f32; h_len], vec![0.0f32; v_len]);
             let mut wrong = 0u64;
             for _ in 0..protocol.repeats {
                 for step in 0..protocol.steps {
@@ -80,10 +93,10 @@ pub fn reconstruction_hd(
                             *hj = if uniform01(&mut rng) < p { 1.0 } else { -1.0 };
                         }
                     } else {
-                        model.hidden_field(&v, &mut k_buf, &mut h);
+                        model.hidden_field(&v, &mut h, &mut k_buf);
                         sample_spins_in_place(&mut h, &mut rng);
                     }
-                    model.visible_field(&h, &mut k_buf, &mut v);
+                    model.visible_field(&h, &mut v, &mut k_buf);
                     sample_spins_in_place(&mut v, &mut rng);
                     if protocol.clamp {
                         for ((vi, &t), &k) in v.iter_mut().zip(target).zip(kept) {
@@ -101,6 +114,115 @@ pub fn reconstruction_hd(
     per_image.iter().sum::<f64>() / n as f64
 }
 
+/// Random ±1 spins.
+fn random_spins(rng: &mut Rng, out: &mut [f32]) {
+    for x in out.iter_mut() {
+        *x = if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 };
+    }
+}
+
+/// `steps` Gibbs steps `v → h → v` from `v`; `h` holds the last hidden draw.
+fn gibbs(model: &ModelRef<'_>, v: &mut [f32], h: &mut [f32], steps: usize, rng: &mut Rng) {
+    let mut s = vec![0.0f32; model.scratch_len()];
+    for _ in 0..steps {
+        model.hidden_field(v, h, &mut s);
+        sample_spins_in_place(h, rng);
+        model.visible_field(h, v, &mut s);
+        sample_spins_in_place(v, rng);
+    }
+}
+
+/// `E(v, h) = −vᵀWh − aᵀv − bᵀh`, accumulated in `f64`.
+///
+/// # Panics
+/// If `v` or `h` has the wrong length.
+pub fn energy_f64(m: &Bipartite<'_>, v: &[f32], h: &[f32]) -> f64 {
+    assert!(v.len() == m.visible && h.len() == m.hidden, "state lengths");
+    let mut e = 0.0f64;
+    for (row, &vi) in m.w.chunks_exact(m.hidden).zip(v) {
+        let s: f64 = row.iter().zip(h).map(|(&w, &hj)| f64::from(w) * f64::from(hj)).sum();
+        e -= f64::from(vi) * s;
+    }
+    if let Some(a) = m.a {
+        e -= a.iter().zip(v).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>();
+    }
+    if let Some(b) = m.b {
+        e -= b.iter().zip(h).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>();
+    }
+    e
+}
+
+/// Gibbs GS accessibility: `min E(v, h) / E_GS` over `chains` chains of `steps` Gibbs steps
+/// from uniform random `v` (reference: 10 chains, 10 steps). `bip` is the same model for the
+/// `f64` energies.
+pub fn gibbs_gs_accessibility(
+    model: &ModelRef<'_>,
+    bip: &Bipartite<'_>,
+    e_gs: f64,
+    chains: usize,
+    steps: usize,
+    rng: &mut Rng,
+) -> f64 {
+    let (mut v, mut h) = (vec![0.0f32; model.visible()], vec![0.0f32; model.hidden()]);
+    let mut best = f64::INFINITY;
+    for _ in 0..chains {
+        random_spins(rng, &mut v);
+        gibbs(model, &mut v, &mut h, steps, rng);
+        best = best.min(energy_f64(bip, &v, &h));
+    }
+    best / e_gs
+}
+
+/// The lowest energy `E(ξᵏ_v, ξᵏ_h)` among the patterns of an RA model (as stored); `bip`
+/// is the same model for the `f64` energies.
+pub fn pattern_min_energy(model: &RaModel<&[f32]>, bip: &Bipartite<'_>) -> f64 {
+    (0..model.dims().patterns)
+        .map(|k| energy_f64(bip, model.xi_v(k), model.xi_h(k)))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The lowest energy `E(v, h)` over chains `v` (rows of `V`), `h ~ P(h|v)`.
+pub fn chains_min_energy(
+    model: &ModelRef<'_>,
+    bip: &Bipartite<'_>,
+    chains: &[f32],
+    rng: &mut Rng,
+) -> f64 {
+    let mut h = vec![0.0f32; model.hidden()];
+    let mut s = vec![0.0f32; model.scratch_len()];
+    let mut best = f64::INFINITY;
+    for v in chains.chunks_exact(model.visible()) {
+        model.hidden_field(v, &mut h, &mut s);
+        sample_spins_in_place(&mut h, rng);
+        best = best.min(energy_f64(bip, v, &h));
+    }
+    best
+}
+
+/// CD's configurations: every training image after `k` Gibbs steps, `h ~ P(h|v)`, lowest energy;
+/// best of `repeats` (reference: 10).
+pub fn cd_min_energy(
+    model: &ModelRef<'_>,
+    bip: &Bipartite<'_>,
+    data: &[f32],
+    k: usize,
+    repeats: usize,
+    rng: &mut Rng,
+) -> f64 {
+    let vl = model.visible();
+    let mut v = data.to_vec();
+    let mut h = vec![0.0f32; model.hidden()];
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats {
+        v.copy_from_slice(data);
+        for row in v.chunks_exact_mut(vl) {
+            gibbs(model, row, &mut h, k, rng);
+        }
+        best = best.min(chains_min_energy(model, bip, &v, rng));
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +236,7 @@ mod tests {
         let img = [1.0f32, -1.0, -1.0, 1.0];
         let mut xi = img.to_vec();
         xi.extend(std::iter::repeat_n(1.0, 200));
-        let model = RaModel::new(&xi[..], d);
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
         let kept = [true, true, false, false];
         let hd = reconstruction_hd(&model, &img, &kept, HdProtocol::default(), 1, 0);
         assert!(hd < 1e-3, "hd = {hd}");
@@ -125,7 +247,7 @@ mod tests {
     fn zero_model_guesses_at_random() {
         let d = Dims::new(16, 10, 2);
         let xi = vec![0.0f32; d.xi_len()];
-        let model = RaModel::new(&xi[..], d);
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
         let img: Vec<f32> = (0..32).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
         let kept: Vec<bool> = (0..16).map(|p| p < 4).collect();
         let p = HdProtocol { repeats: 2000, ..HdProtocol::default() };
@@ -140,7 +262,7 @@ mod tests {
     fn result_does_not_depend_on_the_thread_count() {
         let d = Dims::new(16, 30, 3);
         let xi: Vec<f32> = (0..d.xi_len()).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
-        let model = RaModel::new(&xi[..], d);
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
         let data = crate::data::bars4();
         let run = |threads| {
             rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
@@ -149,5 +271,44 @@ mod tests {
         };
         assert_eq!(run(1).to_bits(), run(2).to_bits());
         assert_eq!(run(1).to_bits(), run(3).to_bits());
+    }
+
+    /// A Mattis model (one ±1 pattern) has its pattern as ground state: the pattern energy
+    /// and strongly coupled Gibbs chains reach `E_GS` exactly.
+    #[test]
+    fn accessibilities_reach_one_on_a_mattis_model() {
+        let d = Dims::new(6, 40, 1);
+        let mut xi = vec![1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
+        xi.extend((0..40).map(|a| if a % 3 == 0 { -1.0 } else { 1.0 }));
+        let model = RaModel::new(&xi[..], d);
+        // E_GS = −|ξ_v|²|ξ_h|²/√K... with h = sign(φ): −Σ_α |φ_α| = −V·H for ±1 patterns.
+        let e_gs = -(6.0 * 40.0);
+        let view = ModelRef::Ra(model);
+        view.with_bipartite(|bip| {
+            assert_eq!(pattern_min_energy(&model, bip), e_gs);
+            assert_eq!(crate::exact::ground_state(bip).unwrap().energy, e_gs);
+            let mut rng = stream(1, Stream::Eval, 0, 0);
+            assert_eq!(gibbs_gs_accessibility(&view, bip, e_gs, 10, 10, &mut rng), 1.0);
+            let data = [1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
+            assert_eq!(cd_min_energy(&view, bip, &data, 1, 3, &mut rng), e_gs);
+        });
+        // A zero model never gets below energy 0.
+        let z = vec![0.0f32; d.xi_len()];
+        let zero = ModelRef::Ra(RaModel::new(&z[..], d));
+        let mut rng = stream(1, Stream::Eval, 0, 0);
+        let data = [1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
+        zero.with_bipartite(|bip| assert_eq!(chains_min_energy(&zero, bip, &data, &mut rng), 0.0));
+    }
+
+    #[test]
+    fn f64_energy_matches_the_definition() {
+        let w = [0.5f32, -1.0, 0.25, 2.0];
+        let (a, b) = ([0.125f32, -0.25], [0.375f32, 0.5]);
+        let m = Bipartite { visible: 2, hidden: 2, w: &w, a: Some(&a), b: Some(&b) };
+        let (v, h) = ([1.0f32, -1.0], [-1.0f32, 1.0]);
+        // vᵀWh: row 0 · h = −0.5 − 1.0 = −1.5, row 1 · h = −0.25 + 2.0 = 1.75 → 1·(−1.5) − 1·1.75.
+        // aᵀv = 0.125 + 0.25 = 0.375; bᵀh = −0.375 + 0.5 = 0.125 (all exact in f32).
+        let want = -(-1.5 - 1.75) - 0.375 - 0.125;
+        assert!((energy_f64(&m, &v, &h) - want).abs() < 1e-12);
     }
 }

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -20,7 +21,7 @@ fn register_font() {
     });
 }
 
-/// One curve: `mean[e]` and `std[e]` belong to epoch `e + 1`.
+/// One curve: `mean[i]` and `std[i]` belong to `x = i + 1` (epoch or index).
 #[derive(Clone, Debug)]
 pub struct Series {
     /// Legend label.
@@ -38,6 +39,10 @@ pub struct Series {
 pub struct Panel {
     /// Title above the plot.
     pub title: String,
+    /// X-axis label.
+    pub x_label: String,
+    /// Logarithmic x axis (epochs) or linear (indices).
+    pub log_x: bool,
     /// Y-axis label.
     pub y_label: String,
     /// The curves.
@@ -60,7 +65,7 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let epochs = panel.series.iter().map(|s| s.mean.len()).max().unwrap_or(1).max(2);
+    let n = panel.series.iter().map(|s| s.mean.len()).max().unwrap_or(1).max(2);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for s in &panel.series {
         for (m, d) in s.mean.iter().zip(&s.std) {
@@ -75,16 +80,39 @@ where
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(65)
-        .build_cartesian_2d((1f64..epochs as f64).log_scale(), (lo - pad)..(hi + pad))
-        .map_err(err)?;
+    if panel.log_x {
+        let chart = ChartBuilder::on(area)
+            .caption(&panel.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d((1f64..n as f64).log_scale(), (lo - pad)..(hi + pad))
+            .map_err(err)?;
+        finish_chart(chart, panel)
+    } else {
+        let chart = ChartBuilder::on(area)
+            .caption(&panel.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0.5f64..n as f64 + 0.5, (lo - pad)..(hi + pad))
+            .map_err(err)?;
+        finish_chart(chart, panel)
+    }
+}
+
+fn finish_chart<'a, DB: DrawingBackend + 'a, X>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    panel: &Panel,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     chart
         .configure_mesh()
-        .x_desc("Epoch")
+        .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
@@ -165,10 +193,13 @@ mod tests {
         };
         let panel = Panel {
             title: "Test".into(),
+            x_label: "Epoch".into(),
+            log_x: true,
             y_label: "Hamming distance".into(),
             series: vec![mk("RAPID", RAPID, 0.0), mk("CD-10", CD, 0.2)],
         };
-        draw(&stem, &[panel.clone(), panel]).unwrap();
+        let linear = Panel { log_x: false, x_label: "Index".into(), ..panel.clone() };
+        draw(&stem, &[panel, linear]).unwrap();
         let png = std::fs::read(stem.with_extension("png")).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();

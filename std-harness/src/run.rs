@@ -1,9 +1,13 @@
-//! The PID training loop over a [`Dataset`], with per-epoch reports.
+//! Training loops over a [`Dataset`]: RAPID (`pid`, `pid-hebb`, `pid-gibbs:k`) on RA models,
+//! and the baselines CD-k, PCD-k and exact-gradient training on dense models.
 //!
 //! One epoch: shuffle the training images (training stream), cut them into batches of
-//! `batch`, one PID update per batch, then the end-of-epoch projection and learning-rate
-//! decay. Patterns start uniform random ±1. After every update the patterns are checked for
-//! NaN or infinity.
+//! `batch`, one update per batch (gradient, optimiser, projection), then the end-of-epoch
+//! projection and learning-rate decay. After every update the parameters are checked for NaN
+//! or infinity.
+//!
+//! Initial parameters: RA patterns uniform random ±1 (the paper); dense `W ~ N(0, 0.01²)`
+//! with zero biases (the authors' code).
 //!
 //! When the batch size does not divide the training set, the last batch is short; what
 //! happens to it is a [`PartialBatch`] policy. The default, [`PartialBatch::Scaled`], divides
@@ -13,15 +17,145 @@
 //! 0.11 with the plain mean ([`PartialBatch::Mean`]), measured with `rapid train --json`.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Instant;
 
 use rand_core::RngCore;
-use rapid_core::train::{pid_scratch_len, PidConfig, PidTrainer};
-use rapid_core::{ConfigError, Dims, RaModel};
+use rapid_core::dense::{
+    cd_chain_words_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, pcd_gradient,
+    pcd_init_chains, DenseDims, DenseRbm,
+};
+use rapid_core::optim::{adam_update, Adam};
+use rapid_core::spins::words_for;
+use rapid_core::train::{pid_gradient, pid_scratch_len, sgd_update, LrSchedule, Sgd};
+use rapid_core::{ConfigError, Dims, NegativePhase, Projection, RaModel};
 
 use crate::data::Dataset;
-use crate::metrics::{reconstruction_hd, HdProtocol};
-use crate::seed::{stream, Stream};
+use crate::exact::{self, ExactError, FastAverage, MAX_ENUM_BITS};
+use crate::linalg::singular_values;
+use crate::metrics::{
+    cd_min_energy, chains_min_energy, gibbs_gs_accessibility, pattern_min_energy,
+    reconstruction_hd, HdProtocol,
+};
+use crate::model::{Model, ModelRef};
+use crate::seed::{stream, Rng, Stream};
+
+/// A training method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// RAPID: an RA model trained by PID with this negative phase.
+    Pid(NegativePhase),
+    /// CD-k on a dense model: chains start at the batch.
+    Cd {
+        /// Gibbs steps.
+        k: u32,
+    },
+    /// PCD-k on a dense model: persistent chains.
+    Pcd {
+        /// Gibbs steps per update.
+        k: u32,
+        /// Number of chains.
+        chains: usize,
+    },
+    /// Exact gradient on a dense model: the model average by enumeration.
+    Exact,
+}
+
+impl Method {
+    /// Whether the method trains an RA model.
+    pub fn is_ra(&self) -> bool {
+        matches!(self, Method::Pid(_))
+    }
+
+    /// The name used in figures: `RAPID`, `CD-10`, `PCD-10`, `Exact`.
+    pub fn label(&self) -> String {
+        match self {
+            Method::Pid(NegativePhase::Patterns) => "RAPID".into(),
+            Method::Pid(_) => format!("RAPID ({self})"),
+            Method::Cd { k } => format!("CD-{k}"),
+            Method::Pcd { k, .. } => format!("PCD-{k}"),
+            Method::Exact => "Exact".into(),
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let num = |x: &str, what: &str| -> Result<u32, String> {
+            match x.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("{what} needs a whole number >= 1, got '{x}'")),
+            }
+        };
+        match s {
+            "pid" => return Ok(Method::Pid(NegativePhase::Patterns)),
+            "pid-hebb" => return Ok(Method::Pid(NegativePhase::Hebb)),
+            "exact" => return Ok(Method::Exact),
+            _ => {}
+        }
+        if let Some(k) = s.strip_prefix("pid-gibbs:") {
+            return Ok(Method::Pid(NegativePhase::Gibbs { steps: num(k, "pid-gibbs:K")? }));
+        }
+        if let Some(k) = s.strip_prefix("cd:") {
+            return Ok(Method::Cd { k: num(k, "cd:K")? });
+        }
+        if let Some(rest) = s.strip_prefix("pcd:") {
+            let mut it = rest.splitn(2, ':');
+            let k = num(it.next().unwrap_or(""), "pcd:K")?;
+            let chains = match it.next() {
+                Some(c) => num(c, "pcd:K:CHAINS")? as usize,
+                None => 2048,
+            };
+            return Ok(Method::Pcd { k, chains });
+        }
+        Err(format!(
+            "unknown method '{s}' (expected pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS] or exact)"
+        ))
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Method::Pid(NegativePhase::Patterns) => f.write_str("pid"),
+            Method::Pid(NegativePhase::Hebb) => f.write_str("pid-hebb"),
+            Method::Pid(NegativePhase::Gibbs { steps }) => write!(f, "pid-gibbs:{steps}"),
+            Method::Cd { k } => write!(f, "cd:{k}"),
+            Method::Pcd { k, chains } => write!(f, "pcd:{k}:{chains}"),
+            Method::Exact => f.write_str("exact"),
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimizer {
+    /// SGD with momentum and weight decay.
+    Sgd,
+    /// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8).
+    Adam,
+}
+
+impl FromStr for Optimizer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sgd" => Ok(Optimizer::Sgd),
+            "adam" => Ok(Optimizer::Adam),
+            _ => Err(format!("unknown optimizer '{s}' (expected sgd or adam)")),
+        }
+    }
+}
+
+impl fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Optimizer::Sgd => "sgd",
+            Optimizer::Adam => "adam",
+        })
+    }
+}
 
 /// What to do with the short last batch of an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -35,7 +169,7 @@ pub enum PartialBatch {
     Drop,
 }
 
-impl std::str::FromStr for PartialBatch {
+impl FromStr for PartialBatch {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
@@ -57,43 +191,115 @@ impl fmt::Display for PartialBatch {
     }
 }
 
-/// A training run's settings. `Default` is the paper's Bars 4×4 set-up.
+/// Quantities tracked per evaluated epoch besides the HD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Track {
+    /// Gibbs GS accessibility (needs exact enumeration of the ground state).
+    pub gs: bool,
+    /// Method accessibility (needs exact enumeration of the ground state).
+    pub method: bool,
+    /// Singular values of `W`.
+    pub svd: bool,
+    /// Exact mean NLL of the training and test sets (needs enumeration of log Z).
+    pub nll: bool,
+}
+
+impl FromStr for Track {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut t = Track::default();
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            match part {
+                "gs" => t.gs = true,
+                "method" => t.method = true,
+                "svd" => t.svd = true,
+                "nll" => t.nll = true,
+                _ => {
+                    return Err(format!(
+                        "unknown tracked quantity '{part}' (expected gs, method, svd, nll)"
+                    ))
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// A training run's settings. [`TrainConfig::paper`] gives the paper's set-up for a method;
+/// `Default` is RAPID on Bars 4×4.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// The method (and so the model kind).
+    pub method: Method,
     /// Hidden units `H`.
     pub hidden: usize,
-    /// Patterns `K`.
+    /// Patterns `K` (RA models).
     pub patterns: usize,
+    /// Visible and hidden biases (dense models).
+    pub biases: bool,
     /// Epochs.
     pub epochs: u32,
     /// Images per update.
     pub batch: usize,
     /// The short last batch of an epoch.
     pub partial_batch: PartialBatch,
-    /// Negative phase, optimiser, projection and schedule.
-    pub pid: PidConfig,
-    /// Seed of the training stream (initial patterns, shuffles, Gibbs draws).
+    /// Optimiser.
+    pub optimizer: Optimizer,
+    /// Initial learning rate.
+    pub lr: f32,
+    /// SGD momentum.
+    pub momentum: f32,
+    /// SGD weight decay.
+    pub weight_decay: f32,
+    /// Projection of RA patterns (must be `None` for dense models).
+    pub projection: Projection,
+    /// Learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Seed of the training stream (initialisation, shuffles, Gibbs draws).
     pub seed: u64,
-    /// Evaluate the reconstruction HD every this many epochs (and after the last); 0 = only
-    /// after the last.
+    /// Evaluate every this many epochs (and after the last); 0 = only after the last.
     pub eval_every: u32,
     /// The HD protocol.
     pub eval: HdProtocol,
+    /// Extra tracked quantities.
+    pub track: Track,
+}
+
+impl TrainConfig {
+    /// The paper's Bars 4×4 settings for a method: RAPID with SGD η = 0.02, batch 3,
+    /// γ = 0.96 down to 1e−5, sign at each epoch end, K = 8; the baselines with Adam
+    /// η = 0.001, batch 1, no decay, no biases. H = 1000, 300 epochs.
+    pub fn paper(method: Method) -> Self {
+        let ra = method.is_ra();
+        TrainConfig {
+            method,
+            hidden: 1000,
+            patterns: 8,
+            biases: false,
+            epochs: 300,
+            batch: if ra { 3 } else { 1 },
+            partial_batch: PartialBatch::Scaled,
+            optimizer: if ra { Optimizer::Sgd } else { Optimizer::Adam },
+            lr: if ra { 0.02 } else { 0.001 },
+            momentum: 0.0,
+            weight_decay: 0.0,
+            projection: if ra { Projection::Sign { every: 0 } } else { Projection::None },
+            schedule: LrSchedule {
+                decay: if ra { 0.96 } else { 1.0 },
+                min: if ra { 1e-5 } else { 0.0 },
+                start_epoch: 0,
+            },
+            seed: 0,
+            eval_every: 1,
+            eval: HdProtocol::default(),
+            track: Track::default(),
+        }
+    }
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig {
-            hidden: 1000,
-            patterns: 8,
-            epochs: 300,
-            batch: 3,
-            partial_batch: PartialBatch::Scaled,
-            pid: PidConfig::default(),
-            seed: 0,
-            eval_every: 1,
-            eval: HdProtocol::default(),
-        }
+        TrainConfig::paper(Method::Pid(NegativePhase::Patterns))
     }
 }
 
@@ -117,6 +323,12 @@ pub enum TrainError {
     ZeroRepeats,
     /// The evaluation needs at least one Gibbs step.
     ZeroEvalSteps,
+    /// A projection was given for a dense model.
+    ProjectionOnDense,
+    /// CD/PCD need at least one Gibbs step and PCD at least one chain.
+    Chains,
+    /// The method or a tracked quantity needs an enumeration that is too large.
+    Exact(ExactError),
     /// The scratch and parameters would not fit in memory.
     TooLarge {
         /// Bytes needed.
@@ -142,12 +354,19 @@ impl fmt::Display for TrainError {
             TrainError::ZeroEpochs => f.write_str("the number of epochs must be at least 1"),
             TrainError::ZeroRepeats => f.write_str("the evaluation needs at least 1 repeat"),
             TrainError::ZeroEvalSteps => f.write_str("the evaluation needs at least 1 Gibbs step"),
+            TrainError::ProjectionOnDense => f.write_str(
+                "--projection applies to RA models (pid methods) only; use --projection none",
+            ),
+            TrainError::Chains => {
+                f.write_str("cd and pcd need at least 1 Gibbs step, pcd at least 1 chain")
+            }
+            TrainError::Exact(e) => e.fmt(f),
             TrainError::TooLarge { bytes } => {
                 write!(f, "the model needs about {} MiB, more than this machine allows", bytes >> 20)
             }
             TrainError::NonFinite { epoch, batch } => write!(
                 f,
-                "a pattern became NaN or infinite at epoch {epoch}, batch {batch}: lower the learning rate or use a clamp projection"
+                "a parameter became NaN or infinite at epoch {epoch}, batch {batch}: lower the learning rate or use a clamp projection"
             ),
         }
     }
@@ -161,13 +380,32 @@ impl From<ConfigError> for TrainError {
     }
 }
 
+impl From<ExactError> for TrainError {
+    fn from(e: ExactError) -> Self {
+        TrainError::Exact(e)
+    }
+}
+
 /// Memory budget for parameters and scratch (bytes).
 const MEMORY_LIMIT: u128 = 16 << 30;
 
 impl TrainConfig {
-    /// The model sizes for a dataset.
-    pub fn dims(&self, data: &Dataset) -> Dims {
+    /// RA sizes for a dataset.
+    pub fn ra_dims(&self, data: &Dataset) -> Dims {
         Dims::new(data.visible(), self.hidden, self.patterns)
+    }
+
+    /// Dense sizes for a dataset.
+    pub fn dense_dims(&self, data: &Dataset) -> DenseDims {
+        DenseDims::new(data.visible(), self.hidden, self.biases)
+    }
+
+    fn param_len(&self, data: &Dataset) -> usize {
+        if self.method.is_ra() {
+            self.ra_dims(data).xi_len()
+        } else {
+            self.dense_dims(data).param_len()
+        }
     }
 
     /// Checks the whole configuration against the dataset before any work starts.
@@ -175,9 +413,32 @@ impl TrainConfig {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self, data: &Dataset) -> Result<(), TrainError> {
-        let dims = self.dims(data);
-        dims.validate()?;
-        self.pid.validate()?;
+        if self.method.is_ra() {
+            self.ra_dims(data).validate()?;
+            self.projection.validate()?;
+        } else {
+            self.dense_dims(data).validate()?;
+            if self.projection != Projection::None {
+                return Err(TrainError::ProjectionOnDense);
+            }
+        }
+        match self.method {
+            Method::Pid(NegativePhase::Gibbs { steps: 0 }) => {
+                return Err(ConfigError::GibbsSteps.into())
+            }
+            Method::Cd { k: 0 } | Method::Pcd { k: 0, .. } | Method::Pcd { chains: 0, .. } => {
+                return Err(TrainError::Chains)
+            }
+            _ => {}
+        }
+        match self.optimizer {
+            Optimizer::Sgd => {
+                Sgd { lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay }
+                    .validate()?
+            }
+            Optimizer::Adam => Adam { lr: self.lr, ..Adam::default() }.validate()?,
+        }
+        self.schedule.validate()?;
         if self.epochs == 0 {
             return Err(TrainError::ZeroEpochs);
         }
@@ -193,9 +454,20 @@ impl TrainConfig {
         if self.eval.steps == 0 {
             return Err(TrainError::ZeroEvalSteps);
         }
-        let floats = 3 * dims.xi_len() as u128
-            + pid_scratch_len(dims) as u128
-            + (self.batch * dims.visible) as u128;
+        let smaller = data.visible().min(self.hidden);
+        let needs_enum =
+            self.method == Method::Exact || self.track.gs || self.track.method || self.track.nll;
+        if needs_enum && smaller > MAX_ENUM_BITS {
+            return Err(ExactError::TooLarge { bits: smaller, limit: MAX_ENUM_BITS }.into());
+        }
+        let chains = match self.method {
+            Method::Pcd { chains, .. } => chains * data.visible(),
+            _ => 0,
+        };
+        let floats = 4 * self.param_len(data) as u128
+            + (self.batch * data.visible()) as u128
+            + chains as u128
+            + (4 * (data.visible() + self.hidden) + 4 * self.patterns) as u128;
         if floats * 4 > MEMORY_LIMIT {
             return Err(TrainError::TooLarge { bytes: floats * 4 });
         }
@@ -204,7 +476,7 @@ impl TrainConfig {
 }
 
 /// What one epoch produced.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
     /// Epoch number (1-based).
     pub epoch: u32,
@@ -216,46 +488,389 @@ pub struct EpochReport {
     pub hd_train: Option<f64>,
     /// Reconstruction HD on the test set, when evaluated this epoch.
     pub hd_test: Option<f64>,
+    /// Gibbs GS accessibility, when tracked.
+    pub gs_access: Option<f64>,
+    /// Method accessibility, when tracked (none for exact training).
+    pub method_access: Option<f64>,
+    /// Singular values of `W`, largest first, when tracked.
+    pub svd: Option<Vec<f64>>,
+    /// Exact mean NLL of the training set, when tracked.
+    pub nll_train: Option<f64>,
+    /// Exact mean NLL of the test set, when tracked.
+    pub nll_test: Option<f64>,
+}
+
+enum OptState {
+    Sgd { velocity: Vec<f32> },
+    Adam { m: Vec<f32>, v: Vec<f32>, t: u64 },
+}
+
+/// A training run in progress: the model, optimiser state, chains and RNG.
+pub struct Trainer {
+    cfg: TrainConfig,
+    model: Model,
+    opt: OptState,
+    grad: Vec<f32>,
+    scratch: Vec<f32>,
+    chain_words: Vec<u64>,
+    avg: FastAverage,
+    batch_buf: Vec<f32>,
+    order: Vec<usize>,
+    rng: Rng,
+    lr: f32,
+    updates: u64,
+    epoch: u32,
+}
+
+/// Box–Muller normal draw.
+fn normal(rng: &mut Rng) -> f32 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+impl Trainer {
+    /// Validates the configuration and initialises the model from the seed.
+    ///
+    /// # Errors
+    /// A configuration problem.
+    pub fn new(cfg: &TrainConfig, data: &Dataset) -> Result<Self, TrainError> {
+        cfg.validate(data)?;
+        let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
+        let v = data.visible();
+        let (model, scratch_len) = if cfg.method.is_ra() {
+            let dims = cfg.ra_dims(data);
+            let xi = (0..dims.xi_len())
+                .map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 })
+                .collect();
+            (Model::Ra { dims, xi }, pid_scratch_len(dims))
+        } else {
+            let dims = cfg.dense_dims(data);
+            let mut params = vec![0.0f32; dims.param_len()];
+            for w in params[..dims.visible * dims.hidden].iter_mut() {
+                *w = 0.01 * normal(&mut rng);
+            }
+            (Model::Dense { dims, params }, cd_scratch_len(dims))
+        };
+        let n = model.params().len();
+        let opt = match cfg.optimizer {
+            Optimizer::Sgd => OptState::Sgd { velocity: vec![0.0; n] },
+            Optimizer::Adam => OptState::Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0 },
+        };
+        let chain_words = match (cfg.method, &model) {
+            (Method::Cd { .. }, Model::Dense { dims, .. }) => {
+                vec![0; cd_chain_words_len(*dims, cfg.batch)]
+            }
+            (Method::Pcd { chains, .. }, Model::Dense { .. }) => {
+                let mut w = vec![0u64; chains * words_for(v)];
+                pcd_init_chains(&mut w, chains, v, &mut rng);
+                w
+            }
+            _ => Vec::new(),
+        };
+        Ok(Trainer {
+            cfg: *cfg,
+            model,
+            opt,
+            grad: vec![0.0; n],
+            scratch: vec![0.0; scratch_len],
+            chain_words,
+            avg: if cfg.method == Method::Exact {
+                FastAverage::new(v, cfg.hidden)
+            } else {
+                FastAverage::default()
+            },
+            batch_buf: vec![0.0; cfg.batch * v],
+            order: (0..data.n_train()).collect(),
+            rng,
+            lr: cfg.lr,
+            updates: 0,
+            epoch: 0,
+        })
+    }
+
+    /// The model as it stands.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Epochs done.
+    pub fn epochs_done(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The current learning rate.
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    /// The persistent PCD chains as ±1 rows (empty for other methods).
+    pub fn pcd_chains(&self) -> Vec<f32> {
+        match (self.cfg.method, &self.model) {
+            (Method::Pcd { chains, .. }, Model::Dense { dims, .. }) => {
+                let wpc = words_for(dims.visible);
+                let mut out = vec![0.0f32; chains * dims.visible];
+                for (c, row) in out.chunks_exact_mut(dims.visible).enumerate() {
+                    let words = &self.chain_words[c * wpc..(c + 1) * wpc];
+                    rapid_core::spins::PackedSpins::new_unchecked(words, dims.visible).to_f32(row);
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// One update on a batch of images (rows of `V`), the positive phase divided by `divisor`.
+    fn update(&mut self, rows: usize, divisor: usize) {
+        let v = match &self.model {
+            Model::Ra { dims, .. } => dims.visible,
+            Model::Dense { dims, .. } => dims.visible,
+        };
+        let batch = &self.batch_buf[..rows * v];
+        match (&self.model, self.cfg.method) {
+            (Model::Ra { dims, xi }, Method::Pid(neg)) => {
+                let m = RaModel::new(&xi[..], *dims);
+                pid_gradient(
+                    &m,
+                    batch,
+                    divisor,
+                    neg,
+                    &mut self.grad,
+                    &mut self.scratch,
+                    &mut self.rng,
+                );
+            }
+            (Model::Dense { dims, params }, Method::Cd { k }) => {
+                let m = DenseRbm::new(&params[..], *dims);
+                cd_gradient(
+                    &m,
+                    batch,
+                    divisor,
+                    k,
+                    &mut self.grad,
+                    &mut self.chain_words,
+                    &mut self.scratch,
+                    &mut self.rng,
+                );
+            }
+            (Model::Dense { dims, params }, Method::Pcd { k, chains }) => {
+                let m = DenseRbm::new(&params[..], *dims);
+                pcd_gradient(
+                    &m,
+                    batch,
+                    divisor,
+                    k,
+                    &mut self.chain_words,
+                    chains,
+                    &mut self.grad,
+                    &mut self.scratch,
+                    &mut self.rng,
+                );
+            }
+            (Model::Dense { dims, params }, Method::Exact) => {
+                let m = DenseRbm::new(&params[..], *dims);
+                self.grad.fill(0.0);
+                let weight = rows as f32 / divisor as f32;
+                dense_accumulate_phase(&m, batch, weight, &mut self.grad, &mut self.scratch);
+                let avg = &mut self.avg;
+                self.model
+                    .view()
+                    .with_bipartite(|b| exact::model_average_fast(b, avg))
+                    .expect("the enumeration size was validated");
+                let vh = dims.visible * dims.hidden;
+                for (g, &x) in self.grad[..vh].iter_mut().zip(&avg.vh) {
+                    *g -= x;
+                }
+                if dims.biases {
+                    let (ga, gb) = self.grad[vh..].split_at_mut(dims.visible);
+                    for (g, &x) in ga.iter_mut().zip(&avg.v) {
+                        *g -= x;
+                    }
+                    for (g, &x) in gb.iter_mut().zip(&avg.h) {
+                        *g -= x;
+                    }
+                }
+            }
+            _ => unreachable!("the model kind follows the method"),
+        }
+        let params = self.model.params_mut();
+        match &mut self.opt {
+            OptState::Sgd { velocity } => {
+                let sgd = Sgd {
+                    lr: self.lr,
+                    momentum: self.cfg.momentum,
+                    weight_decay: self.cfg.weight_decay,
+                };
+                sgd_update(params, velocity, &self.grad, &sgd);
+            }
+            OptState::Adam { m, v, t } => {
+                *t += 1;
+                adam_update(params, m, v, &self.grad, &Adam { lr: self.lr, ..Adam::default() }, *t);
+            }
+        }
+        self.updates += 1;
+        self.cfg.projection.after_update(params, self.updates);
+    }
+
+    /// Trains one epoch and returns its wall seconds.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFinite`] when a parameter stops being finite.
+    pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
+        let t0 = Instant::now();
+        let epoch = self.epoch + 1;
+        let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
+        for i in (1..n).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            self.order.swap(i, j);
+        }
+        for start in (0..n).step_by(b) {
+            let rows = b.min(n - start);
+            let divisor = match self.cfg.partial_batch {
+                _ if rows == b => rows,
+                PartialBatch::Scaled => b,
+                PartialBatch::Mean => rows,
+                PartialBatch::Drop => continue,
+            };
+            for slot in 0..rows {
+                let img = self.order[start + slot];
+                self.batch_buf[slot * v..(slot + 1) * v]
+                    .copy_from_slice(&data.train[img * v..(img + 1) * v]);
+            }
+            self.update(rows, divisor);
+            if !self.model.params().iter().all(|x| x.is_finite()) {
+                return Err(TrainError::NonFinite { epoch, batch: start / b + 1 });
+            }
+        }
+        self.cfg.projection.at_epoch_end(self.model.params_mut());
+        self.epoch = epoch;
+        self.lr = self.cfg.schedule.next(self.lr, epoch);
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// Evaluates the current model: HD always, the rest as `track` asks.
+    ///
+    /// # Errors
+    /// An enumeration that is too large (prevented by [`TrainConfig::validate`]).
+    pub fn evaluate(&self, data: &Dataset, track: Track) -> Result<Evaluation, TrainError> {
+        evaluate(
+            &self.model,
+            self.cfg.method,
+            &self.pcd_chains(),
+            data,
+            self.cfg.eval,
+            track,
+            self.cfg.seed,
+            u64::from(self.epoch),
+        )
+    }
+}
+
+/// Everything measured on a model at one point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// HD on the training set.
+    pub hd_train: f64,
+    /// HD on the test set.
+    pub hd_test: f64,
+    /// Gibbs GS accessibility.
+    pub gs_access: Option<f64>,
+    /// Method accessibility.
+    pub method_access: Option<f64>,
+    /// Singular values of `W`.
+    pub svd: Option<Vec<f64>>,
+    /// Exact mean NLL of the training set.
+    pub nll_train: Option<f64>,
+    /// Exact mean NLL of the test set.
+    pub nll_test: Option<f64>,
+    /// Exact ground-state energy, when computed.
+    pub e_gs: Option<f64>,
+}
+
+/// Evaluates a model: HD always; accessibilities, SVD and NLL when asked. `method` says which
+/// configurations count for the method accessibility (`chains` are PCD's). Random draws come
+/// from evaluation streams tagged with `tag`, never from training.
+///
+/// # Errors
+/// [`TrainError::Exact`] when an enumeration is too large.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    model: &Model,
+    method: Method,
+    chains: &[f32],
+    data: &Dataset,
+    protocol: HdProtocol,
+    track: Track,
+    seed: u64,
+    tag: u64,
+) -> Result<Evaluation, TrainError> {
+    let view = model.view();
+    let mut e = Evaluation {
+        hd_train: reconstruction_hd(&view, &data.train, &data.kept, protocol, seed, 2 * tag),
+        hd_test: reconstruction_hd(&view, &data.test, &data.kept, protocol, seed, 2 * tag + 1),
+        ..Evaluation::default()
+    };
+    if track.gs || track.method {
+        view.with_bipartite(|bip| -> Result<(), TrainError> {
+            let gs = exact::ground_state(bip)?;
+            e.e_gs = Some(gs.energy);
+            let mut rng = stream(seed, Stream::Eval, tag, u64::MAX);
+            if track.gs {
+                e.gs_access = Some(gibbs_gs_accessibility(&view, bip, gs.energy, 10, 10, &mut rng));
+            }
+            if track.method {
+                let min_e = match (method, &view) {
+                    (Method::Pid(_), ModelRef::Ra(m)) => Some(pattern_min_energy(m, bip)),
+                    (Method::Pcd { .. }, _) => {
+                        Some(chains_min_energy(&view, bip, chains, &mut rng))
+                    }
+                    (Method::Cd { k }, _) => {
+                        Some(cd_min_energy(&view, bip, &data.train, k as usize, 10, &mut rng))
+                    }
+                    _ => None,
+                };
+                e.method_access = min_e.map(|x| x / gs.energy);
+            }
+            Ok(())
+        })?;
+    }
+    if track.svd {
+        e.svd = Some(singular_values(&view.weights(), view.visible(), view.hidden()));
+    }
+    if track.nll {
+        // log Z once for both sets.
+        let (a, b) = view.with_bipartite(|m| -> Result<(f64, f64), ExactError> {
+            let lz = exact::log_z(m)?;
+            let mean_f = |rows: &[f32]| {
+                let n = rows.len() / m.visible;
+                rows.chunks_exact(m.visible).map(|v| exact::free_energy(m, v)).sum::<f64>()
+                    / n as f64
+            };
+            Ok((mean_f(&data.train) + lz, mean_f(&data.test) + lz))
+        })?;
+        e.nll_train = Some(a);
+        e.nll_test = Some(b);
+    }
+    Ok(e)
 }
 
 /// A finished run.
 #[derive(Clone, Debug)]
 pub struct Trained {
-    /// Model sizes.
-    pub dims: Dims,
-    /// The patterns `Ξ`, row-major `K × (V+H)`.
-    pub xi: Vec<f32>,
+    /// The trained model.
+    pub model: Model,
     /// One report per epoch.
     pub reports: Vec<EpochReport>,
 }
 
 impl Trained {
-    /// The model view.
-    pub fn model(&self) -> RaModel<&[f32]> {
-        RaModel::new(&self.xi[..], self.dims)
-    }
-
     /// Total training seconds (evaluation excluded).
     pub fn train_seconds(&self) -> f64 {
         self.reports.iter().map(|r| r.seconds).sum()
     }
 }
 
-/// Evaluates the HD of a model on the dataset's train and test images.
-pub fn evaluate(
-    model: &RaModel<&[f32]>,
-    data: &Dataset,
-    protocol: HdProtocol,
-    seed: u64,
-    tag: u64,
-) -> (f64, f64) {
-    (
-        reconstruction_hd(model, &data.train, &data.kept, protocol, seed, 2 * tag),
-        reconstruction_hd(model, &data.test, &data.kept, protocol, seed, 2 * tag + 1),
-    )
-}
-
-/// Trains an RA model on `data`, calling `on_epoch` after each epoch.
+/// Trains on `data`, evaluating as configured and calling `on_epoch` after each epoch.
 ///
 /// # Errors
 /// A configuration problem (before any work), or [`TrainError::NonFinite`].
@@ -264,62 +879,38 @@ pub fn train(
     data: &Dataset,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<Trained, TrainError> {
-    cfg.validate(data)?;
-    let dims = cfg.dims(data);
-    let v = dims.visible;
-    let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
-    let xi: Vec<f32> =
-        (0..dims.xi_len()).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect();
-    let mut trainer = PidTrainer::new(
-        dims,
-        cfg.pid,
-        xi,
-        vec![0.0; dims.xi_len()],
-        vec![0.0; dims.xi_len()],
-        vec![0.0; pid_scratch_len(dims)],
-    )?;
-    let n = data.n_train();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut batch_buf = vec![0.0f32; cfg.batch * v];
+    let mut t = Trainer::new(cfg, data)?;
     let mut reports = Vec::with_capacity(cfg.epochs as usize);
     for epoch in 1..=cfg.epochs {
-        let lr = trainer.lr();
-        let t0 = Instant::now();
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        for (b, idx) in order.chunks(cfg.batch).enumerate() {
-            let divisor = match cfg.partial_batch {
-                _ if idx.len() == cfg.batch => idx.len(),
-                PartialBatch::Scaled => cfg.batch,
-                PartialBatch::Mean => idx.len(),
-                PartialBatch::Drop => continue,
-            };
-            for (slot, &img) in idx.iter().enumerate() {
-                batch_buf[slot * v..(slot + 1) * v]
-                    .copy_from_slice(&data.train[img * v..(img + 1) * v]);
-            }
-            trainer.step_with_divisor(&batch_buf[..idx.len() * v], divisor, &mut rng);
-            if !trainer.model().xi().iter().all(|x| x.is_finite()) {
-                return Err(TrainError::NonFinite { epoch, batch: b + 1 });
-            }
-        }
-        trainer.end_epoch();
-        let seconds = t0.elapsed().as_secs_f64();
+        let lr = t.lr();
+        let seconds = t.train_epoch(data)?;
         let due = epoch == cfg.epochs || (cfg.eval_every > 0 && epoch % cfg.eval_every == 0);
-        let (hd_train, hd_test) = if due {
-            let (a, b) = evaluate(&trainer.model(), data, cfg.eval, cfg.seed, u64::from(epoch));
-            (Some(a), Some(b))
-        } else {
-            (None, None)
+        let mut r = EpochReport {
+            epoch,
+            seconds,
+            lr,
+            hd_train: None,
+            hd_test: None,
+            gs_access: None,
+            method_access: None,
+            svd: None,
+            nll_train: None,
+            nll_test: None,
         };
-        let report = EpochReport { epoch, seconds, lr, hd_train, hd_test };
-        on_epoch(&report);
-        reports.push(report);
+        if due {
+            let e = t.evaluate(data, cfg.track)?;
+            r.hd_train = Some(e.hd_train);
+            r.hd_test = Some(e.hd_test);
+            r.gs_access = e.gs_access;
+            r.method_access = e.method_access;
+            r.svd = e.svd;
+            r.nll_train = e.nll_train;
+            r.nll_test = e.nll_test;
+        }
+        on_epoch(&r);
+        reports.push(r);
     }
-    let (xi, ..) = trainer.into_parts();
-    Ok(Trained { dims, xi, reports })
+    Ok(Trained { model: t.model, reports })
 }
 
 #[cfg(test)]
@@ -341,34 +932,101 @@ mod tests {
         assert_eq!(bad(|c| c.batch = 0), TrainError::ZeroBatch);
         assert_eq!(bad(|c| c.patterns = 0), TrainError::Config(ConfigError::NoPatterns));
         assert_eq!(bad(|c| c.hidden = 0), TrainError::Config(ConfigError::NoHidden));
-        assert_eq!(
-            bad(|c| c.pid.sgd.lr = -1.0),
-            TrainError::Config(ConfigError::LearningRate(-1.0))
-        );
+        assert_eq!(bad(|c| c.lr = -1.0), TrainError::Config(ConfigError::LearningRate(-1.0)));
         assert_eq!(bad(|c| c.epochs = 0), TrainError::ZeroEpochs);
         assert!(matches!(bad(|c| c.hidden = 1 << 40), TrainError::TooLarge { .. }));
+        assert_eq!(
+            bad(|c| *c = TrainConfig {
+                projection: Projection::Sign { every: 0 },
+                ..TrainConfig::paper(Method::Exact)
+            }),
+            TrainError::ProjectionOnDense
+        );
+        assert_eq!(
+            bad(|c| *c = TrainConfig::paper(Method::Pcd { k: 1, chains: 0 })),
+            TrainError::Chains
+        );
+        let big = Dataset::new(DatasetSpec::Bas(6), 0);
+        let e = TrainConfig { hidden: 40, ..TrainConfig::paper(Method::Exact) }.validate(&big);
+        assert!(matches!(e, Err(TrainError::Exact(ExactError::TooLarge { .. }))), "{e:?}");
+    }
+
+    #[test]
+    fn methods_parse_and_print() {
+        for s in ["pid", "pid-hebb", "pid-gibbs:2", "cd:10", "pcd:10:2048", "exact"] {
+            assert_eq!(s.parse::<Method>().unwrap().to_string(), s);
+        }
+        assert_eq!("pcd:5".parse::<Method>().unwrap(), Method::Pcd { k: 5, chains: 2048 });
+        assert!("cd:0".parse::<Method>().is_err());
+        assert!("gibbs".parse::<Method>().unwrap_err().contains("unknown method"));
+        assert_eq!(
+            "gs,svd".parse::<Track>().unwrap(),
+            Track { gs: true, svd: true, ..Track::default() }
+        );
+        assert!("gs,foo".parse::<Track>().is_err());
     }
 
     #[test]
     fn training_is_reproducible_and_independent_of_evaluation() {
         let d = Dataset::new(DatasetSpec::Bars4, 0);
-        let cfg = TrainConfig { epochs: 5, hidden: 50, ..TrainConfig::default() };
-        let a = train(&cfg, &d, |_| {}).unwrap();
-        let b = train(&TrainConfig { eval_every: 0, ..cfg }, &d, |_| {}).unwrap();
-        assert_eq!(a.xi, b.xi);
-        assert!(a.reports.iter().all(|r| r.hd_test.is_some()));
-        assert!(b.reports[..4].iter().all(|r| r.hd_test.is_none()));
-        assert_eq!(a.reports[4].hd_test, b.reports[4].hd_test);
-        let c = train(&TrainConfig { seed: 1, ..cfg }, &d, |_| {}).unwrap();
-        assert_ne!(a.xi, c.xi);
+        for method in [
+            Method::Pid(NegativePhase::Patterns),
+            Method::Cd { k: 2 },
+            Method::Pcd { k: 1, chains: 16 },
+            Method::Exact,
+        ] {
+            let cfg = TrainConfig { epochs: 3, hidden: 20, ..TrainConfig::paper(method) };
+            let a = train(&cfg, &d, |_| {}).unwrap();
+            let b = train(&TrainConfig { eval_every: 0, ..cfg }, &d, |_| {}).unwrap();
+            assert_eq!(a.model, b.model, "{method}");
+            assert!(a.reports.iter().all(|r| r.hd_test.is_some()));
+            assert!(b.reports[..2].iter().all(|r| r.hd_test.is_none()));
+            assert_eq!(a.reports[2].hd_test, b.reports[2].hd_test);
+            let c = train(&TrainConfig { seed: 1, ..cfg }, &d, |_| {}).unwrap();
+            assert_ne!(a.model, c.model, "{method}");
+        }
+    }
+
+    #[test]
+    fn tracking_reports_what_was_asked() {
+        let d = bars4();
+        let track = Track { gs: true, method: true, svd: true, nll: true };
+        for method in [
+            Method::Pid(NegativePhase::Patterns),
+            Method::Cd { k: 2 },
+            Method::Pcd { k: 1, chains: 8 },
+            Method::Exact,
+        ] {
+            let cfg = TrainConfig { epochs: 2, hidden: 12, track, ..TrainConfig::paper(method) };
+            let t = train(&cfg, &d, |_| {}).unwrap();
+            let r = &t.reports[1];
+            let gs = r.gs_access.unwrap();
+            assert!(gs > 0.0 && gs <= 1.0, "{method}: gs accessibility {gs}");
+            match method {
+                Method::Exact => assert!(r.method_access.is_none()),
+                _ => {
+                    let m = r.method_access.unwrap();
+                    assert!(m <= 1.0, "{method}: method accessibility {m}");
+                }
+            }
+            assert_eq!(r.svd.as_ref().unwrap().len(), 12);
+            assert!(r.nll_train.unwrap() > 0.0 && r.nll_test.unwrap() > 0.0);
+            // The shared log Z gives the same NLL as exact::mean_nll.
+            let want = t.model.view().with_bipartite(|m| exact::mean_nll(m, &d.test)).unwrap();
+            assert!((r.nll_test.unwrap() - want).abs() < 1e-9 * want.abs());
+        }
     }
 
     #[test]
     fn divergence_is_reported_with_epoch_and_batch() {
         let d = bars4();
-        let mut cfg = TrainConfig { epochs: 3, hidden: 20, ..TrainConfig::default() };
-        cfg.pid.projection = rapid_core::Projection::None;
-        cfg.pid.sgd.lr = 1e30;
+        let cfg = TrainConfig {
+            epochs: 3,
+            hidden: 20,
+            projection: Projection::None,
+            lr: 1e30,
+            ..TrainConfig::default()
+        };
         let e = train(&cfg, &d, |_| {}).unwrap_err();
         assert!(matches!(e, TrainError::NonFinite { .. }), "{e}");
     }

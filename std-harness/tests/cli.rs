@@ -19,7 +19,10 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
     let out_s = out.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &["train", "--dataset", "mnist9"],
-        &["train", "--method", "cd:1"],
+        &["train", "--method", "gibbs:1"],
+        &["train", "--method", "cd:0"],
+        &["train", "--method", "exact", "--projection", "sign"],
+        &["train", "--optimizer", "rmsprop"],
         &["train", "--method", "pid-gibbs:0"],
         &["train", "--patterns", "0"],
         &["train", "--hidden", "0"],
@@ -90,7 +93,8 @@ fn json_output_has_one_object_per_epoch_then_final() {
     assert_eq!(lines[3]["final"], true);
     assert_eq!(lines[3]["hd_test"], lines[2]["hd_test"]);
     // The model file is valid and the same seed writes the same bytes.
-    let (dims, xi) = rapid_harness::modelio::load_ra(&out).unwrap();
+    let model = rapid_harness::model::Model::decode(&std::fs::read(&out).unwrap()).unwrap();
+    let rapid_harness::model::Model::Ra { dims, xi } = model else { panic!("an RA model") };
     assert_eq!((dims.visible, dims.hidden, dims.patterns), (16, 50, 8));
     assert!(xi.iter().all(|&x| x == 1.0 || x == -1.0), "sign projection at epoch end");
     let out2 = dir.path().join("m2.rapid");
@@ -124,4 +128,80 @@ fn human_output_is_a_table_and_help_explains_the_metric() {
     for needle in ["bars4", "bas:N", "pid-gibbs:K", "left column", "--partial-batch", "--json"] {
         assert!(help.contains(needle), "help lacks {needle}");
     }
+}
+
+#[test]
+fn eval_and_export_read_what_train_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.rapid");
+    let ms = m.to_str().unwrap();
+    for (method, extra) in [("pid", &[][..]), ("cd:2", &["--biases"][..])] {
+        let mut args = vec![
+            "train", "--method", method, "--epochs", "2", "--hidden", "20", "--json", "--out", ms,
+        ];
+        args.extend(extra);
+        assert!(rapid(&args).status.success(), "train {method}");
+        let o = rapid(&["eval", "--model", ms, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for k in
+            ["hd_train", "hd_test", "nll_train", "nll_test", "ground_state_energy", "gs_access"]
+        {
+            assert!(j[k].as_f64().is_some(), "eval lacks {k}: {j}");
+        }
+        let ex = dir.path().join(format!("export-{}", method.replace(':', "")));
+        let o = rapid(&["export", "--model", ms, "--out", ex.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let w = std::fs::read(ex.join("W.npy")).unwrap();
+        assert_eq!(&w[..6], b"\x93NUMPY");
+        assert!(String::from_utf8_lossy(&w[..128]).contains("'shape': (16, 20)"));
+        assert_eq!(ex.join("xi.npy").exists(), method == "pid");
+        assert_eq!(ex.join("a.npy").exists(), method != "pid");
+    }
+    // Wrong dataset size, a corrupted file and a missing file are refused with exit code 2.
+    let o = rapid(&["eval", "--model", ms, "--dataset", "bas:5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("V=16"), "{}", stderr(&o));
+    let mut bytes = std::fs::read(&m).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let bad = dir.path().join("bad.rapid");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = rapid(&["eval", "--model", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("checksum"), "{}", stderr(&o));
+    let o =
+        rapid(&["export", "--model", "/nonexistent.rapid", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn reproduce_writes_csv_figures_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figs");
+    let o = rapid(&[
+        "reproduce",
+        "all",
+        "--seeds",
+        "1",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    for m in ["RAPID", "CD-10", "PCD-10", "Exact"] {
+        assert!(table.contains(m), "{table}");
+    }
+    for f in ["fig1.png", "fig2.svg", "fig3.png", "fig2.csv", "runs.csv", "summary.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["methods"].as_array().unwrap().len(), 4);
+    let o = rapid(&["reproduce", "fig4", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -1,0 +1,247 @@
+//! Models the harness trains and evaluates: RA (patterns) or dense (`W`, optional biases),
+//! owned ([`Model`]) or borrowed as core views ([`ModelRef`]).
+//!
+//! Everything that works on "an RBM" (metrics, exact enumeration, export) goes through these
+//! two types, so each works the same on both kinds.
+
+use rapid_core::dense::{DenseDims, DenseRbm};
+use rapid_core::format::{encode, encoded_len, ModelFile, ModelKind};
+use rapid_core::{Dims, FormatError, RaModel};
+
+use crate::exact::Bipartite;
+
+/// An owned model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Model {
+    /// RA: `K` patterns, row-major `K × (V+H)`.
+    Ra {
+        /// Sizes.
+        dims: Dims,
+        /// The patterns `Ξ`.
+        xi: Vec<f32>,
+    },
+    /// Dense: `W` row-major `V × H`, then `a`, `b` when `dims.biases`.
+    Dense {
+        /// Sizes.
+        dims: DenseDims,
+        /// The parameters.
+        params: Vec<f32>,
+    },
+}
+
+/// A borrowed model: the core's view of either kind.
+#[derive(Clone, Copy, Debug)]
+pub enum ModelRef<'a> {
+    /// RA view.
+    Ra(RaModel<&'a [f32]>),
+    /// Dense view.
+    Dense(DenseRbm<&'a [f32]>),
+}
+
+impl Model {
+    /// The core view.
+    pub fn view(&self) -> ModelRef<'_> {
+        match self {
+            Model::Ra { dims, xi } => ModelRef::Ra(RaModel::new(&xi[..], *dims)),
+            Model::Dense { dims, params } => ModelRef::Dense(DenseRbm::new(&params[..], *dims)),
+        }
+    }
+
+    /// The trainable parameters as one slice (`Ξ`, or `W|a|b`).
+    pub fn params(&self) -> &[f32] {
+        match self {
+            Model::Ra { xi, .. } => xi,
+            Model::Dense { params, .. } => params,
+        }
+    }
+
+    /// The trainable parameters, mutable.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        match self {
+            Model::Ra { xi, .. } => xi,
+            Model::Dense { params, .. } => params,
+        }
+    }
+
+    /// Model file kind and header dimensions.
+    pub fn kind(&self) -> (ModelKind, Dims) {
+        match self {
+            Model::Ra { dims, .. } => (ModelKind::Ra, *dims),
+            Model::Dense { dims, .. } => {
+                (ModelKind::Dense { biases: dims.biases }, Dims::new(dims.visible, dims.hidden, 0))
+            }
+        }
+    }
+
+    /// Encodes the model file (see [`rapid_core::format`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, dims) = self.kind();
+        let mut buf = vec![0u8; encoded_len(kind, dims)];
+        encode(kind, dims, self.params(), &mut buf);
+        buf
+    }
+
+    /// Decodes a model file.
+    ///
+    /// # Errors
+    /// The reader's [`FormatError`].
+    pub fn decode(bytes: &[u8]) -> Result<Model, FormatError> {
+        let f = ModelFile::parse(bytes)?;
+        let mut params = vec![0.0f32; f.param_count()];
+        f.read_params(&mut params);
+        let d = f.dims();
+        Ok(match f.kind() {
+            ModelKind::Ra => Model::Ra { dims: d, xi: params },
+            ModelKind::Dense { biases } => {
+                Model::Dense { dims: DenseDims::new(d.visible, d.hidden, biases), params }
+            }
+        })
+    }
+
+    /// A short description: `RA (V=16, H=1000, K=8)` or `dense (V=16, H=1000, biases)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Model::Ra { dims, .. } => {
+                format!("RA (V={}, H={}, K={})", dims.visible, dims.hidden, dims.patterns)
+            }
+            Model::Dense { dims, .. } => format!(
+                "dense (V={}, H={}, {})",
+                dims.visible,
+                dims.hidden,
+                if dims.biases { "biases" } else { "no biases" }
+            ),
+        }
+    }
+}
+
+impl<'a> ModelRef<'a> {
+    /// Visible units `V`.
+    pub fn visible(&self) -> usize {
+        match self {
+            ModelRef::Ra(m) => m.dims().visible,
+            ModelRef::Dense(m) => m.dims().visible,
+        }
+    }
+
+    /// Hidden units `H`.
+    pub fn hidden(&self) -> usize {
+        match self {
+            ModelRef::Ra(m) => m.dims().hidden,
+            ModelRef::Dense(m) => m.dims().hidden,
+        }
+    }
+
+    /// Scratch length for the field functions.
+    pub fn scratch_len(&self) -> usize {
+        match self {
+            ModelRef::Ra(m) => m.dims().patterns,
+            ModelRef::Dense(_) => 0,
+        }
+    }
+
+    /// `φ = Wᵀv + b` (replaces `phi`).
+    pub fn hidden_field(&self, v: &[f32], phi: &mut [f32], scratch: &mut [f32]) {
+        match self {
+            ModelRef::Ra(m) => m.hidden_field(v, &mut scratch[..m.dims().patterns], phi),
+            ModelRef::Dense(m) => m.hidden_field(v, phi),
+        }
+    }
+
+    /// `ψ = W h + a` (replaces `psi`).
+    pub fn visible_field(&self, h: &[f32], psi: &mut [f32], scratch: &mut [f32]) {
+        match self {
+            ModelRef::Ra(m) => m.visible_field(h, &mut scratch[..m.dims().patterns], psi),
+            ModelRef::Dense(m) => m.visible_field(h, psi),
+        }
+    }
+
+    /// `E(v, h)`.
+    pub fn energy(&self, v: &[f32], h: &[f32]) -> f32 {
+        match self {
+            ModelRef::Ra(m) => m.energy(v, h),
+            ModelRef::Dense(m) => m.energy(v, h),
+        }
+    }
+
+    /// The weight matrix `W`, row-major `V × H` (formed for RA models).
+    pub fn weights(&self) -> Vec<f32> {
+        match self {
+            ModelRef::Ra(m) => {
+                let mut w = vec![0.0; m.dims().weights_len()];
+                m.weights(&mut w);
+                w
+            }
+            ModelRef::Dense(m) => m.w().to_vec(),
+        }
+    }
+
+    /// The visible and hidden biases, when the model has them.
+    pub fn biases(&self) -> (Option<&'a [f32]>, Option<&'a [f32]>) {
+        match self {
+            ModelRef::Ra(_) => (None, None),
+            ModelRef::Dense(m) => {
+                let m: DenseRbm<&'a [f32]> = *m;
+                let dims = m.dims();
+                if dims.biases {
+                    let p: &'a [f32] = m.into_inner();
+                    let vh = dims.visible * dims.hidden;
+                    (Some(&p[vh..vh + dims.visible]), Some(&p[vh + dims.visible..]))
+                } else {
+                    (None, None)
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the exact-enumeration view of this model (`W` formed for RA models).
+    pub fn with_bipartite<R>(&self, f: impl FnOnce(&Bipartite<'_>) -> R) -> R {
+        let w = self.weights();
+        let (a, b) = self.biases();
+        f(&Bipartite { visible: self.visible(), hidden: self.hidden(), w: &w, a, b })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_for_every_kind() {
+        let models = [
+            Model::Ra {
+                dims: Dims::new(2, 3, 2),
+                xi: vec![1.0, -1.0, 0.5, 1.0, -1.0, 1.0, 1.0, -0.25, 1.0, 1.0],
+            },
+            Model::Dense {
+                dims: DenseDims::new(2, 3, false),
+                params: vec![0.1, 0.2, 0.3, -0.1, -0.2, -0.3],
+            },
+            Model::Dense {
+                dims: DenseDims::new(2, 3, true),
+                params: vec![0.1, 0.2, 0.3, -0.1, -0.2, -0.3, 1.0, 2.0, 3.0, 4.0, 5.0],
+            },
+        ];
+        for m in models {
+            assert_eq!(Model::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn views_agree_on_fields_and_energy() {
+        let ra = Model::Ra {
+            dims: Dims::new(3, 2, 2),
+            xi: vec![1.0, -1.0, 1.0, 0.5, -1.0, 0.2, 1.0, 1.0, 1.0, 0.3],
+        };
+        let w = ra.view().weights();
+        let dense = Model::Dense { dims: DenseDims::new(3, 2, false), params: w };
+        let v = [1.0f32, -1.0, 1.0];
+        let h = [-1.0f32, 1.0];
+        let (mut p1, mut p2, mut s) = ([0.0f32; 2], [0.0f32; 2], [0.0f32; 2]);
+        ra.view().hidden_field(&v, &mut p1, &mut s);
+        dense.view().hidden_field(&v, &mut p2, &mut s);
+        for (a, b) in p1.iter().zip(&p2) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        assert!((ra.view().energy(&v, &h) - dense.view().energy(&v, &h)).abs() < 1e-5);
+    }
+}
