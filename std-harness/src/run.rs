@@ -9,6 +9,12 @@
 //! Initial parameters: RA patterns uniform random ±1 (the paper); dense `W ~ N(0, 0.01²)`
 //! with zero biases (the authors' code).
 //!
+//! Randomness: initialisation (parameters, PCD chains) draws from the stream
+//! `(seed, Train, 0)`, and epoch `e` (shuffle, Gibbs draws) from its own stream
+//! `(seed, Train, e)`. A run resumed at an epoch boundary therefore continues bit-identically
+//! from the model, optimiser state and chains alone; evaluation draws from separate streams
+//! and never shifts training.
+//!
 //! When the batch size does not divide the training set, the last batch is short; what
 //! happens to it is a [`PartialBatch`] policy. The default, [`PartialBatch::Scaled`], divides
 //! its positive phase by the configured batch size, so every training image weighs the same
@@ -719,6 +725,7 @@ impl Trainer {
     pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
         let t0 = Instant::now();
         let epoch = self.epoch + 1;
+        self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
         let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
         for i in (1..n).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
