@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapid_core::train::LrSchedule;
 use rapid_core::Projection;
+use rapid_harness::checkpoint::Checkpoint;
 use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::exact::MAX_ENUM_BITS;
 use rapid_harness::metrics::HdProtocol;
@@ -16,7 +18,8 @@ use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy;
 use rapid_harness::reproduce::{paper_methods, reproduce, ReproduceConfig};
 use rapid_harness::run::{
-    evaluate, train, EpochReport, Method, Optimizer, PartialBatch, Track, TrainConfig, TrainError,
+    evaluate, parse_projection, projection_name, EpochReport, Method, Optimizer, PartialBatch,
+    Track, TrainConfig, TrainError, Trainer,
 };
 use serde_json::json;
 
@@ -47,43 +50,14 @@ enum Command {
     Reproduce(ReproduceArgs),
 }
 
-/// The projection, parsed from `sign`, `sign:N`, `clamp:X` or `none`.
+/// The projection, parsed by [`parse_projection`].
 #[derive(Clone, Copy, Debug)]
 struct Proj(Projection);
 
 impl FromStr for Proj {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "sign" {
-            return Ok(Proj(Projection::Sign { every: 0 }));
-        }
-        if s == "none" {
-            return Ok(Proj(Projection::None));
-        }
-        if let Some(n) = s.strip_prefix("sign:") {
-            return match n.parse::<u32>() {
-                Ok(every) if every >= 1 => Ok(Proj(Projection::Sign { every })),
-                _ => Err(format!("sign:N needs a whole number N >= 1, got '{n}'")),
-            };
-        }
-        if let Some(x) = s.strip_prefix("clamp:") {
-            return match x.parse::<f32>() {
-                Ok(bound) if bound.is_finite() && bound > 0.0 => {
-                    Ok(Proj(Projection::Clamp { bound }))
-                }
-                _ => Err(format!("clamp:X needs a positive number X, got '{x}'")),
-            };
-        }
-        Err(format!("unknown projection '{s}' (expected sign, sign:N, clamp:X or none)"))
-    }
-}
-
-fn proj_name(p: Projection) -> String {
-    match p {
-        Projection::None => "none".into(),
-        Projection::Sign { every: 0 } => "sign".into(),
-        Projection::Sign { every } => format!("sign:{every}"),
-        Projection::Clamp { bound } => format!("clamp:{bound}"),
+        parse_projection(s).map(Proj)
     }
 }
 
@@ -191,10 +165,46 @@ struct TrainArgs {
     /// Write the trained model to FILE (atomically; checked for writability before training).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Save a checkpoint to FILE (atomically) every --checkpoint-every epochs and at the end:
+    /// model, optimiser state, PCD chains, epoch. A failed run leaves the last good one.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Epochs between checkpoints.
+    #[arg(long, value_name = "N", requires = "checkpoint")]
+    checkpoint_every: Option<u32>,
+    /// Continue the run saved in FILE; it ends bit-identical to an uninterrupted run. The
+    /// settings come from the checkpoint (only --epochs may extend it; --out, --checkpoint,
+    /// --checkpoint-every and --json apply as usual).
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
     /// Machine-readable output: one JSON object per line on stdout, no progress bar.
     #[arg(long)]
     json: bool,
 }
+
+/// Training settings that a checkpoint fixes (refused together with --resume).
+const SETTINGS: [&str; 20] = [
+    "dataset",
+    "method",
+    "hidden",
+    "patterns",
+    "biases",
+    "batch",
+    "partial_batch",
+    "optimizer",
+    "lr",
+    "lr_decay",
+    "lr_min",
+    "lr_decay_start",
+    "momentum",
+    "weight_decay",
+    "projection",
+    "seed",
+    "split_seed",
+    "eval_every",
+    "eval_repeats",
+    "track",
+];
 
 #[derive(Args)]
 struct EvalArgs {
@@ -260,9 +270,13 @@ struct ReproduceArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
-        Command::Train(a) => cmd_train(a),
+        Command::Train(a) => {
+            let sub = matches.subcommand_matches("train").expect("train subcommand");
+            cmd_train(a, explicit_settings(sub))
+        }
         Command::Eval(a) => cmd_eval(a),
         Command::Export(a) => cmd_export(a),
         Command::Reproduce(a) => cmd_reproduce(a),
@@ -297,6 +311,11 @@ fn progress_bar(len: u64, unit: &str) -> ProgressBar {
         .expect("valid template"),
     );
     pb
+}
+
+/// The training settings given on the command line (not defaulted).
+fn explicit_settings(m: &ArgMatches) -> Vec<&'static str> {
+    SETTINGS.into_iter().filter(|id| m.value_source(id) == Some(ValueSource::CommandLine)).collect()
 }
 
 fn train_config(a: &TrainArgs) -> TrainConfig {
@@ -345,12 +364,52 @@ fn report_json(r: &EpochReport) -> serde_json::Value {
     j
 }
 
-fn cmd_train(a: TrainArgs) -> ExitCode {
-    let cfg = train_config(&a);
-    let data = Dataset::new(a.dataset, a.split_seed);
-    if let Err(e) = cfg.validate(&data) {
-        return fail(2, e);
+/// Where a run starts: fresh from the arguments, or from a checkpoint.
+fn start(
+    a: &TrainArgs,
+    explicit: &[&str],
+) -> Result<(DatasetSpec, u64, TrainConfig, Dataset, Trainer), String> {
+    let Some(path) = &a.resume else {
+        let cfg = train_config(a);
+        let data = Dataset::new(a.dataset, a.split_seed);
+        let t = Trainer::new(&cfg, &data).map_err(|e| e.to_string())?;
+        return Ok((a.dataset, a.split_seed, cfg, data, t));
+    };
+    if !explicit.is_empty() {
+        let flags: Vec<String> =
+            explicit.iter().map(|id| format!("--{}", id.replace('_', "-"))).collect();
+        return Err(format!(
+            "--resume takes the settings from the checkpoint; remove {}",
+            flags.join(", ")
+        ));
     }
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let ck = Checkpoint::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut cfg = ck.config;
+    if let Some(e) = a.epochs {
+        if e < ck.state.epoch {
+            return Err(format!(
+                "--epochs {e} is before the checkpoint's epoch {}",
+                ck.state.epoch
+            ));
+        }
+        cfg.epochs = e;
+    }
+    let data = Dataset::new(ck.dataset, ck.split_seed);
+    cfg.validate(&data).map_err(|e| e.to_string())?;
+    let t =
+        Trainer::restore(&cfg, &data, ck.state).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((ck.dataset, ck.split_seed, cfg, data, t))
+}
+
+fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
+    if a.checkpoint_every == Some(0) {
+        return fail(2, "--checkpoint-every must be at least 1");
+    }
+    let (dataset, split_seed, cfg, data, mut trainer) = match start(&a, &explicit) {
+        Ok(x) => x,
+        Err(e) => return fail(2, e),
+    };
     let out = match a.out.as_deref().map(AtomicFile::prepare).transpose() {
         Ok(o) => o,
         Err(e) => {
@@ -358,6 +417,12 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
             return fail(2, format_args!("cannot write --out {path}: {e}"));
         }
     };
+    if let Some(ck) = &a.checkpoint {
+        if let Err(e) = AtomicFile::prepare(ck) {
+            return fail(2, format_args!("cannot write --checkpoint {}: {e}", ck.display()));
+        }
+    }
+    let every = a.checkpoint_every.unwrap_or(1);
     let model_desc = if cfg.method.is_ra() {
         format!("RA V={} H={} K={}", data.visible(), cfg.hidden, cfg.patterns)
     } else {
@@ -369,8 +434,8 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         )
     };
     let header = format!(
-        "{}: {model_desc}, {} train / {} test images; method {}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}",
-        a.dataset,
+        "{}: {model_desc}, {} train / {} test images; method {}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
+        dataset,
         data.n_train(),
         data.n_test(),
         cfg.method,
@@ -382,8 +447,13 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         cfg.partial_batch,
         cfg.momentum,
         cfg.weight_decay,
-        proj_name(cfg.projection),
-        cfg.seed
+        projection_name(cfg.projection),
+        cfg.seed,
+        if trainer.epochs_done() > 0 {
+            format!("; resumed after epoch {}", trainer.epochs_done())
+        } else {
+            String::new()
+        }
     );
     let json = a.json;
     let extra = |r: &EpochReport| -> String {
@@ -412,7 +482,7 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         println!(
             "# HD: reconstruction from the {}, {} draws per image",
             data.kept_description(),
-            a.eval_repeats
+            cfg.eval.repeats
         );
         let mut cols = format!(
             "{:>7} {:>11} {:>10} {:>9} {:>9}",
@@ -434,7 +504,7 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         progress_bar(u64::from(cfg.epochs), "epochs")
     };
     let epochs = cfg.epochs;
-    let result = train(&cfg, &data, |r: &EpochReport| {
+    let show = |r: &EpochReport| {
         if json {
             println!("{}", report_json(r));
         } else {
@@ -456,17 +526,52 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
             }
             pb.inc(1);
         }
-    });
-    pb.finish_and_clear();
-    let trained = match result {
-        Ok(t) => t,
-        Err(e @ TrainError::NonFinite { .. }) => return fail(1, e),
-        Err(e) => return fail(2, e),
     };
-    let last = trained.reports.last().expect("at least one epoch").clone();
-    let total = trained.train_seconds();
+    pb.inc(u64::from(trainer.epochs_done()));
+    let mut reports = Vec::new();
+    while trainer.epochs_done() < epochs {
+        let r = match trainer.next_epoch(&data) {
+            Ok(r) => r,
+            Err(e) => {
+                pb.finish_and_clear();
+                let code = if matches!(e, TrainError::NonFinite { .. }) { 1 } else { 2 };
+                let kept = match &a.checkpoint {
+                    Some(c) if c.exists() => {
+                        format!(" (the last good checkpoint, {}, is kept)", c.display())
+                    }
+                    _ => String::new(),
+                };
+                return fail(code, format_args!("{e}{kept}"));
+            }
+        };
+        show(&r);
+        if let Some(path) = &a.checkpoint {
+            if r.epoch % every == 0 || r.epoch == epochs {
+                let ck = Checkpoint { dataset, split_seed, config: cfg, state: trainer.state() };
+                if let Err(e) = AtomicFile::prepare(path).and_then(|f| f.commit(&ck.encode())) {
+                    pb.finish_and_clear();
+                    return fail(1, format_args!("writing checkpoint {}: {e}", path.display()));
+                }
+            }
+        }
+        reports.push(r);
+    }
+    pb.finish_and_clear();
+    let model = trainer.model();
+    let Some(last) = reports.last().cloned() else {
+        // Resumed at the last epoch: nothing left to train; evaluate the model as it is.
+        if let (Some(file), Some(path)) = (out, a.out.as_deref()) {
+            if let Err(e) = file.commit(&model.encode()) {
+                return fail(1, format_args!("writing {}: {e}", path.display()));
+            }
+        }
+        eprintln!("rapid: the checkpoint already has all {epochs} epochs; nothing to train");
+        return ExitCode::SUCCESS;
+    };
+    let total: f64 = reports.iter().map(|r| r.seconds).sum();
+    let trained_epochs = reports.len() as u32;
     if let (Some(file), Some(path)) = (out, a.out.as_deref()) {
-        if let Err(e) = file.commit(&trained.model.encode()) {
+        if let Err(e) = file.commit(&model.encode()) {
             return fail(1, format_args!("writing {}: {e}", path.display()));
         }
     }
@@ -477,14 +582,14 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         o.remove("lr");
         for (k, v) in [
             ("final", json!(true)),
-            ("dataset", json!(a.dataset.to_string())),
+            ("dataset", json!(dataset.to_string())),
             ("method", json!(cfg.method.to_string())),
             ("visible", json!(data.visible())),
             ("hidden", json!(cfg.hidden)),
             ("patterns", json!(if cfg.method.is_ra() { Some(cfg.patterns) } else { None })),
             ("epochs", json!(epochs)),
             ("seconds", json!(total)),
-            ("seconds_per_epoch", json!(total / f64::from(epochs))),
+            ("seconds_per_epoch", json!(total / f64::from(trained_epochs))),
             ("seed", json!(cfg.seed)),
             ("model", json!(a.out.as_ref().map(|p| p.display().to_string()))),
         ] {
@@ -493,8 +598,8 @@ fn cmd_train(a: TrainArgs) -> ExitCode {
         println!("{fin}");
     } else {
         println!(
-            "# trained {epochs} epochs in {total:.3} s ({:.3} ms per epoch, evaluation excluded); final HD train {} test {}",
-            1e3 * total / f64::from(epochs),
+            "# trained {trained_epochs} epochs in {total:.3} s ({:.3} ms per epoch, evaluation excluded); final HD train {} test {}",
+            1e3 * total / f64::from(trained_epochs),
             fmt_opt(last.hd_train),
             fmt_opt(last.hd_test)
         );
@@ -702,7 +807,10 @@ mod tests {
         assert_eq!(Proj::from_str("clamp:1").unwrap().0, Projection::Clamp { bound: 1.0 });
         assert!(Proj::from_str("clamp:-1").is_err());
         assert!(Proj::from_str("sign:0").is_err());
-        assert_eq!(proj_name(Projection::Sign { every: 0 }), "sign");
+        assert_eq!(projection_name(Projection::Sign { every: 0 }), "sign");
+        for p in ["sign", "sign:3", "clamp:0.1", "none"] {
+            assert_eq!(projection_name(parse_projection(p).unwrap()), p);
+        }
     }
 
     #[test]

@@ -197,6 +197,42 @@ impl fmt::Display for PartialBatch {
     }
 }
 
+/// Parses a projection: `sign` (each epoch end), `sign:N` (every N updates), `clamp:X`
+/// (every update) or `none`.
+///
+/// # Errors
+/// A message naming the problem.
+pub fn parse_projection(s: &str) -> Result<Projection, String> {
+    match s {
+        "sign" => return Ok(Projection::Sign { every: 0 }),
+        "none" => return Ok(Projection::None),
+        _ => {}
+    }
+    if let Some(n) = s.strip_prefix("sign:") {
+        return match n.parse::<u32>() {
+            Ok(every) if every >= 1 => Ok(Projection::Sign { every }),
+            _ => Err(format!("sign:N needs a whole number N >= 1, got '{n}'")),
+        };
+    }
+    if let Some(x) = s.strip_prefix("clamp:") {
+        return match x.parse::<f32>() {
+            Ok(bound) if bound.is_finite() && bound > 0.0 => Ok(Projection::Clamp { bound }),
+            _ => Err(format!("clamp:X needs a positive number X, got '{x}'")),
+        };
+    }
+    Err(format!("unknown projection '{s}' (expected sign, sign:N, clamp:X or none)"))
+}
+
+/// The name [`parse_projection`] reads back (exactly, for the clamp bound too).
+pub fn projection_name(p: Projection) -> String {
+    match p {
+        Projection::None => "none".into(),
+        Projection::Sign { every: 0 } => "sign".into(),
+        Projection::Sign { every } => format!("sign:{every}"),
+        Projection::Clamp { bound } => format!("clamp:{bound:?}"),
+    }
+}
+
 /// Quantities tracked per evaluated epoch besides the HD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Track {
@@ -208,6 +244,15 @@ pub struct Track {
     pub svd: bool,
     /// Exact mean NLL of the training and test sets (needs enumeration of log Z).
     pub nll: bool,
+}
+
+impl fmt::Display for Track {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names =
+            [(self.gs, "gs"), (self.method, "method"), (self.svd, "svd"), (self.nll, "nll")];
+        let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+        f.write_str(&on.join(","))
+    }
 }
 
 impl FromStr for Track {
@@ -506,6 +551,43 @@ pub struct EpochReport {
     pub nll_test: Option<f64>,
 }
 
+/// A copy of the optimiser state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptSnapshot {
+    /// SGD momentum buffer `Δ`.
+    Sgd {
+        /// `Δ`, one entry per parameter.
+        velocity: Vec<f32>,
+    },
+    /// Adam moments and step count.
+    Adam {
+        /// First moments.
+        m: Vec<f32>,
+        /// Second moments.
+        v: Vec<f32>,
+        /// Updates done.
+        t: u64,
+    },
+}
+
+/// Everything a [`Trainer`] needs, besides its configuration and data, to continue a run
+/// bit-identically: training randomness is re-derived from `(seed, epoch)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// The model.
+    pub model: Model,
+    /// The optimiser state.
+    pub opt: OptSnapshot,
+    /// The packed chains (PCD; CD scratch, whose content does not matter, otherwise empty).
+    pub chains: Vec<u64>,
+    /// Epochs done.
+    pub epoch: u32,
+    /// Updates done.
+    pub updates: u64,
+    /// The learning rate for the next epoch.
+    pub lr: f32,
+}
+
 enum OptState {
     Sgd { velocity: Vec<f32> },
     Adam { m: Vec<f32>, v: Vec<f32>, t: u64 },
@@ -727,6 +809,10 @@ impl Trainer {
         let epoch = self.epoch + 1;
         self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
         let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
+        // Each epoch shuffles from the identity: its order depends on (seed, epoch) only.
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i;
+        }
         for i in (1..n).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
             self.order.swap(i, j);
@@ -753,6 +839,110 @@ impl Trainer {
         self.epoch = epoch;
         self.lr = self.cfg.schedule.next(self.lr, epoch);
         Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// Trains the next epoch and evaluates it when due (every `eval_every` epochs and at
+    /// `cfg.epochs`).
+    ///
+    /// # Errors
+    /// [`TrainError::NonFinite`], or an enumeration that is too large.
+    pub fn next_epoch(&mut self, data: &Dataset) -> Result<EpochReport, TrainError> {
+        let lr = self.lr;
+        let seconds = self.train_epoch(data)?;
+        let (epoch, every) = (self.epoch, self.cfg.eval_every);
+        let due = epoch == self.cfg.epochs || (every > 0 && epoch % every == 0);
+        let mut r = EpochReport {
+            epoch,
+            seconds,
+            lr,
+            hd_train: None,
+            hd_test: None,
+            gs_access: None,
+            method_access: None,
+            svd: None,
+            nll_train: None,
+            nll_test: None,
+        };
+        if due {
+            let e = self.evaluate(data, self.cfg.track)?;
+            r.hd_train = Some(e.hd_train);
+            r.hd_test = Some(e.hd_test);
+            r.gs_access = e.gs_access;
+            r.method_access = e.method_access;
+            r.svd = e.svd;
+            r.nll_train = e.nll_train;
+            r.nll_test = e.nll_test;
+        }
+        Ok(r)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// Sets the total number of epochs (to extend a resumed run).
+    pub fn set_epochs(&mut self, epochs: u32) {
+        self.cfg.epochs = epochs;
+    }
+
+    /// Everything needed to continue this run bit-identically (see [`Trainer::restore`]).
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            model: self.model.clone(),
+            opt: match &self.opt {
+                OptState::Sgd { velocity } => OptSnapshot::Sgd { velocity: velocity.clone() },
+                OptState::Adam { m, v, t } => {
+                    OptSnapshot::Adam { m: m.clone(), v: v.clone(), t: *t }
+                }
+            },
+            chains: self.chain_words.clone(),
+            epoch: self.epoch,
+            updates: self.updates,
+            lr: self.lr,
+        }
+    }
+
+    /// Rebuilds a trainer from its configuration and a saved state.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a state that does not fit it (named in the message).
+    pub fn restore(cfg: &TrainConfig, data: &Dataset, st: TrainerState) -> Result<Self, String> {
+        let mut t = Trainer::new(cfg, data).map_err(|e| e.to_string())?;
+        if std::mem::discriminant(&t.model) != std::mem::discriminant(&st.model)
+            || t.model.params().len() != st.model.params().len()
+            || t.model.view().visible() != st.model.view().visible()
+        {
+            return Err(format!(
+                "the saved model, {}, does not match the configuration ({} with H={})",
+                st.model.describe(),
+                cfg.method,
+                cfg.hidden
+            ));
+        }
+        let n = st.model.params().len();
+        t.opt = match (st.opt, cfg.optimizer) {
+            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => {
+                OptState::Sgd { velocity }
+            }
+            (OptSnapshot::Adam { m, v, t }, Optimizer::Adam) if m.len() == n && v.len() == n => {
+                OptState::Adam { m, v, t }
+            }
+            _ => return Err("the saved optimiser state does not match the configuration".into()),
+        };
+        if st.chains.len() != t.chain_words.len() {
+            return Err(format!(
+                "the saved state has {} chain words, the configuration needs {}",
+                st.chains.len(),
+                t.chain_words.len()
+            ));
+        }
+        t.model = st.model;
+        t.chain_words = st.chains;
+        t.epoch = st.epoch;
+        t.updates = st.updates;
+        t.lr = st.lr;
+        Ok(t)
     }
 
     /// Evaluates the current model: HD always, the rest as `track` asks.
@@ -888,32 +1078,8 @@ pub fn train(
 ) -> Result<Trained, TrainError> {
     let mut t = Trainer::new(cfg, data)?;
     let mut reports = Vec::with_capacity(cfg.epochs as usize);
-    for epoch in 1..=cfg.epochs {
-        let lr = t.lr();
-        let seconds = t.train_epoch(data)?;
-        let due = epoch == cfg.epochs || (cfg.eval_every > 0 && epoch % cfg.eval_every == 0);
-        let mut r = EpochReport {
-            epoch,
-            seconds,
-            lr,
-            hd_train: None,
-            hd_test: None,
-            gs_access: None,
-            method_access: None,
-            svd: None,
-            nll_train: None,
-            nll_test: None,
-        };
-        if due {
-            let e = t.evaluate(data, cfg.track)?;
-            r.hd_train = Some(e.hd_train);
-            r.hd_test = Some(e.hd_test);
-            r.gs_access = e.gs_access;
-            r.method_access = e.method_access;
-            r.svd = e.svd;
-            r.nll_train = e.nll_train;
-            r.nll_test = e.nll_test;
-        }
+    while t.epochs_done() < cfg.epochs {
+        let r = t.next_epoch(data)?;
         on_epoch(&r);
         reports.push(r);
     }

@@ -205,3 +205,153 @@ fn reproduce_writes_csv_figures_and_summary() {
     let o = rapid(&["reproduce", "fig4", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A run stopped after epoch 3 and resumed to epoch 6 writes the same model bytes as an
+/// uninterrupted 6-epoch run, for each optimiser and chain state.
+#[test]
+fn resumed_run_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for (method, extra) in [
+        ("pid", &["--projection", "sign:2", "--momentum", "0.5"][..]),
+        ("pcd:2:16", &["--biases"][..]),
+        ("exact", &[][..]),
+    ] {
+        let base = [
+            "train",
+            "--method",
+            method,
+            "--hidden",
+            "12",
+            "--seed",
+            "3",
+            "--eval-every",
+            "0",
+            "--json",
+        ];
+        let mut full: Vec<&str> = base.to_vec();
+        let (full_out, part_ck, resumed_out) = (p("full.rapid"), p("part.ck"), p("resumed.rapid"));
+        full.extend(extra);
+        full.extend(["--epochs", "6", "--out", &full_out]);
+        assert!(rapid(&full).status.success(), "{method}");
+        let mut part: Vec<&str> = base.to_vec();
+        part.extend(extra);
+        part.extend(["--epochs", "3", "--checkpoint", &part_ck]);
+        assert!(rapid(&part).status.success(), "{method}");
+        let o = rapid(&[
+            "train",
+            "--resume",
+            &part_ck,
+            "--epochs",
+            "6",
+            "--out",
+            &resumed_out,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let lines = String::from_utf8(o.stdout).unwrap();
+        assert!(lines.starts_with("{\"epoch\":4,"), "{method}: resumed at epoch 4: {lines}");
+        assert_eq!(
+            std::fs::read(&full_out).unwrap(),
+            std::fs::read(&resumed_out).unwrap(),
+            "{method}"
+        );
+    }
+    // Settings cannot change on resume.
+    let o = rapid(&["train", "--resume", &p("part.ck"), "--lr", "0.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("remove --lr"), "{}", stderr(&o));
+}
+
+/// The process is killed while it writes checkpoints every epoch; the checkpoint on disk is
+/// always complete, and resuming it ends bit-identical to an uninterrupted run.
+#[test]
+fn killed_run_resumes_bit_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("run.ck");
+    let args = [
+        "train",
+        "--method",
+        "pcd:5:256",
+        "--hidden",
+        "100",
+        "--epochs",
+        "30",
+        "--eval-every",
+        "0",
+        "--json",
+    ];
+    let full = dir.path().join("full.rapid");
+    let mut a = args.to_vec();
+    a.extend(["--out", full.to_str().unwrap()]);
+    assert!(rapid(&a).status.success());
+    let mut a = args.to_vec();
+    a.extend(["--checkpoint", ck.to_str().unwrap(), "--checkpoint-every", "1"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rapid"))
+        .args(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !ck.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = rapid_harness::checkpoint::Checkpoint::decode(&std::fs::read(&ck).unwrap())
+        .expect("the checkpoint on disk is complete");
+    eprintln!("killed after epoch {}", saved.state.epoch);
+    let resumed = dir.path().join("resumed.rapid");
+    let o = rapid(&[
+        "train",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--out",
+        resumed.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&full).unwrap(), std::fs::read(&resumed).unwrap());
+    // No temporary file is left behind by the killed writer except possibly its own.
+    assert!(std::fs::read_dir(dir.path()).unwrap().count() <= 5);
+}
+
+/// Divergence stops training with the epoch and batch, exit code 1, and the last good
+/// checkpoint (epoch 2) untouched.
+#[test]
+fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("run.ck");
+    let out = dir.path().join("m.rapid");
+    let o = rapid(&[
+        "train",
+        "--lr",
+        "100",
+        "--projection",
+        "none",
+        "--hidden",
+        "50",
+        "--epochs",
+        "8",
+        "--eval-every",
+        "0",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("last good checkpoint"), "{err}");
+    // "… at epoch E, batch B …": the checkpoint on disk is the one from epoch E − 1.
+    let e: u32 =
+        err.split("at epoch ").nth(1).and_then(|t| t.split(',').next()).unwrap().parse().unwrap();
+    assert!(e >= 2 && err.contains(", batch "), "{err}");
+    let saved =
+        rapid_harness::checkpoint::Checkpoint::decode(&std::fs::read(&ck).unwrap()).unwrap();
+    assert_eq!(saved.state.epoch, e - 1);
+    assert!(saved.state.model.params().iter().all(|x| x.is_finite()));
+    assert!(!out.exists(), "no model file from a failed run");
+}
