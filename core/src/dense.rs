@@ -916,6 +916,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "120k draws: too slow under Miri")]
     fn gibbs_draws_follow_the_conditionals_and_keep_padding_zero() {
         let mut rng = Pcg64::seed_from_u64(35);
         let d = DenseDims::new(65, 3, true);

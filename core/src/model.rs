@@ -313,6 +313,7 @@ mod tests {
 
     /// Low-rank fields equal the fields of the formed W, on sizes that straddle 64.
     #[test]
+    #[cfg_attr(miri, ignore = "forms W up to 144×200×40: too slow under Miri")]
     fn low_rank_fields_equal_formed_weights() {
         let mut rng = Pcg64::seed_from_u64(11);
         for &(v, h, k) in &[

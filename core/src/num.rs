@@ -92,6 +92,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "400k-point sweep: too slow under Miri")]
     fn exp_fast_relative_error_is_bounded() {
         let mut worst = 0.0f64;
         // The bound holds on the unclamped domain; outside it the input is clamped.
@@ -108,6 +109,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "400k-point sweep: too slow under Miri")]
     fn sigmoid_and_tanh_absolute_error_is_bounded() {
         let (mut ws, mut wt) = (0.0f64, 0.0f64);
         for x in sweep() {
@@ -145,6 +147,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "200k draws: too slow under Miri")]
     fn spin_draws_follow_the_conditional() {
         use rand_core::SeedableRng;
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);

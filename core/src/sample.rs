@@ -86,6 +86,7 @@ mod tests {
     use rand_pcg::Pcg64;
 
     #[test]
+    #[cfg_attr(miri, ignore = "100k draws: too slow under Miri")]
     fn hidden_draws_match_conditional_probabilities() {
         let dims = Dims::new(3, 2, 2);
         // ξ¹ = (1, −1, 1 | 0.5, −1), ξ² = (0.2, 1, 1 | 1, 0.3)
