@@ -717,18 +717,11 @@ mod tests {
     use super::*;
     extern crate std;
     use crate::num::{log_2cosh_f64, sigmoid};
+    use crate::test_util::{assert_ascent_matches_finite_difference, pm1, uniform};
     use rand_core::SeedableRng;
     use rand_pcg::Pcg64;
     use std::vec;
     use std::vec::Vec;
-
-    fn uniform(rng: &mut Pcg64) -> f32 {
-        crate::num::uniform01(rng) * 2.0 - 1.0
-    }
-
-    fn pm1(rng: &mut Pcg64, n: usize) -> Vec<f32> {
-        (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
-    }
 
     fn random_params(rng: &mut Pcg64, d: DenseDims, scale: f32) -> Vec<f32> {
         (0..d.param_len()).map(|_| uniform(rng) * scale).collect()
@@ -872,20 +865,13 @@ mod tests {
             let mut grad = vec![0.0; d.param_len()];
             let mut scratch = vec![0.0; phase_scratch_len(d)];
             dense_accumulate_phase(&m, &batch, 1.0, &mut grad, &mut scratch);
-            let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-            let eps = 1e-5;
-            for j in 0..d.param_len() {
-                let (mut hi, mut lo) = (p64.clone(), p64.clone());
-                hi[j] += eps;
-                lo[j] -= eps;
-                let fd = -(mean_free_energy(&hi, d, &batch) - mean_free_energy(&lo, d, &batch))
-                    / (2.0 * eps);
-                assert!(
-                    (grad[j] as f64 - fd).abs() < 1e-4 * (1.0 + fd.abs()),
-                    "entry {j} of {nv}x{nh} (biases {biases}): analytic {} vs fd {fd}",
-                    grad[j]
-                );
-            }
+            let what = std::format!("{nv}x{nh} (biases {biases})");
+            assert_ascent_matches_finite_difference(
+                &grad,
+                &p,
+                |x| mean_free_energy(x, d, &batch),
+                &what,
+            );
         }
     }
 

@@ -36,6 +36,9 @@ pub mod sample;
 pub mod spins;
 pub mod train;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{ConfigError, FormatError, SpinError};
 pub use model::{Dims, RaModel};
 pub use train::{NegativePhase, PidConfig, PidTrainer, Projection};

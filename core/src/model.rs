@@ -296,20 +296,13 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::{RngCore, SeedableRng};
+    use crate::test_util::{pm1, uniform};
+    use rand_core::SeedableRng;
     use rand_pcg::Pcg64;
 
     extern crate std;
     use std::vec;
     use std::vec::Vec;
-
-    fn uniform(rng: &mut Pcg64) -> f32 {
-        crate::num::uniform01(rng) * 2.0 - 1.0
-    }
-
-    fn pm1(rng: &mut Pcg64, n: usize) -> Vec<f32> {
-        (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
-    }
 
     /// Low-rank fields equal the fields of the formed W, on sizes that straddle 64.
     #[test]

@@ -520,18 +520,11 @@ mod tests {
     use super::*;
     extern crate std;
     use crate::num::log_2cosh_f64;
-    use rand_core::{RngCore, SeedableRng};
+    use crate::test_util::{assert_ascent_matches_finite_difference, pm1, uniform};
+    use rand_core::SeedableRng;
     use rand_pcg::Pcg64;
     use std::vec;
     use std::vec::Vec;
-
-    fn uniform(rng: &mut Pcg64) -> f32 {
-        crate::num::uniform01(rng) * 2.0 - 1.0
-    }
-
-    fn pm1(rng: &mut Pcg64, n: usize) -> Vec<f32> {
-        (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
-    }
 
     /// Mean free energy of the batch in f64, straight from the definition with a formed W.
     fn mean_free_energy(xi: &[f64], d: Dims, batch: &[f32]) -> f64 {
@@ -567,20 +560,13 @@ mod tests {
             let mut grad = vec![0.0; d.xi_len()];
             let mut scratch = vec![0.0; pid_scratch_len(d)];
             accumulate_phase(&model, &batch, 1.0, &mut grad, &mut scratch);
-            let x64: Vec<f64> = xi.iter().map(|&x| x as f64).collect();
-            let eps = 1e-5;
-            for j in 0..d.xi_len() {
-                let (mut p, mut m) = (x64.clone(), x64.clone());
-                p[j] += eps;
-                m[j] -= eps;
-                let fd = -(mean_free_energy(&p, d, &batch) - mean_free_energy(&m, d, &batch))
-                    / (2.0 * eps);
-                assert!(
-                    (grad[j] as f64 - fd).abs() < 1e-4 * (1.0 + fd.abs()),
-                    "entry {j} of {v}x{h}x{k}: analytic {} vs finite difference {fd}",
-                    grad[j]
-                );
-            }
+            let what = std::format!("{v}x{h}x{k}");
+            assert_ascent_matches_finite_difference(
+                &grad,
+                &xi,
+                |x| mean_free_energy(x, d, &batch),
+                &what,
+            );
         }
     }
 
