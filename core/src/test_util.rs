@@ -38,3 +38,15 @@ pub fn assert_ascent_matches_finite_difference(
         );
     }
 }
+
+/// `−log Σ_h e^{−E(v,h)}` for a fixed `v`, by enumerating all `2^hidden` states `h` in `f64`:
+/// the free energy `F(v)` by its definition.
+pub fn free_energy_by_enumeration(hidden: usize, energy: impl Fn(&[f32]) -> f32) -> f64 {
+    let mut z = 0.0f64;
+    for bits in 0..(1u32 << hidden) {
+        let h: Vec<f32> =
+            (0..hidden).map(|a| if bits >> a & 1 == 1 { 1.0 } else { -1.0 }).collect();
+        z += (-f64::from(energy(&h))).exp();
+    }
+    -z.ln()
+}

@@ -65,18 +65,21 @@ fn unwritable_out_fails_before_training() {
 fn json_output_has_one_object_per_epoch_then_final() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.rapid");
-    let o = rapid(&[
-        "train",
-        "--epochs",
-        "3",
-        "--hidden",
-        "50",
-        "--json",
-        "--seed",
-        "4",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run_to = |path: &Path| {
+        rapid(&[
+            "train",
+            "--epochs",
+            "3",
+            "--hidden",
+            "50",
+            "--json",
+            "--seed",
+            "4",
+            "--out",
+            path.to_str().unwrap(),
+        ])
+    };
+    let o = run_to(&out);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<serde_json::Value> =
@@ -98,18 +101,7 @@ fn json_output_has_one_object_per_epoch_then_final() {
     assert_eq!((dims.visible, dims.hidden, dims.patterns), (16, 50, 8));
     assert!(xi.iter().all(|&x| x == 1.0 || x == -1.0), "sign projection at epoch end");
     let out2 = dir.path().join("m2.rapid");
-    let o2 = rapid(&[
-        "train",
-        "--epochs",
-        "3",
-        "--hidden",
-        "50",
-        "--json",
-        "--seed",
-        "4",
-        "--out",
-        out2.to_str().unwrap(),
-    ]);
+    let o2 = run_to(&out2);
     assert!(o2.status.success());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
     assert!(!Path::new(&dir.path().join(".m.rapid.tmp")).exists());
