@@ -19,8 +19,9 @@
 //! happens to it is a [`PartialBatch`] policy. The default, [`PartialBatch::Scaled`], divides
 //! its positive phase by the configured batch size, so every training image weighs the same
 //! per epoch; this is what the authors' code does, and on Bars 4×4 (10 images, batch 3) it
-//! matters: over seeds 0–9 the mean test HD after 100 epochs is about 0.04 with it and about
-//! 0.11 with the plain mean ([`PartialBatch::Mean`]), measured with `rapid train --json`.
+//! matters: over seeds 0–9 the mean test HD after 100 epochs is 0.000 with it and 0.087 with
+//! the plain mean ([`PartialBatch::Mean`]; 4 of 10 seeds stall), measured with
+//! `rapid train --epochs 100 --eval-every 0 --json [--partial-batch mean]`.
 
 use std::fmt;
 use std::str::FromStr;
