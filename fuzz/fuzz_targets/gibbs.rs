@@ -21,33 +21,15 @@ use rapid_core::model::{Dims, RaModel};
 use rapid_core::sample::{gibbs_scratch_len, gibbs_step};
 use rapid_core::spins::{words_for, PackedSpins, WORD_BITS};
 
-/// Reads the input front to back; past its end every byte reads as 0.
-struct Bytes<'a>(&'a [u8]);
+#[path = "../common/bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
 impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(core::array::from_fn(|_| self.u8()))
-    }
-
-    /// A value in `1..=n`.
-    fn size(&mut self, n: u8) -> usize {
-        usize::from(self.u8() % n) + 1
-    }
-
     /// A finite parameter: dyadic in `[−2, 2)` when `dyadic`, else any finite `f32`.
     fn param(&mut self, dyadic: bool) -> f32 {
         if dyadic {
-            (f32::from(self.u8()) - 128.0) / 64.0
+            self.unit()
         } else {
             let x = f32::from_bits(u32::from_le_bytes(core::array::from_fn(|_| self.u8())));
             if x.is_finite() {

@@ -20,34 +20,9 @@ use rapid_core::train::{
     accumulate_phase, pid_gradient, pid_scratch_len, sgd_update, NegativePhase, Sgd,
 };
 
-/// Reads the input front to back; past its end every byte reads as 0.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    /// A value in `1..=n`.
-    fn size(&mut self, n: u8) -> usize {
-        usize::from(self.u8() % n) + 1
-    }
-
-    /// A dyadic value `(b − 128)/64` in `[−2, 2)`; hits −1, 0 and +1 exactly.
-    fn unit(&mut self) -> f32 {
-        (f32::from(self.u8()) - 128.0) / 64.0
-    }
-}
+#[path = "../common/bytes.rs"]
+mod bytes;
+use bytes::Bytes;
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Bytes(data);
