@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -48,17 +47,6 @@ enum Command {
     Export(ExportArgs),
     /// Reproduce the paper's Figs. 1-3 on Bars 4x4: RAPID vs CD-10, PCD-10 and exact training.
     Reproduce(ReproduceArgs),
-}
-
-/// The projection, parsed by [`parse_projection`].
-#[derive(Clone, Copy, Debug)]
-struct Proj(Projection);
-
-impl FromStr for Proj {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_projection(s).map(Proj)
-    }
 }
 
 #[derive(Args)]
@@ -145,8 +133,8 @@ struct TrainArgs {
     weight_decay: f32,
     /// RA projection: sign (each epoch end), sign:N (every N updates), clamp:X (every update),
     /// none [default: sign for pid, none otherwise].
-    #[arg(long)]
-    projection: Option<Proj>,
+    #[arg(long, value_parser = parse_projection)]
+    projection: Option<Projection>,
     /// Seed of every random choice in training and evaluation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -332,7 +320,7 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
         lr: a.lr.unwrap_or(p.lr),
         momentum: a.momentum,
         weight_decay: a.weight_decay,
-        projection: a.projection.map_or(p.projection, |x| x.0),
+        projection: a.projection.unwrap_or(p.projection),
         schedule: LrSchedule {
             decay: a.lr_decay.unwrap_or(p.schedule.decay),
             min: a.lr_min.unwrap_or(p.schedule.min),
@@ -803,10 +791,10 @@ mod tests {
 
     #[test]
     fn projection_parses() {
-        assert_eq!(Proj::from_str("sign:4").unwrap().0, Projection::Sign { every: 4 });
-        assert_eq!(Proj::from_str("clamp:1").unwrap().0, Projection::Clamp { bound: 1.0 });
-        assert!(Proj::from_str("clamp:-1").is_err());
-        assert!(Proj::from_str("sign:0").is_err());
+        assert_eq!(parse_projection("sign:4").unwrap(), Projection::Sign { every: 4 });
+        assert_eq!(parse_projection("clamp:1").unwrap(), Projection::Clamp { bound: 1.0 });
+        assert!(parse_projection("clamp:-1").is_err());
+        assert!(parse_projection("sign:0").is_err());
         assert_eq!(projection_name(Projection::Sign { every: 0 }), "sign");
         for p in ["sign", "sign:3", "clamp:0.1", "none"] {
             assert_eq!(projection_name(parse_projection(p).unwrap()), p);
