@@ -16,6 +16,7 @@
 //! * [`train`]: PID gradients (`pid`, `pid-hebb`, `pid-gibbs:k`), SGD, projections, schedule.
 //! * [`dense`]: dense ±1 RBMs (`W`, optional biases) over one parameter slice; packed Gibbs,
 //!   CD-k and PCD-k gradients (the baselines).
+//! * [`kernels`]: GEMM, popcount and sampling kernels with run-time ISA dispatch.
 //! * [`optim`]: optimisers over flat parameter slices: SGD (re-exported) and Adam.
 //! * [`format`]: the model file format, parsed from `&[u8]`.
 //!
@@ -29,6 +30,7 @@
 pub mod dense;
 pub mod error;
 pub mod format;
+pub mod kernels;
 pub mod model;
 pub mod num;
 pub mod optim;
