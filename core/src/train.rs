@@ -25,6 +25,7 @@
 use rand_core::RngCore;
 
 use crate::error::ConfigError;
+use crate::kernels::{active, gemm_with, Isa, MatRef, GEMM_PACK_LEN};
 use crate::model::{axpy, dot, Dims, RaModel};
 use crate::num::tanh;
 use crate::sample::gibbs_step;
@@ -111,7 +112,9 @@ impl Projection {
     pub fn after_update(&self, xi: &mut [f32], updates_done: u64) {
         match *self {
             Projection::Clamp { bound } => project_clamp(xi, bound),
-            Projection::Sign { every } if every > 0 && updates_done % u64::from(every) == 0 => {
+            Projection::Sign { every }
+                if every > 0 && updates_done.is_multiple_of(u64::from(every)) =>
+            {
                 project_sign(xi)
             }
             _ => {}
@@ -217,9 +220,24 @@ impl PidConfig {
     }
 }
 
-/// Scratch length for [`pid_gradient`] and [`PidTrainer`]: `2K + 2H + V`.
+/// Sample rows per block of [`accumulate_phase`] when the scratch allows
+/// ([`phase_scratch_len`]): enough for the SIMD GEMMs to run near peak on x86-64; one row
+/// elsewhere, to keep microcontroller scratch small.
+pub const PHASE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 128 } else { 1 };
+
+/// Scratch length for [`accumulate_phase`] with blocks of `rows` samples:
+/// `rows·(2K + H) + GEMM_PACK_LEN`.
+pub const fn phase_scratch_len(dims: Dims, rows: usize) -> usize {
+    rows * (2 * dims.patterns + dims.hidden) + GEMM_PACK_LEN
+}
+
+/// Scratch length for [`pid_gradient`] and [`PidTrainer`]: the `K·V` negative samples, a
+/// Gibbs chain's `2K + H`, and [`phase_scratch_len`] for [`PHASE_BLOCK`] rows.
 pub const fn pid_scratch_len(dims: Dims) -> usize {
-    2 * dims.patterns + 2 * dims.hidden + dims.visible
+    dims.patterns * dims.visible
+        + 2 * dims.patterns
+        + dims.hidden
+        + phase_scratch_len(dims, PHASE_BLOCK)
 }
 
 /// Adds `scale · [u vᵀ | m Tᵀ]` for one sample `v` to `grad` (the per-sample term of `g` before
@@ -249,13 +267,12 @@ fn accumulate_sample<S: AsRef<[f32]>>(
     }
 }
 
-/// Adds the phase term `sign · g(S)` of a sample set `S` (rows of `samples`, `V` each) to
-/// `grad`. An empty set adds nothing.
+/// [`accumulate_phase`] one sample at a time with plain loops: the scalar oracle of the
+/// blocked version. `scratch` needs `2K + H` entries.
 ///
 /// # Panics
-/// If `samples.len()` is not a multiple of `V`, `grad.len() != K(V+H)` or `scratch` is shorter
-/// than [`pid_scratch_len`].
-pub fn accumulate_phase<S: AsRef<[f32]>>(
+/// As [`accumulate_phase`].
+pub fn accumulate_phase_per_sample<S: AsRef<[f32]>>(
     model: &RaModel<S>,
     samples: &[f32],
     sign: f32,
@@ -265,6 +282,7 @@ pub fn accumulate_phase<S: AsRef<[f32]>>(
     let d = model.dims();
     assert_eq!(samples.len() % d.visible, 0, "sample rows must have V entries");
     assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
+    assert!(scratch.len() >= 2 * d.patterns + d.hidden, "scratch shorter than 2K + H");
     let n = samples.len() / d.visible;
     if n == 0 {
         return;
@@ -272,6 +290,82 @@ pub fn accumulate_phase<S: AsRef<[f32]>>(
     let scale = sign * model.inv_sqrt_k() / n as f32;
     for v in samples.chunks_exact(d.visible) {
         accumulate_sample(model, v, scale, grad, scratch);
+    }
+}
+
+/// Adds the phase term `sign · g(S)` of a sample set `S` (rows of `samples`, `V` each) to
+/// `grad`. An empty set adds nothing.
+///
+/// The samples go in blocks of `b` rows (as many as `scratch` holds, see
+/// [`phase_scratch_len`]), each as five GEMMs that never form `W`:
+///
+/// ```text
+/// M = S Ξ_vᵀ (b×K)   Φ = M Ξ_h/√K (b×H)   T = tanh Φ   U = T Ξ_hᵀ (b×K)
+/// g_v += c·Uᵀ S      g_h += c·Mᵀ T         (c = sign/(|S|√K))
+/// ```
+///
+/// Within a rounding bound it equals [`accumulate_phase_per_sample`]; bit-for-bit it depends
+/// on the kernel level and the block size (the scratch length), so a run is reproducible for
+/// a given seed, level and scratch length.
+///
+/// # Panics
+/// If `samples.len()` is not a multiple of `V`, `grad.len() != K(V+H)` or `scratch` is shorter
+/// than `phase_scratch_len(dims, 1)`.
+pub fn accumulate_phase<S: AsRef<[f32]>>(
+    model: &RaModel<S>,
+    samples: &[f32],
+    sign: f32,
+    grad: &mut [f32],
+    scratch: &mut [f32],
+) {
+    accumulate_phase_at(active(), model, samples, sign, grad, scratch);
+}
+
+/// [`accumulate_phase`] at a given kernel level.
+fn accumulate_phase_at<S: AsRef<[f32]>>(
+    isa: Isa,
+    model: &RaModel<S>,
+    samples: &[f32],
+    sign: f32,
+    grad: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let d = model.dims();
+    assert_eq!(samples.len() % d.visible, 0, "sample rows must have V entries");
+    assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
+    assert!(scratch.len() >= phase_scratch_len(d, 1), "scratch shorter than phase_scratch_len");
+    let n = samples.len() / d.visible;
+    if n == 0 {
+        return;
+    }
+    let (kk, v, h, w) = (d.patterns, d.visible, d.hidden, d.width());
+    let per_row = 2 * kk + h;
+    let (pack, rows) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let block = (rows.len() / per_row).clamp(1, n);
+    let (m, rest) = rows.split_at_mut(block * kk);
+    let (u, rest) = rest.split_at_mut(block * kk);
+    let t = &mut rest[..block * h];
+    let xi = model.xi();
+    let xv_t = MatRef { data: xi, rs: 1, cs: w }; // Ξ_vᵀ: V × K
+    let xh = MatRef { data: &xi[v..], rs: w, cs: 1 }; // Ξ_h: K × H
+    let scale = sign * model.inv_sqrt_k() / n as f32;
+    for s in samples.chunks(block * v) {
+        let b = s.len() / v;
+        let (m, u, t) = (&mut m[..b * kk], &mut u[..b * kk], &mut t[..b * h]);
+        let sm = MatRef::row_major(s, v);
+        m.fill(0.0);
+        gemm_with(isa, b, kk, v, 1.0, sm, xv_t, m, kk, pack);
+        t.fill(0.0);
+        gemm_with(isa, b, h, kk, model.inv_sqrt_k(), MatRef::row_major(m, kk), xh, t, h, pack);
+        for x in t.iter_mut() {
+            *x = tanh(*x);
+        }
+        u.fill(0.0);
+        gemm_with(isa, b, kk, h, 1.0, MatRef::row_major(t, h), xh.t(), u, kk, pack);
+        let (mm, um, tm) =
+            (MatRef::row_major(m, kk), MatRef::row_major(u, kk), MatRef::row_major(t, h));
+        gemm_with(isa, kk, v, b, scale, um.t(), sm, grad, w, pack);
+        gemm_with(isa, kk, h, b, scale, mm.t(), tm, &mut grad[v..], w, pack);
     }
 }
 
@@ -300,30 +394,30 @@ pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     grad.fill(0.0);
     let rows = batch.len() / d.visible;
     let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
-    accumulate_phase(model, batch, weight, grad, scratch);
-    let neg_scale = -model.inv_sqrt_k() / d.patterns as f32;
-    let (work, chain) = scratch.split_at_mut(2 * d.patterns + d.hidden);
-    let (cv, rest) = chain.split_at_mut(d.visible);
-    let ch = &mut rest[..d.hidden];
+    let (negs, rest) = scratch.split_at_mut(d.patterns * d.visible);
+    let (chain, phase) = rest.split_at_mut(2 * d.patterns + d.hidden);
+    accumulate_phase(model, batch, weight, grad, phase);
     match negative {
         NegativePhase::Patterns => {
-            for k in 0..d.patterns {
-                for (x, &p) in cv.iter_mut().zip(model.xi_v(k)) {
-                    *x = sign_f32(p);
-                }
-                accumulate_sample(model, cv, neg_scale, grad, work);
+            for (x, &p) in negs
+                .iter_mut()
+                .zip(model.xi().chunks_exact(d.width()).flat_map(|r| &r[..d.visible]))
+            {
+                *x = sign_f32(p);
             }
+            accumulate_phase(model, negs, -1.0, grad, phase);
         }
         NegativePhase::Gibbs { steps } => {
-            for k in 0..d.patterns {
+            let (ch, work) = chain.split_at_mut(d.hidden);
+            for (k, cv) in negs.chunks_exact_mut(d.visible).enumerate() {
                 cv.copy_from_slice(model.xi_v(k));
                 for _ in 0..steps {
                     gibbs_step(model, cv, ch, work, rng);
                 }
-                accumulate_sample(model, cv, neg_scale, grad, work);
             }
+            accumulate_phase(model, negs, -1.0, grad, phase);
         }
-        NegativePhase::Hebb => hebb_negative(model, grad, work),
+        NegativePhase::Hebb => hebb_negative(model, grad, chain),
     }
 }
 
@@ -567,6 +661,46 @@ mod tests {
                 |x| mean_free_energy(x, d, &batch),
                 &what,
             );
+        }
+    }
+
+    /// The blocked GEMM phase equals the per-sample oracle at every kernel level, for sample
+    /// counts around the block size and for small scratch (one-row blocks).
+    #[test]
+    #[cfg_attr(miri, ignore = "GEMMs over hundreds of samples: too slow under Miri")]
+    fn blocked_phase_matches_per_sample_oracle() {
+        let mut rng = Pcg64::seed_from_u64(27);
+        for &(v, h, k, n) in
+            &[(16, 100, 8, 3), (5, 9, 1, 1), (33, 70, 17, 129), (20, 40, 5, 300), (7, 65, 3, 128)]
+        {
+            let d = Dims::new(v, h, k);
+            let xi: Vec<f32> = (0..d.xi_len()).map(|_| uniform(&mut rng)).collect();
+            let model = RaModel::new(&xi[..], d);
+            let samples = pm1(&mut rng, n * v);
+            let mut want = vec![0.0; d.xi_len()];
+            let mut small = vec![0.0; 2 * k + h];
+            accumulate_phase_per_sample(&model, &samples, -0.5, &mut want, &mut small);
+            // Magnitude of each entry's terms: |scale|·Σ_s (|u||v| or |m||T|) ≤ …; bound by the
+            // sum of absolute per-sample terms.
+            let mut mag = vec![0.0f32; d.xi_len()];
+            let absxi: Vec<f32> = xi.iter().map(|x| x.abs()).collect();
+            let absm = RaModel::new(&absxi[..], d);
+            let ones = vec![1.0f32; n * v];
+            accumulate_phase_per_sample(&absm, &ones, 0.5, &mut mag, &mut small);
+            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+                for len in [pid_scratch_len(d), phase_scratch_len(d, 1)] {
+                    let mut got = vec![0.0; d.xi_len()];
+                    let mut scratch = vec![0.0; len];
+                    accumulate_phase_at(isa, &model, &samples, -0.5, &mut got, &mut scratch);
+                    for (i, ((g, w), m)) in got.iter().zip(&want).zip(&mag).enumerate() {
+                        let bound = 8.0 * (v + h + n) as f32 * f32::EPSILON * (m + 1e-3);
+                        assert!(
+                            (g - w).abs() <= bound,
+                            "{isa:?} {v}x{h}x{k} n{n} len{len} [{i}]: {g} vs {w} (bound {bound})"
+                        );
+                    }
+                }
+            }
         }
     }
 

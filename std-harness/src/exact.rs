@@ -343,7 +343,7 @@ impl<T: Copy + Into<f64> + Sync> Net<'_, T> {
         self.ensure_small()?;
         let nv = self.visible;
         assert!(
-            if nv == 0 { data.is_empty() } else { data.len() % nv == 0 },
+            if nv == 0 { data.is_empty() } else { data.len().is_multiple_of(nv) },
             "data must have V entries per row"
         );
         let rows = data.len().checked_div(nv).unwrap_or(0);

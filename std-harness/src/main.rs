@@ -280,7 +280,7 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 /// Epochs shown in the human-readable table: 1, 2, 5, 10, 20, 50, … and the last.
 fn shown(epoch: u32, last: u32) -> bool {
     let mut e = epoch;
-    while e % 10 == 0 {
+    while e.is_multiple_of(10) {
         e /= 10;
     }
     epoch == last || matches!(e, 1 | 2 | 5)

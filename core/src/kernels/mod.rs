@@ -18,6 +18,12 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
+pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use gemm::{gemm, gemm_with, MatRef, GEMM_PACK_LEN};
+
 /// An instruction-set level for the kernels, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
@@ -76,7 +82,7 @@ impl Isa {
     }
 }
 
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg(all(any(feature = "std", test), target_arch = "x86_64"))]
 fn has_avx2() -> bool {
     extern crate std;
     std::is_x86_feature_detected!("avx2")
@@ -84,7 +90,7 @@ fn has_avx2() -> bool {
         && std::is_x86_feature_detected!("popcnt")
 }
 
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg(all(any(feature = "std", test), target_arch = "x86_64"))]
 fn has_avx512() -> bool {
     extern crate std;
     has_avx2()
@@ -93,7 +99,7 @@ fn has_avx512() -> bool {
         && std::is_x86_feature_detected!("avx512vl")
 }
 
-#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+#[cfg(not(all(any(feature = "std", test), target_arch = "x86_64")))]
 fn has_avx2() -> bool {
     cfg!(all(
         target_arch = "x86_64",
@@ -103,7 +109,7 @@ fn has_avx2() -> bool {
     ))
 }
 
-#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+#[cfg(not(all(any(feature = "std", test), target_arch = "x86_64")))]
 fn has_avx512() -> bool {
     has_avx2()
         && cfg!(all(

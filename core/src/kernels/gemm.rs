@@ -1,0 +1,363 @@
+//! `C += α·A·B` over strided f32 views: the scalar oracle and the packed, register-tiled
+//! driver behind the SIMD levels.
+//!
+//! Every view is `(data, row stride, column stride)`, so transposes cost nothing: the PID
+//! phases read `Ξ_v`, `Ξ_h`, batches and their transposes straight from the pattern and sample
+//! slices without forming `W`.
+//!
+//! # Blocking (SIMD levels)
+//! The loops follow the usual five-loop GEMM: `B` is packed in `KC × NC` blocks into
+//! `NR`-column panels, `A` in `MC × KC` blocks into `MR`-row panels (zero-padded at the edges),
+//! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop. The packing
+//! buffer is the caller's ([`GEMM_PACK_LEN`] entries); the scalar level needs none.
+//!
+//! # Error bound
+//! Each level computes every `c_ij` as a sum of `k` products in some order (in blocks of
+//! `KC`, with fused multiply-adds on AVX2/AVX-512), so each is within
+//! `k·2⁻²⁴·Σ_p |α a_ip b_pj|` (to first order) of the exact value, and any two levels within
+//! twice that. The tests assert `2k·2⁻²⁴·Σ_p |α a_ip b_pj| + 1e-30`.
+
+use super::{active, Isa};
+
+/// Depth of one packed block.
+pub const KC: usize = 256;
+/// Rows of `A` per packed block (a multiple of every level's `MR`).
+pub const MC: usize = 120;
+/// Columns of `B` per packed block (a multiple of every level's `NR`).
+pub const NC: usize = 1024;
+/// Entries the packing buffer of [`gemm`] needs: `KC·(MC + NC)` where a SIMD level can exist
+/// (x86-64), 0 elsewhere (the scalar level packs nothing).
+pub const GEMM_PACK_LEN: usize = if cfg!(target_arch = "x86_64") { KC * (MC + NC) } else { 0 };
+
+/// A read-only strided matrix view: entry `(i, j)` is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    /// The backing slice.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major view with `cols` entries per row (`rs = cols`, `cs = 1`).
+    pub const fn row_major(data: &'a [f32], cols: usize) -> Self {
+        MatRef { data, rs: cols, cs: 1 }
+    }
+
+    /// The transpose view (strides swapped).
+    pub const fn t(self) -> Self {
+        MatRef { data: self.data, rs: self.cs, cs: self.rs }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+
+    /// Panics unless every entry of an `rows × cols` matrix is inside `data`.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        if rows == 0 || cols == 0 {
+            return;
+        }
+        let last = (rows - 1)
+            .checked_mul(self.rs)
+            .and_then(|r| (cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)));
+        assert!(matches!(last, Some(l) if l < self.data.len()), "{what} view out of bounds");
+    }
+}
+
+/// `C += α·A·B` with `A` `m × k`, `B` `k × n` and `C` row-major `m × n` with row stride `ldc`,
+/// at the [`active`] level. `pack` needs [`GEMM_PACK_LEN`] entries on the SIMD levels (it may
+/// be empty on a build whose level is always scalar, such as a microcontroller's).
+///
+/// # Panics
+/// If a view or `C` is too short for the sizes, `ldc < n`, or `pack` is too short for a SIMD
+/// level.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    pack: &mut [f32],
+) {
+    gemm_with(active(), m, n, k, alpha, a, b, c, ldc, pack);
+}
+
+/// As [`gemm`] at a given level (the level must be [`Isa::available`]).
+///
+/// # Panics
+/// As [`gemm`], and if `isa` is not available.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    pack: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    a.check(m, k, "A");
+    b.check(k, n, "B");
+    assert!(ldc >= n, "ldc must be at least n");
+    assert!(c.len() >= (m - 1) * ldc + n, "C too short");
+    if k == 0 || alpha == 0.0 {
+        return;
+    }
+    match isa {
+        Isa::Scalar => gemm_scalar(m, n, k, alpha, a, b, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => super::x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => {
+            let _ = pack;
+            unreachable!("only the scalar level exists off x86-64")
+        }
+    }
+}
+
+/// The scalar oracle: for each `(i, p)`, `C_i· += (α a_ip)·B_p·`, `p` ascending.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_scalar(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for i in 0..m {
+        let row = &mut c[i * ldc..i * ldc + n];
+        for p in 0..k {
+            let s = alpha * a.at(i, p);
+            if b.cs == 1 {
+                let bp = &b.data[p * b.rs..p * b.rs + n];
+                for (cj, &bj) in row.iter_mut().zip(bp) {
+                    *cj += s * bj;
+                }
+            } else {
+                for (j, cj) in row.iter_mut().enumerate() {
+                    *cj += s * b.at(p, j);
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..i0+mc`, depth `p0..p0+kc` of `A` into `MR`-row panels: panel `r` holds, for
+/// each `p`, the `MR` entries of rows `i0 + r·MR ..`, zero past `m`.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn pack_a<const MR: usize>(
+    a: MatRef<'_>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    let panels = mc.div_ceil(MR);
+    for r in 0..panels {
+        let dst = &mut out[r * MR * kc..(r + 1) * MR * kc];
+        let rows = (mc - r * MR).min(MR);
+        for p in 0..kc {
+            let d = &mut dst[p * MR..(p + 1) * MR];
+            for (ii, x) in d.iter_mut().enumerate() {
+                *x = if ii < rows { a.at(i0 + r * MR + ii, p0 + p) } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// Packs depth `p0..p0+kc`, columns `j0..j0+nc` of `B` into `NR`-column panels, zero past `n`.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn pack_b<const NR: usize>(
+    b: MatRef<'_>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    let panels = nc.div_ceil(NR);
+    for r in 0..panels {
+        let dst = &mut out[r * NR * kc..(r + 1) * NR * kc];
+        let cols = (nc - r * NR).min(NR);
+        for p in 0..kc {
+            let d = &mut dst[p * NR..(p + 1) * NR];
+            if b.cs == 1 && cols == NR {
+                let s = (p0 + p) * b.rs + j0 + r * NR;
+                d.copy_from_slice(&b.data[s..s + NR]);
+            } else {
+                for (jj, x) in d.iter_mut().enumerate() {
+                    *x = if jj < cols { b.at(p0 + p, j0 + r * NR + jj) } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// Adds `α·tile` (row-major `MR × NR`) to the `rows × cols` corner of `C` at `(i, j)`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn add_tile<const MR: usize, const NR: usize>(
+    tile: &[f32],
+    alpha: f32,
+    rows: usize,
+    cols: usize,
+    c: &mut [f32],
+    at: usize,
+    ldc: usize,
+) {
+    for r in 0..rows {
+        let dst = &mut c[at + r * ldc..at + r * ldc + cols];
+        for (x, &t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
+            *x += alpha * t;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use crate::test_util::uniform;
+    use rand_core::SeedableRng;
+    use rand_pcg::Pcg64;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// `C += α·A·B` in f64 from the definition, with the bound's `Σ|α a b|`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        c0: &[f32],
+        ldc: usize,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut want = vec![0.0; m * n];
+        let mut mag = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                let mut g = 0.0f64;
+                for p in 0..k {
+                    let t = alpha as f64 * a.at(i, p) as f64 * b.at(p, j) as f64;
+                    s += t;
+                    g += t.abs();
+                }
+                want[i * n + j] = c0[i * ldc + j] as f64 + s;
+                mag[i * n + j] = g + (c0[i * ldc + j] as f64).abs();
+            }
+        }
+        (want, mag)
+    }
+
+    fn check_level(isa: Isa, seed: u64) {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let mut pack = vec![0.0; GEMM_PACK_LEN];
+        let sizes = [0usize, 1, 2, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 121];
+        let mut cases = 0;
+        for (t, &m) in sizes.iter().enumerate() {
+            for &n in &sizes[(t * 5) % 7..] {
+                let k = sizes[(t * 3 + n) % sizes.len()] + (t % 3) * 130;
+                for layout in 0..4 {
+                    let (ta, tb) = (layout & 1 == 1, layout & 2 == 2);
+                    let a_data: Vec<f32> = (0..m * k + 3).map(|_| uniform(&mut rng)).collect();
+                    let b_data: Vec<f32> = (0..k * n + 3).map(|_| uniform(&mut rng)).collect();
+                    let a = if ta {
+                        MatRef::row_major(&a_data, m.max(1)).t()
+                    } else {
+                        MatRef::row_major(&a_data, k.max(1))
+                    };
+                    let b = if tb {
+                        MatRef::row_major(&b_data, k.max(1)).t()
+                    } else {
+                        MatRef::row_major(&b_data, n.max(1))
+                    };
+                    let ldc = n + (layout % 3);
+                    let c0: Vec<f32> = (0..m * ldc + 2).map(|_| uniform(&mut rng)).collect();
+                    let alpha = 0.75 - layout as f32 * 0.5;
+                    let mut c = c0.clone();
+                    gemm_with(isa, m, n, k, alpha, a, b, &mut c, ldc, &mut pack);
+                    let (want, mag) = reference(m, n, k, alpha, a, b, &c0, ldc);
+                    let bound = |i: usize| 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i] + 1e-30;
+                    for i in 0..m {
+                        for j in 0..n {
+                            let got = c[i * ldc + j] as f64;
+                            let w = want[i * n + j];
+                            assert!(
+                                (got - w).abs() <= bound(i * n + j),
+                                "{isa:?} m{m} n{n} k{k} layout{layout} ({i},{j}): {got} vs {w}"
+                            );
+                        }
+                        // Padding between rows is untouched.
+                        for j in n..ldc {
+                            assert_eq!(c[i * ldc + j], c0[i * ldc + j]);
+                        }
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 100);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "thousands of f64 reference products: too slow under Miri")]
+    fn scalar_gemm_matches_the_definition() {
+        check_level(Isa::Scalar, 41);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+    fn simd_gemm_matches_the_definition_on_edge_sizes() {
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            if isa.available() {
+                check_level(isa, 42 + isa as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_gemm_is_exact_on_small_integers() {
+        // 2×3 · 3×2 with integers: every level is exact.
+        let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [7.0f32, 8.0, 9.0, 10.0, 11.0, 12.0];
+        let mut pack = vec![0.0; GEMM_PACK_LEN];
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+            let mut c = [1.0f32; 4];
+            gemm_with(
+                isa,
+                2,
+                2,
+                3,
+                2.0,
+                MatRef::row_major(&a, 3),
+                MatRef::row_major(&b, 2),
+                &mut c,
+                2,
+                &mut pack,
+            );
+            assert_eq!(c, [117.0, 129.0, 279.0, 309.0], "{isa:?}");
+        }
+    }
+}
