@@ -11,7 +11,7 @@
 use rand_core::RngCore;
 
 use crate::model::RaModel;
-use crate::num::{sigmoid, uniform01};
+use crate::num::uniform01;
 
 /// Scratch length for the Gibbs functions: `K`.
 pub const fn gibbs_scratch_len(dims: crate::model::Dims) -> usize {
@@ -22,9 +22,7 @@ pub const fn gibbs_scratch_len(dims: crate::model::Dims) -> usize {
 /// [`crate::num::sample_spin`] would, unit by unit (one `next_u32` each, in order). The
 /// probabilities are computed first in one vectorisable pass.
 pub fn sample_spins_in_place<R: RngCore + ?Sized>(x: &mut [f32], rng: &mut R) {
-    for xi in x.iter_mut() {
-        *xi = sigmoid(2.0 * *xi);
-    }
+    crate::kernels::sigmoid2_in_place(x);
     for xi in x.iter_mut() {
         *xi = if uniform01(rng) < *xi { 1.0 } else { -1.0 };
     }

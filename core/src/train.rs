@@ -25,7 +25,7 @@
 use rand_core::RngCore;
 
 use crate::error::ConfigError;
-use crate::kernels::{active, gemm_with, Isa, MatRef, GEMM_PACK_LEN};
+use crate::kernels::{active, gemm_with, tanh_in_place, Isa, MatRef, GEMM_PACK_LEN};
 use crate::model::{axpy, dot, Dims, RaModel};
 use crate::num::tanh;
 use crate::sample::gibbs_step;
@@ -357,9 +357,7 @@ fn accumulate_phase_at<S: AsRef<[f32]>>(
         gemm_with(isa, b, kk, v, 1.0, sm, xv_t, m, kk, pack);
         t.fill(0.0);
         gemm_with(isa, b, h, kk, model.inv_sqrt_k(), MatRef::row_major(m, kk), xh, t, h, pack);
-        for x in t.iter_mut() {
-            *x = tanh(*x);
-        }
+        tanh_in_place(t);
         u.fill(0.0);
         gemm_with(isa, b, kk, h, 1.0, MatRef::row_major(t, h), xh.t(), u, kk, pack);
         let (mm, um, tm) =

@@ -129,8 +129,16 @@ pub fn gemm_with(
     }
 }
 
-/// The scalar oracle: for each `(i, p)`, `C_i· += (α a_ip)·B_p·`, `p` ascending.
+/// The scalar oracle (also the SIMD levels' path for small products, compiled there with the
+/// level's target features; results are bit-identical across levels on this path because
+/// Rust never fuses `a*b + c`). Loop orders by layout:
+///
+/// * `B` row-contiguous (`cs = 1`): for each `(i, p)`, `C_i· += (α a_ip)·B_p·`, `p` ascending;
+/// * else `A` row-contiguous and `B` column-contiguous: `c_ij += α·(A_i· · B_·j)`, each dot
+///   product summed in 64 interleaved partial sums;
+/// * else entry by entry.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn gemm_scalar(
     m: usize,
     n: usize,
@@ -141,22 +149,69 @@ pub fn gemm_scalar(
     c: &mut [f32],
     ldc: usize,
 ) {
-    for i in 0..m {
-        let row = &mut c[i * ldc..i * ldc + n];
-        for p in 0..k {
-            let s = alpha * a.at(i, p);
-            if b.cs == 1 {
+    if b.cs == 1 {
+        for i in 0..m {
+            let row = &mut c[i * ldc..i * ldc + n];
+            for p in 0..k {
+                let s = alpha * a.at(i, p);
                 let bp = &b.data[p * b.rs..p * b.rs + n];
                 for (cj, &bj) in row.iter_mut().zip(bp) {
                     *cj += s * bj;
                 }
-            } else {
-                for (j, cj) in row.iter_mut().enumerate() {
-                    *cj += s * b.at(p, j);
+            }
+        }
+    } else if a.cs == 1 && b.rs == 1 {
+        for i in 0..m {
+            let ai = &a.data[i * a.rs..i * a.rs + k];
+            for j in 0..n {
+                let bj = &b.data[j * b.cs..j * b.cs + k];
+                c[i * ldc + j] += alpha * dot64(ai, bj);
+            }
+        }
+    } else {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f32;
+                for p in 0..k {
+                    s += a.at(i, p) * b.at(p, j);
                 }
+                c[i * ldc + j] += alpha * s;
             }
         }
     }
+}
+
+/// `Σ x_p y_p` in 64 interleaved partial sums (four independent vector accumulators at
+/// AVX-512 width, so the loop is not bound by the add latency), combined pairwise.
+#[inline(always)]
+pub fn dot64(x: &[f32], y: &[f32]) -> f32 {
+    const L: usize = 64;
+    let mut acc = [0.0f32; L];
+    let split = x.len() - x.len() % L;
+    for (xs, ys) in x[..split].chunks_exact(L).zip(y[..split].chunks_exact(L)) {
+        for l in 0..L {
+            acc[l] += xs[l] * ys[l];
+        }
+    }
+    let mut w = L / 2;
+    while w > 0 {
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+        w /= 2;
+    }
+    let mut s = acc[0];
+    for (a, b) in x[split..].iter().zip(&y[split..]) {
+        s += a * b;
+    }
+    s
+}
+
+/// Whether a product is too small (or too thin) for packing to pay: the direct loops of
+/// [`gemm_scalar`] run instead, at the active level's vector width.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn use_direct(m: usize, n: usize, k: usize) -> bool {
+    m < 16 || n < 8 || m * n * k < 1 << 18
 }
 
 /// Packs rows `i0..i0+mc`, depth `p0..p0+kc` of `A` into `MR`-row panels: panel `r` holds, for

@@ -160,3 +160,32 @@ pub fn force(isa: Isa) -> Result<(), IsaUnavailable> {
     ACTIVE.store(isa.code(), Ordering::Relaxed);
     Ok(())
 }
+
+/// `x ← tanh x` ([`crate::num::tanh`]) for every entry, at the active level's vector width.
+/// Bit-identical at every level (the same IEEE operations per entry, never fused).
+pub fn tanh_in_place(x: &mut [f32]) {
+    map_in_place(x, crate::num::tanh);
+}
+
+/// `x ← σ(2x)` ([`crate::num::sigmoid`]) for every entry: the `P(+1)` of a ±1 spin with field
+/// `x`. Bit-identical at every level.
+pub fn sigmoid2_in_place(x: &mut [f32]) {
+    map_in_place(x, |v| crate::num::sigmoid(2.0 * v));
+}
+
+/// Applies `f` to every entry, compiled for the active level.
+#[inline(always)]
+fn map_in_place<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
+    match active() {
+        #[cfg(target_arch = "x86_64")]
+        isa @ (Isa::Avx2 | Isa::Avx512) => x86::map_in_place(isa, x, f),
+        _ => map_scalar(x, f),
+    }
+}
+
+#[inline(always)]
+fn map_scalar<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
+    for v in x.iter_mut() {
+        *v = f(*v);
+    }
+}

@@ -5,7 +5,9 @@
 
 use core::arch::x86_64::*;
 
-use super::gemm::{add_tile, pack_a, pack_b, MatRef, GEMM_PACK_LEN, KC, MC, NC};
+use super::gemm::{
+    add_tile, gemm_scalar, pack_a, pack_b, use_direct, MatRef, GEMM_PACK_LEN, KC, MC, NC,
+};
 use super::Isa;
 
 /// A micro-kernel: the `MR × NR` product `P` of an `A` panel (`kc·MR`) and a `B` panel
@@ -32,12 +34,87 @@ pub(super) fn gemm(
     pack: &mut [f32],
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    if use_direct(m, n, k) {
+        match isa {
+            // SAFETY: the level was checked just above.
+            Isa::Avx512 => unsafe { direct_avx512(m, n, k, alpha, a, b, c, ldc) },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { direct_avx2(m, n, k, alpha, a, b, c, ldc) },
+            Isa::Scalar => unreachable!("scalar gemm does not come here"),
+        }
+        return;
+    }
     assert!(pack.len() >= GEMM_PACK_LEN, "gemm pack buffer shorter than GEMM_PACK_LEN");
     match isa {
         Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx512),
         Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx2),
         Isa::Scalar => unreachable!("scalar gemm does not pack"),
     }
+}
+
+/// Applies `f` to every entry with the level's vector width.
+#[inline(always)]
+pub(super) fn map_in_place<F: Fn(f32) -> f32>(isa: Isa, x: &mut [f32], f: F) {
+    assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    match isa {
+        // SAFETY: the level was checked just above.
+        Isa::Avx512 => unsafe { map_avx512(x, f) },
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { map_avx2(x, f) },
+        Isa::Scalar => unreachable!("scalar maps do not come here"),
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn map_avx512<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
+    super::map_scalar(x, f);
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn map_avx2<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
+    super::map_scalar(x, f);
+}
+
+/// [`gemm_scalar`] compiled for AVX-512 (the direct path for small products).
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_avx512(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_scalar(m, n, k, alpha, a, b, c, ldc);
+}
+
+/// [`gemm_scalar`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_avx2(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_scalar(m, n, k, alpha, a, b, c, ldc);
 }
 
 /// The five GEMM loops around `kernel`. Callers have checked the sizes and the level.
