@@ -223,7 +223,7 @@ impl PidConfig {
 /// Sample rows per block of [`accumulate_phase`] when the scratch allows
 /// ([`phase_scratch_len`]): enough for the SIMD GEMMs to run near peak on x86-64; one row
 /// elsewhere, to keep microcontroller scratch small.
-pub const PHASE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 128 } else { 1 };
+pub const PHASE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 1024 } else { 1 };
 
 /// Scratch length for [`accumulate_phase`] with blocks of `rows` samples:
 /// `rows·(2K + H) + GEMM_PACK_LEN`.
