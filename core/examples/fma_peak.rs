@@ -12,7 +12,9 @@ unsafe fn run(iters: usize) -> f32 {
         }
     }
     let mut s = _mm512_setzero_ps();
-    for r in acc { s = _mm512_add_ps(s, r); }
+    for r in acc {
+        s = _mm512_add_ps(s, r);
+    }
     _mm512_reduce_add_ps(s)
 }
 fn main() {

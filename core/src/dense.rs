@@ -40,14 +40,25 @@
 //! visible unit `i`), then `a` (`V`) and `b` (`H`) when the model has biases. The gradient
 //! slices have the same layout. This is also the payload order of the model file format.
 //!
+//! # Batched Gibbs and phases
+//! CD-k, PCD-k and [`gibbs_rows`] hold chains as rows of ±1 `f32` in blocks of up to
+//! [`DENSE_BLOCK`] rows and compute a block's fields as GEMMs (`F = V W + b`, `G = H Wᵀ + a`;
+//! [`crate::kernels::gemm`]), its draws in bulk ([`crate::kernels::sample_pm1_in_place`]:
+//! one call per block and half-step), and its phase term as `∂W += c·Vᵀ tanh F`. The packed
+//! per-chain functions ([`gibbs_packed`], [`dense_accumulate_phase_packed`]) remain as
+//! references and for single chains.
+//!
 //! # Randomness
-//! Every draw consumes one `next_u32` ([`crate::num::sample_spin`]). A Gibbs step draws the
-//! hidden units in order, then the visible units in order; chains run one after another, each
-//! through all its steps. A run is reproducible from the RNG's seed.
+//! The per-chain functions draw one `next_u32` per unit ([`crate::num::sample_spin`]): a Gibbs
+//! step draws the hidden units in order, then the visible units in order. The batched ones
+//! draw per block and half-step (hidden, then visible), blocks in order, each block through
+//! all its steps. Either way a run is reproducible from the RNG's seed (for the batched
+//! functions, for a given scratch length, which sets the block size).
 
 use rand_core::RngCore;
 
 use crate::error::ConfigError;
+use crate::kernels::{gemm, sample_pm1_in_place, tanh_in_place, MatRef, GEMM_PACK_LEN};
 use crate::model::{axpy, dot};
 use crate::num::{log_2cosh, sample_spin, tanh};
 use crate::sample::sample_spins_in_place;
@@ -130,19 +141,42 @@ pub const fn phase_scratch_len(dims: DenseDims) -> usize {
     dims.hidden
 }
 
-/// Scratch length for [`cd_gradient`]: `2H` (column sums and one hidden vector).
-pub const fn cd_scratch_len(dims: DenseDims) -> usize {
-    2 * dims.hidden
+/// Rows (chains or samples) per block of the batched dense code: enough for the SIMD GEMMs to
+/// run near peak on x86-64; one row elsewhere, to keep microcontroller scratch small.
+pub const DENSE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 128 } else { 1 };
+
+/// Scratch length for the batched dense functions ([`gibbs_rows`], [`cd_gradient`],
+/// [`pcd_gradient`], and the GEMM path of [`dense_accumulate_phase`]) over sets of up to `rows`
+/// rows: `b·(V + H) + GEMM_PACK_LEN` with `b = clamp(rows, 1, DENSE_BLOCK)`. More scratch
+/// never hurts; less (down to one row) means smaller blocks.
+pub const fn block_scratch_len(dims: DenseDims, rows: usize) -> usize {
+    let b = if rows > DENSE_BLOCK {
+        DENSE_BLOCK
+    } else if rows == 0 {
+        1
+    } else {
+        rows
+    };
+    b * (dims.visible + dims.hidden) + GEMM_PACK_LEN
 }
 
-/// Chain words [`cd_gradient`] needs for a batch of `batch` rows: `batch · words_for(V)`.
-pub const fn cd_chain_words_len(dims: DenseDims, batch: usize) -> usize {
-    batch * words_for(dims.visible)
+/// Scratch length for [`cd_gradient`] on batches of up to `batch` rows.
+pub const fn cd_scratch_len(dims: DenseDims, batch: usize) -> usize {
+    block_scratch_len(dims, batch)
 }
 
-/// Scratch length for [`pcd_gradient`]: `2H` (column sums and one hidden vector).
-pub const fn pcd_scratch_len(dims: DenseDims) -> usize {
-    2 * dims.hidden
+/// Scratch length for [`pcd_gradient`] with `n_chains` chains and batches of up to `batch`
+/// rows.
+pub const fn pcd_scratch_len(dims: DenseDims, n_chains: usize, batch: usize) -> usize {
+    block_scratch_len(dims, if n_chains > batch { n_chains } else { batch })
+}
+
+/// Rows per block that `scratch_len` allows for a set of `n ≥ 1` rows, or `None` if it holds
+/// less than one row (plus the packing buffer).
+fn block_rows(d: DenseDims, scratch_len: usize, n: usize) -> Option<usize> {
+    let per = d.visible + d.hidden;
+    let rows = scratch_len.checked_sub(GEMM_PACK_LEN)? / per;
+    (rows >= 1).then(|| rows.min(n).max(1))
 }
 
 /// Chain words for `n_chains` persistent chains: `n_chains · words_for(V)`.
@@ -474,10 +508,44 @@ fn accumulate_sample_terms(d: DenseDims, v: &[f32], t: &[f32], scale: f32, grad:
 /// bias parts exist only with biases. This is `−weight·∂⟨F⟩_S/∂θ`: `weight = 1` for the
 /// positive phase, `−1` for the negative phase. An empty set adds nothing.
 ///
+/// With [`block_scratch_len`] scratch the rows go in blocks as GEMMs (`T = tanh(S W + b)`,
+/// `∂W += c·Sᵀ T`); with less (down to [`phase_scratch_len`]) one row at a time
+/// ([`dense_accumulate_phase_per_sample`]). The two agree within f32 rounding.
+///
 /// # Panics
 /// If `samples.len()` is not a multiple of `V`, `grad.len() != param_len` or `scratch` is
 /// shorter than [`phase_scratch_len`].
 pub fn dense_accumulate_phase<S: AsRef<[f32]>>(
+    model: &DenseRbm<S>,
+    samples: &[f32],
+    weight: f32,
+    grad: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let d = model.dims();
+    assert_eq!(samples.len() % d.visible, 0, "sample rows must have V entries");
+    assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
+    let n = samples.len() / d.visible;
+    if n == 0 {
+        return;
+    }
+    let Some(b) = block_rows(d, scratch.len(), n) else {
+        return dense_accumulate_phase_per_sample(model, samples, weight, grad, scratch);
+    };
+    let scale = weight / n as f32;
+    let (pack, rows) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let t = &mut rows[..b * d.hidden];
+    for s in samples.chunks(b * d.visible) {
+        phase_block(model, s, scale, grad, t, pack);
+    }
+}
+
+/// [`dense_accumulate_phase`] one sample at a time with plain loops (the oracle of the GEMM
+/// path). `scratch` needs [`phase_scratch_len`] entries.
+///
+/// # Panics
+/// As [`dense_accumulate_phase`].
+pub fn dense_accumulate_phase_per_sample<S: AsRef<[f32]>>(
     model: &DenseRbm<S>,
     samples: &[f32],
     weight: f32,
@@ -500,6 +568,127 @@ pub fn dense_accumulate_phase<S: AsRef<[f32]>>(
             *x = tanh(*x);
         }
         accumulate_sample_terms(d, v, t, scale, grad);
+    }
+}
+
+/// Hidden fields of a block of rows: `F = S W + b` (`S` rows × V, `F` rows × H).
+fn hidden_fields_rows<S: AsRef<[f32]>>(
+    model: &DenseRbm<S>,
+    s: &[f32],
+    f: &mut [f32],
+    pack: &mut [f32],
+) {
+    let d = model.dims();
+    let r = s.len() / d.visible;
+    let f = &mut f[..r * d.hidden];
+    f.fill(0.0);
+    let (sm, w) = (MatRef::row_major(s, d.visible), MatRef::row_major(model.w(), d.hidden));
+    gemm(r, d.hidden, d.visible, 1.0, sm, w, f, d.hidden, pack);
+    if let Some(b) = model.b() {
+        for row in f.chunks_exact_mut(d.hidden) {
+            for (x, &bj) in row.iter_mut().zip(b) {
+                *x += bj;
+            }
+        }
+    }
+}
+
+/// Visible fields of a block of hidden rows: `G = H Wᵀ + a` (`H` rows × H, `G` rows × V).
+fn visible_fields_rows<S: AsRef<[f32]>>(
+    model: &DenseRbm<S>,
+    h: &[f32],
+    g: &mut [f32],
+    pack: &mut [f32],
+) {
+    let d = model.dims();
+    let r = h.len() / d.hidden;
+    let g = &mut g[..r * d.visible];
+    g.fill(0.0);
+    let w_t = MatRef { data: model.w(), rs: 1, cs: d.hidden };
+    gemm(r, d.visible, d.hidden, 1.0, MatRef::row_major(h, d.hidden), w_t, g, d.visible, pack);
+    if let Some(a) = model.a() {
+        for row in g.chunks_exact_mut(d.visible) {
+            for (x, &ai) in row.iter_mut().zip(a) {
+                *x += ai;
+            }
+        }
+    }
+}
+
+/// Adds `scale·Σ_rows [s ⊗ tanh φ(s) | s | tanh φ(s)]` for a block `s` of rows; `t` holds at
+/// least rows × H.
+fn phase_block<S: AsRef<[f32]>>(
+    model: &DenseRbm<S>,
+    s: &[f32],
+    scale: f32,
+    grad: &mut [f32],
+    t: &mut [f32],
+    pack: &mut [f32],
+) {
+    let d = model.dims();
+    let r = s.len() / d.visible;
+    let t = &mut t[..r * d.hidden];
+    hidden_fields_rows(model, s, t, pack);
+    tanh_in_place(t);
+    let (gw, gbias) = grad.split_at_mut(d.weights_len());
+    let s_t = MatRef { data: s, rs: 1, cs: d.visible };
+    gemm(d.visible, d.hidden, r, scale, s_t, MatRef::row_major(t, d.hidden), gw, d.hidden, pack);
+    if d.biases {
+        let (ga, gb) = gbias.split_at_mut(d.visible);
+        for v in s.chunks_exact(d.visible) {
+            axpy(scale, v, ga);
+        }
+        for row in t.chunks_exact(d.hidden) {
+            axpy(scale, row, gb);
+        }
+    }
+}
+
+/// Runs `steps` block Gibbs steps `v → h → v` on every row of `v` (rows of `V` spins as ±1
+/// `f32`), in place, in blocks of rows (as many as `scratch` holds, see
+/// [`block_scratch_len`]): each block makes all its steps, then the next block starts. Fields
+/// are GEMMs; the draws are [`sample_pm1_in_place`] over each block's hidden units, then over
+/// its visible units, per step. Reproducible from the RNG's seed for a given scratch length.
+///
+/// # Panics
+/// If `v.len()` is not a multiple of `V` or `scratch` holds less than one row.
+pub fn gibbs_rows<S: AsRef<[f32]>, R: RngCore + ?Sized>(
+    model: &DenseRbm<S>,
+    v: &mut [f32],
+    steps: u32,
+    scratch: &mut [f32],
+    rng: &mut R,
+) {
+    let d = model.dims();
+    assert_eq!(v.len() % d.visible, 0, "chain rows must have V entries");
+    let n = v.len() / d.visible;
+    if n == 0 || steps == 0 {
+        return;
+    }
+    let b = block_rows(d, scratch.len(), n).expect("scratch shorter than block_scratch_len");
+    let (pack, rows) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let h = &mut rows[..b * d.hidden];
+    for block in v.chunks_mut(b * d.visible) {
+        gibbs_block(model, block, steps, h, pack, rng);
+    }
+}
+
+/// `steps` Gibbs steps on one block of rows; `h` holds at least rows × H.
+fn gibbs_block<S: AsRef<[f32]>, R: RngCore + ?Sized>(
+    model: &DenseRbm<S>,
+    v: &mut [f32],
+    steps: u32,
+    h: &mut [f32],
+    pack: &mut [f32],
+    rng: &mut R,
+) {
+    let d = model.dims();
+    let h = &mut h[..v.len() / d.visible * d.hidden];
+    for _ in 0..steps {
+        hidden_fields_rows(model, v, h, pack);
+        sample_pm1_in_place(h, rng);
+        visible_fields_rows(model, h, v, pack);
+        sample_pm1_in_place(v, rng);
     }
 }
 
@@ -587,44 +776,45 @@ fn positive_weight(d: DenseDims, batch: &[f32], divisor: usize) -> (usize, f32) 
 /// `batch` holds `B` rows of `V` spins (±1; 0 counts as a neutral spin in the positive phase).
 /// The positive phase sums over the rows and divides by `divisor` (0 means `B`), as in
 /// [`crate::train::pid_gradient`]: pass the configured batch size so a short final batch takes
-/// a proportionally smaller positive step. One chain starts at each batch row, packed into
-/// `chain_words` (a 0 entry starts at `+1`, [`crate::spins::sign_f32`]), and runs `k` Gibbs
-/// steps ([`gibbs_packed`]), chain after chain; `S⁻` is the `B` final visible states, averaged
-/// with weight 1. `k = 0` is allowed: the chains stay at the batch and, for ±1 rows, the two
-/// phases cancel.
+/// a proportionally smaller positive step. One chain starts at each batch row (a 0 entry
+/// starts at `+1`, [`crate::spins::sign_f32`]) and runs `k` Gibbs steps ([`gibbs_rows`], in
+/// blocks of rows); `S⁻` is the `B` final visible states, averaged with weight 1. `k = 0` is
+/// allowed: the chains stay at the batch and, for ±1 rows, the two phases cancel.
 ///
 /// # Panics
-/// If `batch.len()` is not a multiple of `V`, `grad.len() != param_len`, `chain_words` is
-/// shorter than [`cd_chain_words_len`]`(dims, B)` or `scratch` is shorter than
-/// [`cd_scratch_len`].
-#[allow(clippy::too_many_arguments)]
+/// If `batch.len()` is not a multiple of `V`, `grad.len() != param_len` or `scratch` is
+/// shorter than [`block_scratch_len`]`(dims, 1)`.
 pub fn cd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     model: &DenseRbm<S>,
     batch: &[f32],
     divisor: usize,
     k: u32,
     grad: &mut [f32],
-    chain_words: &mut [u64],
     scratch: &mut [f32],
     rng: &mut R,
 ) {
     let d = model.dims();
-    assert!(scratch.len() >= cd_scratch_len(d), "scratch shorter than cd_scratch_len");
     assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
     let (rows, weight) = positive_weight(d, batch, divisor);
-    let nw = words_for(d.visible);
-    assert!(chain_words.len() >= rows * nw, "chain_words shorter than cd_chain_words_len");
     grad.fill(0.0);
-    let (colsum, work) = scratch.split_at_mut(d.hidden);
-    dense_accumulate_phase(model, batch, weight, grad, work);
-    model.column_sums(colsum);
-    let chains = &mut chain_words[..rows * nw];
-    for (words, row) in chains.chunks_exact_mut(nw).zip(batch.chunks_exact(d.visible)) {
-        let mut v = PackedSpins::new_unchecked(words, d.visible);
-        v.copy_from_f32(row);
-        gibbs_packed(model, colsum, &mut v, k, work, rng);
+    if rows == 0 {
+        return;
     }
-    dense_accumulate_phase_packed(model, colsum, chains, rows, -1.0, grad, work);
+    let b = block_rows(d, scratch.len(), rows).expect("scratch shorter than block_scratch_len");
+    let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let (vbuf, h) = work.split_at_mut(b * d.visible);
+    let h = &mut h[..b * d.hidden];
+    for s in batch.chunks(b * d.visible) {
+        phase_block(model, s, weight / rows as f32, grad, h, pack);
+    }
+    for s in batch.chunks(b * d.visible) {
+        let v = &mut vbuf[..s.len()];
+        for (x, &y) in v.iter_mut().zip(s) {
+            *x = crate::spins::sign_f32(y);
+        }
+        gibbs_block(model, v, k, h, pack, rng);
+        phase_block(model, v, -1.0 / rows as f32, grad, h, pack);
+    }
 }
 
 /// Fills `n_chains` persistent chains with uniform random ±1 spins (padding bits 0): one
@@ -652,14 +842,15 @@ pub fn pcd_init_chains<R: RngCore + ?Sized>(
 /// The positive phase is that of [`cd_gradient`] (`divisor` likewise; 0 means the row count).
 /// `chains` holds `n_chains` packed visible states of `words_for(V)` words each, owned by the
 /// caller and persistent: every chain advances `k` Gibbs steps from where it stands
-/// ([`gibbs_packed`], chain after chain), and `S⁻` is all `n_chains` states after those
-/// steps. The state after call `n` is the start of call `n + 1`; initialise the chains once
+/// ([`gibbs_rows`]: in blocks of chains, each block unpacked, stepped and packed back), and
+/// `S⁻` is all `n_chains` states after those steps. The state after call `n` is the start of call `n + 1`; initialise the chains once
 /// with [`pcd_init_chains`] (or any valid packed spins). With `n_chains = 0` the negative phase
 /// is empty.
 ///
 /// # Panics
 /// If `batch.len()` is not a multiple of `V`, `grad.len() != param_len`,
-/// `chains.len() != n_chains · words_for(V)` or `scratch` is shorter than [`pcd_scratch_len`].
+/// `chains.len() != n_chains · words_for(V)` or `scratch` is shorter than
+/// [`block_scratch_len`]`(dims, 1)`.
 ///
 /// # Examples
 /// ```
@@ -672,7 +863,7 @@ pub fn pcd_init_chains<R: RngCore + ?Sized>(
 /// let (mut m, mut v, mut grad) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
 /// let mut params = [0.01f32; N];
 /// let mut chains = [0u64; pcd_chain_words_len(D, 8)];
-/// let mut scratch = [0.0f32; pcd_scratch_len(D)];
+/// let mut scratch = vec![0.0f32; pcd_scratch_len(D, 8, 2)];
 /// let mut rng = rand_pcg::Pcg32::seed_from_u64(1);
 /// pcd_init_chains(&mut chains, 8, D.visible, &mut rng);
 /// let batch = [1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0]; // two images, V = 4
@@ -696,20 +887,36 @@ pub fn pcd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     rng: &mut R,
 ) {
     let d = model.dims();
-    assert!(scratch.len() >= pcd_scratch_len(d), "scratch shorter than pcd_scratch_len");
     assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
     let nw = words_for(d.visible);
     assert_eq!(chains.len(), n_chains * nw, "chains must hold n_chains·words_for(V) words");
-    let (_, weight) = positive_weight(d, batch, divisor);
+    let (rows, weight) = positive_weight(d, batch, divisor);
     grad.fill(0.0);
-    let (colsum, work) = scratch.split_at_mut(d.hidden);
-    dense_accumulate_phase(model, batch, weight, grad, work);
-    model.column_sums(colsum);
-    for words in chains.chunks_exact_mut(nw) {
-        let mut v = PackedSpins::new_unchecked(words, d.visible);
-        gibbs_packed(model, colsum, &mut v, k, work, rng);
+    let most = rows.max(n_chains);
+    if most == 0 {
+        return;
     }
-    dense_accumulate_phase_packed(model, colsum, chains, n_chains, -1.0, grad, work);
+    let b = block_rows(d, scratch.len(), most).expect("scratch shorter than block_scratch_len");
+    let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let (vbuf, h) = work.split_at_mut(b * d.visible);
+    let h = &mut h[..b * d.hidden];
+    if rows > 0 {
+        for s in batch.chunks(b * d.visible) {
+            phase_block(model, s, weight / rows as f32, grad, h, pack);
+        }
+    }
+    for words in chains.chunks_mut(b * nw) {
+        let r = words.len() / nw;
+        let v = &mut vbuf[..r * d.visible];
+        for (w, row) in words.chunks_exact(nw).zip(v.chunks_exact_mut(d.visible)) {
+            PackedSpins::new_unchecked(w, d.visible).to_f32(row);
+        }
+        gibbs_block(model, v, k, h, pack, rng);
+        for (w, row) in words.chunks_exact_mut(nw).zip(v.chunks_exact(d.visible)) {
+            PackedSpins::new_unchecked(w, d.visible).copy_from_f32(row);
+        }
+        phase_block(model, v, -1.0 / n_chains as f32, grad, h, pack);
+    }
 }
 
 #[cfg(test)]
@@ -998,12 +1205,11 @@ mod tests {
             let m = DenseRbm::new(&p[..], d);
             let batch = pm1(&mut rng, 67);
             let mut grad = vec![1.0; d.param_len()];
-            let mut chains = vec![0u64; cd_chain_words_len(d, 1)];
-            let mut scratch = vec![0.0; cd_scratch_len(d)];
-            cd_gradient(&m, &batch, 0, 0, &mut grad, &mut chains, &mut scratch, &mut rng);
+            let mut scratch = vec![0.0; cd_scratch_len(d, 1)];
+            cd_gradient(&m, &batch, 0, 0, &mut grad, &mut scratch, &mut rng);
             assert!(grad.iter().all(|&g| g == 0.0), "k = 0 must cancel exactly");
             // One step moves the chain: the gradient is no longer zero.
-            cd_gradient(&m, &batch, 0, 1, &mut grad, &mut chains, &mut scratch, &mut rng);
+            cd_gradient(&m, &batch, 0, 1, &mut grad, &mut scratch, &mut rng);
             assert!(grad.iter().any(|&g| g != 0.0));
         }
         // Several rows and random weights: the cancellation holds up to rounding.
@@ -1012,14 +1218,13 @@ mod tests {
         let m = DenseRbm::new(&p[..], d);
         let batch = pm1(&mut rng, 4 * 40);
         let mut grad = vec![0.0; d.param_len()];
-        let mut chains = vec![0u64; cd_chain_words_len(d, 4)];
-        let mut scratch = vec![0.0; cd_scratch_len(d)];
-        cd_gradient(&m, &batch, 0, 0, &mut grad, &mut chains, &mut scratch, &mut rng);
+        let mut scratch = vec![0.0; cd_scratch_len(d, 4)];
+        cd_gradient(&m, &batch, 0, 0, &mut grad, &mut scratch, &mut rng);
         assert!(grad.iter().all(|g| g.abs() < 1e-5));
     }
 
     /// PCD chains persist: two calls with k = 1 leave the chains (and the second gradient)
-    /// exactly where a direct two-step run with the same RNG stream leaves them.
+    /// exactly where two direct [`gibbs_rows`] steps with the same RNG stream leave them.
     #[test]
     fn pcd_chains_persist_across_calls() {
         let mut rng = Pcg64::seed_from_u64(38);
@@ -1034,30 +1239,86 @@ mod tests {
             PackedSpins::new_checked(w, 66).expect("init keeps padding zero");
         }
         let start = chains.clone();
-        let mut scratch = vec![0.0; pcd_scratch_len(d)];
+        let mut scratch = vec![0.0; pcd_scratch_len(d, c, 2)];
         let mut grad = vec![0.0; d.param_len()];
         let mut r = Pcg64::seed_from_u64(77);
         pcd_gradient(&m, &batch, 0, 1, &mut chains, c, &mut grad, &mut scratch, &mut r);
         assert_ne!(chains, start, "the chains must move");
         pcd_gradient(&m, &batch, 0, 1, &mut chains, c, &mut grad, &mut scratch, &mut r);
+        for w in chains.chunks_exact(2) {
+            PackedSpins::new_checked(w, 66).expect("padding stays zero");
+        }
 
         // Direct run: one step of every chain, twice, with the same stream.
-        let mut direct = start.clone();
-        let mut colsum = vec![0.0; 10];
-        m.column_sums(&mut colsum);
+        let mut direct = vec![0.0f32; c * 66];
+        for (w, row) in start.chunks_exact(2).zip(direct.chunks_exact_mut(66)) {
+            PackedSpins::new_unchecked(w, 66).to_f32(row);
+        }
         let mut r = Pcg64::seed_from_u64(77);
-        let mut work = vec![0.0; gibbs_scratch_len(d)];
-        for _ in 0..2 {
-            for w in direct.chunks_exact_mut(2) {
-                let mut v = PackedSpins::new_checked(w, 66).unwrap();
-                gibbs_packed(&m, &colsum, &mut v, 1, &mut work, &mut r);
+        gibbs_rows(&m, &mut direct, 1, &mut scratch, &mut r);
+        gibbs_rows(&m, &mut direct, 1, &mut scratch, &mut r);
+        let mut packed = vec![0u64; pcd_chain_words_len(d, c)];
+        for (w, row) in packed.chunks_exact_mut(2).zip(direct.chunks_exact(66)) {
+            PackedSpins::new_unchecked(w, 66).copy_from_f32(row);
+        }
+        assert_eq!(chains, packed);
+        let mut want = vec![0.0; d.param_len()];
+        dense_accumulate_phase(&m, &batch, 1.0, &mut want, &mut scratch);
+        dense_accumulate_phase(&m, &direct, -1.0, &mut want, &mut scratch);
+        assert_eq!(grad, want);
+    }
+
+    /// The GEMM phase equals the per-sample oracle, for row counts around the block size and
+    /// one-row blocks.
+    #[test]
+    #[cfg_attr(miri, ignore = "GEMMs over hundreds of rows: too slow under Miri")]
+    fn blocked_phase_matches_per_sample_oracle() {
+        let mut rng = Pcg64::seed_from_u64(41);
+        for &(v, h, n, biases) in &[(16, 100, 3, true), (67, 33, 130, false), (5, 70, 1, true)] {
+            let d = DenseDims::new(v, h, biases);
+            let p = random_params(&mut rng, d, 0.5);
+            let m = DenseRbm::new(&p[..], d);
+            let samples = pm1(&mut rng, n * v);
+            let mut want = vec![0.0; d.param_len()];
+            let mut small = vec![0.0; phase_scratch_len(d)];
+            dense_accumulate_phase_per_sample(&m, &samples, -0.5, &mut want, &mut small);
+            for len in [block_scratch_len(d, n), block_scratch_len(d, 1)] {
+                let mut got = vec![0.0; d.param_len()];
+                let mut scratch = vec![0.0; len];
+                dense_accumulate_phase(&m, &samples, -0.5, &mut got, &mut scratch);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-5, "{v}x{h} n{n} len{len}: {g} vs {w}");
+                }
             }
         }
-        assert_eq!(chains, direct);
-        let mut want = vec![0.0; d.param_len()];
-        dense_accumulate_phase(&m, &batch, 1.0, &mut want, &mut work);
-        dense_accumulate_phase_packed(&m, &colsum, &direct, c, -1.0, &mut want, &mut work);
-        assert_eq!(grad, want);
+    }
+
+    /// Batched Gibbs steps follow the exact one-step kernel: for V = 1,
+    /// `P(v' = +1 | v) = Σ_h P(h | v) σ(2(W h + a))` in closed form, checked over 200k
+    /// chains (one block of bulk draws per half-step).
+    #[test]
+    #[cfg_attr(miri, ignore = "statistical: too slow under Miri")]
+    fn gibbs_rows_follow_the_two_step_kernel() {
+        // V = 1, H = 2 with biases: P(v' = +1 | v) = Σ_h P(h|v) σ(2(W h + a)), exact.
+        let d = DenseDims::new(1, 2, true);
+        let p = [0.7f32, -0.4, 0.2, 0.1, -0.3]; // W (1×2), a (1), b (2)
+        let m = DenseRbm::new(&p[..], d);
+        let n = 200_000;
+        let mut v = vec![1.0f32; n];
+        let mut scratch = vec![0.0; block_scratch_len(d, n)];
+        gibbs_rows(&m, &mut v, 1, &mut scratch, &mut Pcg64::seed_from_u64(42));
+        let mut want = 0.0f64;
+        for h0 in [-1.0f64, 1.0] {
+            for h1 in [-1.0f64, 1.0] {
+                let ph = |h: f64, phi: f64| 1.0 / (1.0 + (-2.0 * h * phi).exp());
+                let p_h = ph(h0, 0.7 + 0.1) * ph(h1, -0.4 - 0.3);
+                let psi = 0.7 * h0 - 0.4 * h1 + 0.2;
+                want += p_h / (1.0 + (-2.0 * psi).exp());
+            }
+        }
+        let got = v.iter().filter(|&&x| x == 1.0).count() as f64 / n as f64;
+        let sd = (want * (1.0 - want) / n as f64).sqrt();
+        assert!((got - want).abs() < 5.0 * sd, "P(v' = +1) = {got}, exact {want}");
     }
 
     #[test]
@@ -1069,10 +1330,9 @@ mod tests {
         let batch = pm1(&mut rng, 5 * 20);
         let cd = |seed: u64| {
             let mut g = vec![0.0; d.param_len()];
-            let mut chains = vec![0u64; cd_chain_words_len(d, 5)];
-            let mut scratch = vec![0.0; cd_scratch_len(d)];
+            let mut scratch = vec![0.0; cd_scratch_len(d, 5)];
             let mut r = Pcg64::seed_from_u64(seed);
-            cd_gradient(&m, &batch, 0, 3, &mut g, &mut chains, &mut scratch, &mut r);
+            cd_gradient(&m, &batch, 0, 3, &mut g, &mut scratch, &mut r);
             g
         };
         let pcd = |seed: u64| {
@@ -1080,7 +1340,7 @@ mod tests {
             let mut chains = vec![0u64; pcd_chain_words_len(d, 7)];
             let mut r = Pcg64::seed_from_u64(seed);
             pcd_init_chains(&mut chains, 7, 20, &mut r);
-            let mut scratch = vec![0.0; pcd_scratch_len(d)];
+            let mut scratch = vec![0.0; pcd_scratch_len(d, 7, 5)];
             pcd_gradient(&m, &batch, 0, 3, &mut chains, 7, &mut g, &mut scratch, &mut r);
             (g, chains)
         };
@@ -1102,7 +1362,7 @@ mod tests {
         let one = pm1(&mut rng, 6);
         let mut chains = vec![0u64; pcd_chain_words_len(d, 3)];
         pcd_init_chains(&mut chains, 3, 6, &mut rng);
-        let mut scratch = vec![0.0; pcd_scratch_len(d)];
+        let mut scratch = vec![0.0; pcd_scratch_len(d, 3, 1)];
         let (mut a, mut b) = (vec![0.0; d.param_len()], vec![0.0; d.param_len()]);
         let (mut ca, mut cb) = (chains.clone(), chains.clone());
         let mut r = Pcg64::seed_from_u64(3);

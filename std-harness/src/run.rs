@@ -29,8 +29,8 @@ use std::time::Instant;
 
 use rand_core::RngCore;
 use rapid_core::dense::{
-    cd_chain_words_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, pcd_gradient,
-    pcd_init_chains, DenseDims, DenseRbm,
+    cd_gradient, cd_scratch_len, dense_accumulate_phase, pcd_gradient, pcd_init_chains,
+    pcd_scratch_len, DenseDims, DenseRbm,
 };
 use rapid_core::optim::{adam_update, Adam};
 use rapid_core::spins::words_for;
@@ -639,7 +639,11 @@ impl Trainer {
             for w in params[..dims.visible * dims.hidden].iter_mut() {
                 *w = 0.01 * normal(&mut rng);
             }
-            (Model::Dense { dims, params }, cd_scratch_len(dims))
+            let scratch = match cfg.method {
+                Method::Pcd { chains, .. } => pcd_scratch_len(dims, chains, cfg.batch),
+                _ => cd_scratch_len(dims, cfg.batch),
+            };
+            (Model::Dense { dims, params }, scratch)
         };
         let n = model.params().len();
         let opt = match cfg.optimizer {
@@ -647,9 +651,6 @@ impl Trainer {
             Optimizer::Adam => OptState::Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0 },
         };
         let chain_words = match (cfg.method, &model) {
-            (Method::Cd { .. }, Model::Dense { dims, .. }) => {
-                vec![0; cd_chain_words_len(*dims, cfg.batch)]
-            }
             (Method::Pcd { chains, .. }, Model::Dense { .. }) => {
                 let mut w = vec![0u64; chains * words_for(v)];
                 pcd_init_chains(&mut w, chains, v, &mut rng);
@@ -737,7 +738,6 @@ impl Trainer {
                     divisor,
                     k,
                     &mut self.grad,
-                    &mut self.chain_words,
                     &mut self.scratch,
                     &mut self.rng,
                 );
@@ -931,15 +931,19 @@ impl Trainer {
             }
             _ => return Err("the saved optimiser state does not match the configuration".into()),
         };
-        if st.chains.len() != t.chain_words.len() {
+        // CD chains are scratch (they restart at every batch); checkpoints written before CD
+        // kept them in the trainer still carry zeros for them, which are ignored.
+        let st_chains =
+            if matches!(cfg.method, Method::Cd { .. }) { Vec::new() } else { st.chains };
+        if st_chains.len() != t.chain_words.len() {
             return Err(format!(
                 "the saved state has {} chain words, the configuration needs {}",
-                st.chains.len(),
+                st_chains.len(),
                 t.chain_words.len()
             ));
         }
         t.model = st.model;
-        t.chain_words = st.chains;
+        t.chain_words = st_chains;
         t.epoch = st.epoch;
         t.updates = st.updates;
         t.lr = st.lr;

@@ -392,6 +392,31 @@ mod tests {
         }
     }
 
+    /// Thin products with both operands contiguous along `k` (the dot-product kernels on the
+    /// SIMD levels), with `k` tails and several depth blocks.
+    #[test]
+    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+    fn thin_k_contiguous_products_match_the_definition() {
+        let mut rng = Pcg64::seed_from_u64(44);
+        let mut pack = vec![0.0; GEMM_PACK_LEN];
+        for &(m, n, k) in &[(37, 9, 1031), (64, 64, 520), (20, 17, 533), (300, 16, 1000)] {
+            let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
+            let b_data: Vec<f32> = (0..n * k).map(|_| uniform(&mut rng)).collect();
+            let a = MatRef::row_major(&a_data, k);
+            let b = MatRef::row_major(&b_data, k).t();
+            let c0: Vec<f32> = (0..m * n).map(|_| uniform(&mut rng)).collect();
+            let (want, mag) = reference(m, n, k, 0.5, a, b, &c0, n);
+            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+                let mut c = c0.clone();
+                gemm_with(isa, m, n, k, 0.5, a, b, &mut c, n, &mut pack);
+                for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                    let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i];
+                    assert!((got as f64 - w).abs() <= bound, "{isa:?} {m}x{n}x{k} [{i}]");
+                }
+            }
+        }
+    }
+
     #[test]
     fn tiny_gemm_is_exact_on_small_integers() {
         // 2×3 · 3×2 with integers: every level is exact.

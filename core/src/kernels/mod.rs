@@ -18,10 +18,12 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
+pub mod bulk;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use bulk::sample_pm1_in_place;
 pub use gemm::{gemm, gemm_with, MatRef, GEMM_PACK_LEN};
 
 /// An instruction-set level for the kernels, lowest first.

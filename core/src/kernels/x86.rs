@@ -44,6 +44,18 @@ pub(super) fn gemm(
         }
         return;
     }
+    if a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N {
+        let (a, b) = ((a.data, a.rs), (b.data, b.cs));
+        match isa {
+            // SAFETY: the level was checked just above; the views were bounds-checked by the
+            // caller (`gemm_with`).
+            Isa::Avx512 => unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { dot_driver_avx2(m, n, k, alpha, a, b, c, ldc) },
+            Isa::Scalar => unreachable!("scalar gemm does not come here"),
+        }
+        return;
+    }
     assert!(pack.len() >= GEMM_PACK_LEN, "gemm pack buffer shorter than GEMM_PACK_LEN");
     match isa {
         Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx512),
@@ -77,6 +89,32 @@ unsafe fn map_avx512<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn map_avx2<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
     super::map_scalar(x, f);
+}
+
+/// The bulk spin draws ([`super::bulk::sample_pm1_in_place`]) at a SIMD level.
+pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut super::bulk::Lanes) {
+    assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    match isa {
+        // SAFETY: the level was checked just above.
+        Isa::Avx512 => unsafe { sample_pm1_avx512(x, lanes) },
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { sample_pm1_avx2(x, lanes) },
+        Isa::Scalar => unreachable!("scalar draws do not come here"),
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn sample_pm1_avx512(x: &mut [f32], lanes: &mut super::bulk::Lanes) {
+    super::bulk::sample_pm1_with(x, lanes);
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sample_pm1_avx2(x: &mut [f32], lanes: &mut super::bulk::Lanes) {
+    super::bulk::sample_pm1_with(x, lanes);
 }
 
 /// [`gemm_scalar`] compiled for AVX-512 (the direct path for small products).
@@ -265,6 +303,198 @@ unsafe fn kernel_avx2(
                 // SAFETY: 12 stores of 8 lanes fill the first 96 entries of the tile.
                 unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(i * 8), *v) };
             }
+        }
+    }
+}
+
+/// Widest `n` for which the dot-product kernels run instead of the packed GEMM (both operands
+/// contiguous along `k`): thin products such as `H Wᵀ` with few visible units, where packing
+/// the big operand would cost as much as the product.
+const DOT_MAX_N: usize = 64;
+
+/// Depth of one block of the dot-product kernels (4 rows of `A` and of `B` stay in L1).
+const DOT_KC: usize = 512;
+
+/// `c_ij += α·Σ_p a[i·lda + p]·b[j·ldb + p]` in 4 × 4 tiles of 16-lane partial sums, `k` in
+/// blocks of [`DOT_KC`], tails by masked loads.
+///
+/// # Safety
+/// The CPU must support AVX-512F and FMA; every index `i·lda + p` (`i < m`, `p < k`) must be
+/// inside `a`, likewise for `b`, and `c` must hold `(m−1)·ldc + n` entries.
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_driver_avx512(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for p0 in (0..k).step_by(DOT_KC) {
+        let kc = DOT_KC.min(k - p0);
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(4);
+            let mut j = 0;
+            while j < n {
+                let cols = (n - j).min(4);
+                let mut out = [[0.0f32; 4]; 4];
+                // SAFETY: rows `i..i+rows` of A and `j..j+cols` of B over `p0..p0+kc` are inside
+                // the slices by the caller's contract.
+                unsafe {
+                    dot_tile_avx512(
+                        rows,
+                        cols,
+                        kc,
+                        a,
+                        i * lda + p0,
+                        lda,
+                        b,
+                        j * ldb + p0,
+                        ldb,
+                        &mut out,
+                    )
+                };
+                for (r, o) in out.iter().enumerate().take(rows) {
+                    let row = &mut c[(i + r) * ldc + j..(i + r) * ldc + j + cols];
+                    for (x, &v) in row.iter_mut().zip(o) {
+                        *x += alpha * v;
+                    }
+                }
+                j += cols;
+            }
+            i += rows;
+        }
+    }
+}
+
+/// One tile of up to 4 × 4 dot products of length `kc`.
+///
+/// # Safety
+/// AVX-512F and FMA; `a[a0 + r·lda + p]` and `b[b0 + q·ldb + p]` in bounds for `r < rows`,
+/// `q < cols`, `p < kc`.
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[inline]
+unsafe fn dot_tile_avx512(
+    rows: usize,
+    cols: usize,
+    kc: usize,
+    a: &[f32],
+    a0: usize,
+    lda: usize,
+    b: &[f32],
+    b0: usize,
+    ldb: usize,
+    out: &mut [[f32; 4]; 4],
+) {
+    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    let full = kc - kc % 16;
+    let mut p = 0;
+    while p < full {
+        // SAFETY: p + 16 ≤ kc, inside the caller's bounds.
+        unsafe {
+            let mut bv = [_mm512_setzero_ps(); 4];
+            for (q, v) in bv.iter_mut().enumerate().take(cols) {
+                *v = _mm512_loadu_ps(bp.add(b0 + q * ldb + p));
+            }
+            for r in 0..rows {
+                let av = _mm512_loadu_ps(ap.add(a0 + r * lda + p));
+                for q in 0..cols {
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+                }
+            }
+        }
+        p += 16;
+    }
+    if full < kc {
+        let mask: __mmask16 = (1u16 << (kc - full)) - 1;
+        // SAFETY: masked loads touch only the `kc − full` valid entries.
+        unsafe {
+            let mut bv = [_mm512_setzero_ps(); 4];
+            for (q, v) in bv.iter_mut().enumerate().take(cols) {
+                *v = _mm512_maskz_loadu_ps(mask, bp.add(b0 + q * ldb + full));
+            }
+            for r in 0..rows {
+                let av = _mm512_maskz_loadu_ps(mask, ap.add(a0 + r * lda + full));
+                for q in 0..cols {
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+                }
+            }
+        }
+    }
+    for r in 0..rows {
+        for q in 0..cols {
+            out[r][q] = _mm512_reduce_add_ps(acc[r][q]);
+        }
+    }
+}
+
+/// The AVX2 version of [`dot_driver_avx512`]: 4 × 4 tiles of 8-lane partial sums, tails
+/// entry by entry.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; bounds as for [`dot_driver_avx512`].
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn dot_driver_avx2(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for p0 in (0..k).step_by(DOT_KC) {
+        let kc = DOT_KC.min(k - p0);
+        let full = kc - kc % 8;
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(4);
+            let mut j = 0;
+            while j < n {
+                let cols = (n - j).min(4);
+                let mut acc = [[_mm256_setzero_ps(); 4]; 4];
+                let mut p = 0;
+                while p < full {
+                    // SAFETY: p + 8 ≤ kc; rows and columns inside the caller's bounds.
+                    unsafe {
+                        let mut bv = [_mm256_setzero_ps(); 4];
+                        for (q, v) in bv.iter_mut().enumerate().take(cols) {
+                            *v = _mm256_loadu_ps(b.as_ptr().add((j + q) * ldb + p0 + p));
+                        }
+                        for r in 0..rows {
+                            let av = _mm256_loadu_ps(a.as_ptr().add((i + r) * lda + p0 + p));
+                            for q in 0..cols {
+                                acc[r][q] = _mm256_fmadd_ps(av, bv[q], acc[r][q]);
+                            }
+                        }
+                    }
+                    p += 8;
+                }
+                for r in 0..rows {
+                    for q in 0..cols {
+                        let mut lanes = [0.0f32; 8];
+                        // SAFETY: stores 8 lanes into an 8-entry array.
+                        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][q]) };
+                        let mut sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+                            + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+                        let (ar, bq) = ((i + r) * lda + p0, (j + q) * ldb + p0);
+                        for t in full..kc {
+                            sum += a[ar + t] * b[bq + t];
+                        }
+                        c[(i + r) * ldc + j + q] += alpha * sum;
+                    }
+                }
+                j += cols;
+            }
+            i += rows;
         }
     }
 }
