@@ -795,8 +795,33 @@ pub fn cd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
 ) {
     let d = model.dims();
     assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
-    let (rows, weight) = positive_weight(d, batch, divisor);
+    let (_, weight) = positive_weight(d, batch, divisor);
     grad.fill(0.0);
+    dense_accumulate_phase(model, batch, weight, grad, scratch);
+    cd_negative_phase(model, batch, k, -1.0, grad, scratch, rng);
+}
+
+/// The CD-k negative phase alone: one chain starts at each row of `batch` (0 entries start at
+/// `+1`), runs `k` Gibbs steps, and `weight/B · Σ [v ⊗ tanh φ | v | tanh φ]` of the final
+/// states is added to `grad`. [`cd_gradient`] is the positive phase plus this with weight
+/// −1; a caller spreading rows over threads passes `−rows_here/rows_total`.
+///
+/// # Panics
+/// If `batch.len()` is not a multiple of `V`, `grad.len() != param_len` or `scratch` is
+/// shorter than [`block_scratch_len`]`(dims, 1)`.
+pub fn cd_negative_phase<S: AsRef<[f32]>, R: RngCore + ?Sized>(
+    model: &DenseRbm<S>,
+    batch: &[f32],
+    k: u32,
+    weight: f32,
+    grad: &mut [f32],
+    scratch: &mut [f32],
+    rng: &mut R,
+) {
+    let d = model.dims();
+    assert_eq!(batch.len() % d.visible, 0, "batch rows must have V entries");
+    assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
+    let rows = batch.len() / d.visible;
     if rows == 0 {
         return;
     }
@@ -805,15 +830,12 @@ pub fn cd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     let (vbuf, h) = work.split_at_mut(b * d.visible);
     let h = &mut h[..b * d.hidden];
     for s in batch.chunks(b * d.visible) {
-        phase_block(model, s, weight / rows as f32, grad, h, pack);
-    }
-    for s in batch.chunks(b * d.visible) {
         let v = &mut vbuf[..s.len()];
         for (x, &y) in v.iter_mut().zip(s) {
             *x = crate::spins::sign_f32(y);
         }
         gibbs_block(model, v, k, h, pack, rng);
-        phase_block(model, v, -1.0 / rows as f32, grad, h, pack);
+        phase_block(model, v, weight / rows as f32, grad, h, pack);
     }
 }
 
@@ -888,23 +910,42 @@ pub fn pcd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
 ) {
     let d = model.dims();
     assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
+    let (_, weight) = positive_weight(d, batch, divisor);
+    grad.fill(0.0);
+    dense_accumulate_phase(model, batch, weight, grad, scratch);
+    pcd_negative_phase(model, k, chains, n_chains, -1.0, grad, scratch, rng);
+}
+
+/// The PCD-k negative phase alone: the `n_chains` packed chains advance `k` Gibbs steps in
+/// place (blocks of chains, each unpacked, stepped and packed back) and
+/// `weight/n_chains · Σ [v ⊗ tanh φ | v | tanh φ]` of their new states is added to `grad`.
+/// [`pcd_gradient`] is the positive phase plus this with weight −1.
+///
+/// # Panics
+/// If `chains.len() != n_chains · words_for(V)`, `grad.len() != param_len` or `scratch` is
+/// shorter than [`block_scratch_len`]`(dims, 1)`.
+#[allow(clippy::too_many_arguments)]
+pub fn pcd_negative_phase<S: AsRef<[f32]>, R: RngCore + ?Sized>(
+    model: &DenseRbm<S>,
+    k: u32,
+    chains: &mut [u64],
+    n_chains: usize,
+    weight: f32,
+    grad: &mut [f32],
+    scratch: &mut [f32],
+    rng: &mut R,
+) {
+    let d = model.dims();
+    assert_eq!(grad.len(), d.param_len(), "grad must have param_len entries");
     let nw = words_for(d.visible);
     assert_eq!(chains.len(), n_chains * nw, "chains must hold n_chains·words_for(V) words");
-    let (rows, weight) = positive_weight(d, batch, divisor);
-    grad.fill(0.0);
-    let most = rows.max(n_chains);
-    if most == 0 {
+    if n_chains == 0 {
         return;
     }
-    let b = block_rows(d, scratch.len(), most).expect("scratch shorter than block_scratch_len");
+    let b = block_rows(d, scratch.len(), n_chains).expect("scratch shorter than block_scratch_len");
     let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
     let (vbuf, h) = work.split_at_mut(b * d.visible);
     let h = &mut h[..b * d.hidden];
-    if rows > 0 {
-        for s in batch.chunks(b * d.visible) {
-            phase_block(model, s, weight / rows as f32, grad, h, pack);
-        }
-    }
     for words in chains.chunks_mut(b * nw) {
         let r = words.len() / nw;
         let v = &mut vbuf[..r * d.visible];
@@ -915,7 +956,7 @@ pub fn pcd_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
         for (w, row) in words.chunks_exact_mut(nw).zip(v.chunks_exact(d.visible)) {
             PackedSpins::new_unchecked(w, d.visible).copy_from_f32(row);
         }
-        phase_block(model, v, -1.0 / n_chains as f32, grad, h, pack);
+        phase_block(model, v, weight / n_chains as f32, grad, h, pack);
     }
 }
 

@@ -395,34 +395,74 @@ pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     let (negs, rest) = scratch.split_at_mut(d.patterns * d.visible);
     let (chain, phase) = rest.split_at_mut(2 * d.patterns + d.hidden);
     accumulate_phase(model, batch, weight, grad, phase);
+    if negative_samples(model, negative, negs, chain, rng) {
+        accumulate_phase(model, negs, -1.0, grad, phase);
+    } else {
+        accumulate_hebb_negative(model, grad, chain);
+    }
+}
+
+/// Scratch length for [`negative_samples`]: `2K + H`.
+pub const fn negative_scratch_len(dims: Dims) -> usize {
+    2 * dims.patterns + dims.hidden
+}
+
+/// Writes the `K` negative samples `S⁻` of `negative` into `out` (K rows of V) and returns
+/// `true`; for [`NegativePhase::Hebb`], which has no samples, returns `false` and leaves
+/// `out` alone. `Patterns` gives `sign(ξᵏ_v)`; `Gibbs { steps }` runs `steps` block Gibbs
+/// steps from each `ξᵏ_v` in turn (chains in pattern order). `scratch` needs
+/// [`negative_scratch_len`]. Split out of [`pid_gradient`] so a caller can spread the phase
+/// sums over threads.
+///
+/// # Panics
+/// If `out.len() != K·V` or `scratch` is too short.
+pub fn negative_samples<S: AsRef<[f32]>, R: RngCore + ?Sized>(
+    model: &RaModel<S>,
+    negative: NegativePhase,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    rng: &mut R,
+) -> bool {
+    let d = model.dims();
+    assert_eq!(out.len(), d.patterns * d.visible, "out must have K·V entries");
+    assert!(scratch.len() >= negative_scratch_len(d), "scratch shorter than 2K + H");
     match negative {
         NegativePhase::Patterns => {
-            for (x, &p) in negs
-                .iter_mut()
-                .zip(model.xi().chunks_exact(d.width()).flat_map(|r| &r[..d.visible]))
-            {
-                *x = sign_f32(p);
+            for (k, row) in out.chunks_exact_mut(d.visible).enumerate() {
+                for (x, &p) in row.iter_mut().zip(model.xi_v(k)) {
+                    *x = sign_f32(p);
+                }
             }
-            accumulate_phase(model, negs, -1.0, grad, phase);
+            true
         }
         NegativePhase::Gibbs { steps } => {
-            let (ch, work) = chain.split_at_mut(d.hidden);
-            for (k, cv) in negs.chunks_exact_mut(d.visible).enumerate() {
+            let (ch, work) = scratch.split_at_mut(d.hidden);
+            for (k, cv) in out.chunks_exact_mut(d.visible).enumerate() {
                 cv.copy_from_slice(model.xi_v(k));
                 for _ in 0..steps {
                     gibbs_step(model, cv, ch, work, rng);
                 }
             }
-            accumulate_phase(model, negs, -1.0, grad, phase);
+            true
         }
-        NegativePhase::Hebb => hebb_negative(model, grad, chain),
+        NegativePhase::Hebb => false,
     }
 }
 
-/// Subtracts the eq.-6 negative phase: `g_v⁻ = (Ξ_hΞ_hᵀ)Ξ_v/(K√K)`, `g_h⁻ = (Ξ_vΞ_vᵀ)Ξ_h/(K√K)`.
-/// `gram` needs `K` entries. Cost O(K²(V+H)).
-fn hebb_negative<S: AsRef<[f32]>>(model: &RaModel<S>, grad: &mut [f32], gram: &mut [f32]) {
+/// Subtracts the eq.-6 negative phase of `pid-hebb` from `grad`:
+/// `g_v⁻ = (Ξ_hΞ_hᵀ)Ξ_v/(K√K)`, `g_h⁻ = (Ξ_vΞ_vᵀ)Ξ_h/(K√K)`. `gram` needs `K` entries. Cost
+/// O(K²(V+H)).
+///
+/// # Panics
+/// If `grad.len() != K(V+H)` or `gram` is shorter than `K`.
+pub fn accumulate_hebb_negative<S: AsRef<[f32]>>(
+    model: &RaModel<S>,
+    grad: &mut [f32],
+    gram: &mut [f32],
+) {
     let d = model.dims();
+    assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
+    assert!(gram.len() >= d.patterns, "gram must have K entries");
     let kk = d.patterns;
     let c = model.inv_sqrt_k() / kk as f32;
     let w = d.width();

@@ -27,15 +27,19 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use rand_core::RngCore;
+use rand_core::{RngCore, SeedableRng};
 use rapid_core::dense::{
-    cd_gradient, cd_scratch_len, dense_accumulate_phase, pcd_gradient, pcd_init_chains,
+    cd_negative_phase, cd_scratch_len, dense_accumulate_phase, pcd_init_chains, pcd_negative_phase,
     pcd_scratch_len, DenseDims, DenseRbm,
 };
 use rapid_core::optim::{adam_update, Adam};
 use rapid_core::spins::words_for;
-use rapid_core::train::{pid_gradient, pid_scratch_len, sgd_update, LrSchedule, Sgd};
+use rapid_core::train::{
+    accumulate_hebb_negative, accumulate_phase, negative_samples, pid_scratch_len, sgd_update,
+    LrSchedule, Sgd,
+};
 use rapid_core::{ConfigError, Dims, NegativePhase, Projection, RaModel};
+use rayon::prelude::*;
 
 use crate::data::Dataset;
 use crate::exact::{self, ExactError, FastAverage, MAX_ENUM_BITS};
@@ -594,13 +598,49 @@ enum OptState {
     Adam { m: Vec<f32>, v: Vec<f32>, t: u64 },
 }
 
+/// Most lanes a batch is split into ([`lanes_for`]).
+pub const MAX_LANES: usize = 8;
+/// Fewest rows per lane.
+pub const MIN_LANE_ROWS: usize = 32;
+
+/// Lanes for a set of `rows` rows: the largest power of two `≤ rows / MIN_LANE_ROWS`, between
+/// 1 and [`MAX_LANES`]. Depends on the sizes only, never on the thread count, so results are
+/// the same on any number of threads.
+pub fn lanes_for(rows: usize) -> usize {
+    let mut l = 1;
+    while l < MAX_LANES && 2 * l * MIN_LANE_ROWS <= rows {
+        l *= 2;
+    }
+    l
+}
+
+/// The `lane`-th of `lanes` contiguous, near-equal parts of `0..n`.
+pub fn lane_range(n: usize, lanes: usize, lane: usize) -> std::ops::Range<usize> {
+    (n * lane / lanes)..(n * (lane + 1) / lanes)
+}
+
+/// One lane of an update: its share of the gradient and its own scratch.
+struct Lane {
+    grad: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
 /// A training run in progress: the model, optimiser state, chains and RNG.
+///
+/// # Threads
+/// An update splits the batch (and the negative samples or chains) into [`lanes_for`] lanes,
+/// runs the lanes on the rayon pool, and adds their gradients in lane order; lanes that draw
+/// random numbers get a generator seeded from the training stream in lane order. The lane
+/// count depends on the batch size only, so a run gives the same bits on any number of
+/// threads.
 pub struct Trainer {
     cfg: TrainConfig,
     model: Model,
     opt: OptState,
     grad: Vec<f32>,
     scratch: Vec<f32>,
+    lanes: Vec<Lane>,
+    negs: Vec<f32>,
     chain_words: Vec<u64>,
     avg: FastAverage,
     batch_buf: Vec<f32>,
@@ -609,6 +649,34 @@ pub struct Trainer {
     lr: f32,
     updates: u64,
     epoch: u32,
+}
+
+/// Runs `f(lane, lanes, buffers, extra)` for every lane on the rayon pool (inline for one
+/// lane), each lane starting from a zero gradient and taking its own `extras` entry, then
+/// writes the lane gradients' sum, in lane order, into `grad`.
+fn run_lanes<T, F>(lanes: &mut [Lane], extras: Vec<T>, grad: &mut [f32], f: F)
+where
+    T: Send,
+    F: Fn(usize, usize, &mut Lane, T) + Sync,
+{
+    let n = lanes.len();
+    assert_eq!(extras.len(), n, "one extra per lane");
+    let work = |(l, (lane, extra)): (usize, (&mut Lane, T))| {
+        lane.grad.fill(0.0);
+        f(l, n, lane, extra);
+    };
+    if n == 1 {
+        let extra = extras.into_iter().next().expect("one lane");
+        work((0, (&mut lanes[0], extra)));
+    } else {
+        lanes.par_iter_mut().zip(extras).enumerate().for_each(work);
+    }
+    grad.copy_from_slice(&lanes[0].grad);
+    for lane in &lanes[1..] {
+        for (g, &x) in grad.iter_mut().zip(&lane.grad) {
+            *g += x;
+        }
+    }
 }
 
 /// Box–Muller normal draw.
@@ -658,12 +726,27 @@ impl Trainer {
             }
             _ => Vec::new(),
         };
+        let lane_rows = match cfg.method {
+            Method::Pcd { chains, .. } => cfg.batch.max(chains),
+            Method::Pid(_) => cfg.batch.max(cfg.patterns),
+            _ => cfg.batch,
+        };
+        let n_lanes = if cfg.method == Method::Exact { 0 } else { lanes_for(lane_rows) };
+        let lanes = (0..n_lanes)
+            .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; scratch_len] })
+            .collect();
+        let negs = match &model {
+            Model::Ra { dims, .. } => vec![0.0; dims.patterns * dims.visible],
+            Model::Dense { .. } => Vec::new(),
+        };
         Ok(Trainer {
             cfg: *cfg,
             model,
             opt,
             grad: vec![0.0; n],
             scratch: vec![0.0; scratch_len],
+            lanes,
+            negs,
             chain_words,
             avg: if cfg.method == Method::Exact {
                 FastAverage::new(v, cfg.hidden)
@@ -720,41 +803,89 @@ impl Trainer {
         match (&self.model, self.cfg.method) {
             (Model::Ra { dims, xi }, Method::Pid(neg)) => {
                 let m = RaModel::new(&xi[..], *dims);
-                pid_gradient(
-                    &m,
-                    batch,
-                    divisor,
-                    neg,
-                    &mut self.grad,
-                    &mut self.scratch,
-                    &mut self.rng,
-                );
+                let (v, k) = (dims.visible, dims.patterns);
+                let has_negs =
+                    negative_samples(&m, neg, &mut self.negs, &mut self.scratch, &mut self.rng);
+                let negs = &self.negs;
+                let weight = rows as f32 / divisor as f32;
+                let none = vec![(); self.lanes.len()];
+                run_lanes(&mut self.lanes, none, &mut self.grad, |l, n_lanes, lane, ()| {
+                    let pos = lane_range(rows, n_lanes, l);
+                    let w = weight * pos.len() as f32 / rows as f32;
+                    let part = &batch[pos.start * v..pos.end * v];
+                    accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
+                    if has_negs {
+                        let neg = lane_range(k, n_lanes, l);
+                        let w = -(neg.len() as f32) / k as f32;
+                        let part = &negs[neg.start * v..neg.end * v];
+                        accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
+                    }
+                });
+                if !has_negs {
+                    accumulate_hebb_negative(&m, &mut self.grad, &mut self.scratch);
+                }
             }
             (Model::Dense { dims, params }, Method::Cd { k }) => {
                 let m = DenseRbm::new(&params[..], *dims);
-                cd_gradient(
-                    &m,
-                    batch,
-                    divisor,
-                    k,
-                    &mut self.grad,
-                    &mut self.scratch,
-                    &mut self.rng,
-                );
+                let v = dims.visible;
+                let seeds: Vec<u64> = self.lanes.iter().map(|_| self.rng.next_u64()).collect();
+                let weight = rows as f32 / divisor as f32;
+                let none = vec![(); self.lanes.len()];
+                run_lanes(&mut self.lanes, none, &mut self.grad, |l, n_lanes, lane, ()| {
+                    let r = lane_range(rows, n_lanes, l);
+                    let share = r.len() as f32 / rows as f32;
+                    let part = &batch[r.start * v..r.end * v];
+                    let mut rng = Rng::seed_from_u64(seeds[l]);
+                    dense_accumulate_phase(
+                        &m,
+                        part,
+                        weight * share,
+                        &mut lane.grad,
+                        &mut lane.scratch,
+                    );
+                    cd_negative_phase(
+                        &m,
+                        part,
+                        k,
+                        -share,
+                        &mut lane.grad,
+                        &mut lane.scratch,
+                        &mut rng,
+                    );
+                });
             }
             (Model::Dense { dims, params }, Method::Pcd { k, chains }) => {
                 let m = DenseRbm::new(&params[..], *dims);
-                pcd_gradient(
-                    &m,
-                    batch,
-                    divisor,
-                    k,
-                    &mut self.chain_words,
-                    chains,
-                    &mut self.grad,
-                    &mut self.scratch,
-                    &mut self.rng,
-                );
+                let (v, nw) = (dims.visible, words_for(dims.visible));
+                let seeds: Vec<u64> = self.lanes.iter().map(|_| self.rng.next_u64()).collect();
+                let weight = rows as f32 / divisor as f32;
+                let n_lanes = self.lanes.len();
+                let mut parts: Vec<&mut [u64]> = Vec::with_capacity(n_lanes);
+                let mut rest = &mut self.chain_words[..];
+                for l in 0..n_lanes {
+                    let (here, tail) = rest.split_at_mut(lane_range(chains, n_lanes, l).len() * nw);
+                    parts.push(here);
+                    rest = tail;
+                }
+                run_lanes(&mut self.lanes, parts, &mut self.grad, |l, n_lanes, lane, words| {
+                    let r = lane_range(rows, n_lanes, l);
+                    let part = &batch[r.start * v..r.end * v];
+                    let w = weight * r.len() as f32 / rows as f32;
+                    dense_accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
+                    let c = lane_range(chains, n_lanes, l).len();
+                    let mut rng = Rng::seed_from_u64(seeds[l]);
+                    let w = -(c as f32) / chains as f32;
+                    pcd_negative_phase(
+                        &m,
+                        k,
+                        words,
+                        c,
+                        w,
+                        &mut lane.grad,
+                        &mut lane.scratch,
+                        &mut rng,
+                    );
+                });
             }
             (Model::Dense { dims, params }, Method::Exact) => {
                 let m = DenseRbm::new(&params[..], *dims);

@@ -44,16 +44,11 @@ pub(super) fn gemm(
         }
         return;
     }
-    if a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N {
+    if isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N {
         let (a, b) = ((a.data, a.rs), (b.data, b.cs));
-        match isa {
-            // SAFETY: the level was checked just above; the views were bounds-checked by the
-            // caller (`gemm_with`).
-            Isa::Avx512 => unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) },
-            // SAFETY: as above.
-            Isa::Avx2 => unsafe { dot_driver_avx2(m, n, k, alpha, a, b, c, ldc) },
-            Isa::Scalar => unreachable!("scalar gemm does not come here"),
-        }
+        // SAFETY: the level was checked just above; the views were bounds-checked by the
+        // caller (`gemm_with`).
+        unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
         return;
     }
     assert!(pack.len() >= GEMM_PACK_LEN, "gemm pack buffer shorter than GEMM_PACK_LEN");
@@ -307,10 +302,11 @@ unsafe fn kernel_avx2(
     }
 }
 
-/// Widest `n` for which the dot-product kernels run instead of the packed GEMM (both operands
-/// contiguous along `k`): thin products such as `H Wᵀ` with few visible units, where packing
-/// the big operand would cost as much as the product.
-const DOT_MAX_N: usize = 64;
+/// Widest `n` for which the AVX-512 dot-product kernel runs instead of the packed GEMM (both
+/// operands contiguous along `k`): thin products such as `H Wᵀ` with few visible units, where
+/// packing the big operand costs as much as the product. (AVX2 has too few registers for the
+/// 4 × 4 tile and always packs.)
+const DOT_MAX_N: usize = 160;
 
 /// Depth of one block of the dot-product kernels (4 rows of `A` and of `B` stay in L1).
 const DOT_KC: usize = 512;
@@ -430,71 +426,6 @@ unsafe fn dot_tile_avx512(
     for r in 0..rows {
         for q in 0..cols {
             out[r][q] = _mm512_reduce_add_ps(acc[r][q]);
-        }
-    }
-}
-
-/// The AVX2 version of [`dot_driver_avx512`]: 4 × 4 tiles of 8-lane partial sums, tails
-/// entry by entry.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA; bounds as for [`dot_driver_avx512`].
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn dot_driver_avx2(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    (a, lda): (&[f32], usize),
-    (b, ldb): (&[f32], usize),
-    c: &mut [f32],
-    ldc: usize,
-) {
-    for p0 in (0..k).step_by(DOT_KC) {
-        let kc = DOT_KC.min(k - p0);
-        let full = kc - kc % 8;
-        let mut i = 0;
-        while i < m {
-            let rows = (m - i).min(4);
-            let mut j = 0;
-            while j < n {
-                let cols = (n - j).min(4);
-                let mut acc = [[_mm256_setzero_ps(); 4]; 4];
-                let mut p = 0;
-                while p < full {
-                    // SAFETY: p + 8 ≤ kc; rows and columns inside the caller's bounds.
-                    unsafe {
-                        let mut bv = [_mm256_setzero_ps(); 4];
-                        for (q, v) in bv.iter_mut().enumerate().take(cols) {
-                            *v = _mm256_loadu_ps(b.as_ptr().add((j + q) * ldb + p0 + p));
-                        }
-                        for r in 0..rows {
-                            let av = _mm256_loadu_ps(a.as_ptr().add((i + r) * lda + p0 + p));
-                            for q in 0..cols {
-                                acc[r][q] = _mm256_fmadd_ps(av, bv[q], acc[r][q]);
-                            }
-                        }
-                    }
-                    p += 8;
-                }
-                for r in 0..rows {
-                    for q in 0..cols {
-                        let mut lanes = [0.0f32; 8];
-                        // SAFETY: stores 8 lanes into an 8-entry array.
-                        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][q]) };
-                        let mut sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-                            + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-                        let (ar, bq) = ((i + r) * lda + p0, (j + q) * ldb + p0);
-                        for t in full..kc {
-                            sum += a[ar + t] * b[bq + t];
-                        }
-                        c[(i + r) * ldc + j + q] += alpha * sum;
-                    }
-                }
-                j += cols;
-            }
-            i += rows;
         }
     }
 }
