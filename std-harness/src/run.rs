@@ -1275,6 +1275,58 @@ mod tests {
         assert!("gs,foo".parse::<Track>().is_err());
     }
 
+    /// Batches large enough for several lanes give the same model bits on 1, 2 and 3 threads.
+    #[test]
+    fn training_does_not_depend_on_the_thread_count() {
+        let d = Dataset::new(DatasetSpec::Bas(6), 0);
+        assert!(lanes_for(96) > 1 && lanes_for(256) > 1, "the test needs several lanes");
+        for method in [
+            Method::Pid(NegativePhase::Patterns),
+            Method::Pid(NegativePhase::Gibbs { steps: 1 }),
+            Method::Pid(NegativePhase::Hebb),
+            Method::Cd { k: 2 },
+            Method::Pcd { k: 1, chains: 256 },
+        ] {
+            let cfg = TrainConfig {
+                epochs: 2,
+                hidden: 50,
+                patterns: 64,
+                batch: 96,
+                eval_every: 0,
+                ..TrainConfig::paper(method)
+            };
+            let run = |threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| train(&cfg, &d, |_| {}).unwrap().model)
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert_eq!(one, run(threads), "{method} on {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_are_powers_of_two_within_bounds() {
+        assert_eq!(lanes_for(0), 1);
+        assert_eq!(lanes_for(63), 1);
+        assert_eq!(lanes_for(64), 2);
+        assert_eq!(lanes_for(120), 2);
+        assert_eq!(lanes_for(128), 4);
+        assert_eq!(lanes_for(100_000), MAX_LANES);
+        let n = 1001;
+        let mut next = 0;
+        for l in 0..7 {
+            let r = lane_range(n, 7, l);
+            assert_eq!(r.start, next);
+            next = r.end;
+        }
+        assert_eq!(next, n);
+    }
+
     #[test]
     fn training_is_reproducible_and_independent_of_evaluation() {
         let d = Dataset::new(DatasetSpec::Bars4, 0);
