@@ -399,7 +399,9 @@ mod tests {
     fn thin_k_contiguous_products_match_the_definition() {
         let mut rng = Pcg64::seed_from_u64(44);
         let mut pack = vec![0.0; GEMM_PACK_LEN];
-        for &(m, n, k) in &[(37, 9, 1031), (64, 64, 520), (20, 17, 533), (300, 16, 1000)] {
+        for &(m, n, k) in
+            &[(37, 9, 1031), (64, 64, 520), (20, 17, 533), (300, 16, 1000), (3, 8, 1000)]
+        {
             let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
             let b_data: Vec<f32> = (0..n * k).map(|_| uniform(&mut rng)).collect();
             let a = MatRef::row_major(&a_data, k);
@@ -412,6 +414,48 @@ mod tests {
                 for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
                     let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i];
                     assert!((got as f64 - w).abs() <= bound, "{isa:?} {m}x{n}x{k} [{i}]");
+                }
+            }
+        }
+    }
+
+    /// Shallow products (`k ≤ 12`, the skinny kernel on AVX-512) with column tails.
+    #[test]
+    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+    fn shallow_products_match_the_definition() {
+        let mut rng = Pcg64::seed_from_u64(45);
+        let mut pack = vec![0.0; GEMM_PACK_LEN];
+        for k in 1..=13 {
+            for &(m, n) in &[(3, 1000), (8, 16), (11, 17), (5, 33), (2, 47), (1, 31)] {
+                let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
+                let b_data: Vec<f32> = (0..k * (n + 5)).map(|_| uniform(&mut rng)).collect();
+                for ta in [false, true] {
+                    let a = if ta {
+                        MatRef::row_major(&a_data, m).t()
+                    } else {
+                        MatRef::row_major(&a_data, k)
+                    };
+                    let b = MatRef { data: &b_data, rs: n + 5, cs: 1 };
+                    let ldc = n + 2;
+                    let c0: Vec<f32> = (0..m * ldc).map(|_| uniform(&mut rng)).collect();
+                    let (want, mag) = reference(m, n, k, -1.5, a, b, &c0, ldc);
+                    for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+                        let mut c = c0.clone();
+                        gemm_with(isa, m, n, k, -1.5, a, b, &mut c, ldc, &mut pack);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i * n + j];
+                                let got = c[i * ldc + j] as f64;
+                                assert!(
+                                    (got - want[i * n + j]).abs() <= bound,
+                                    "{isa:?} {m}x{n}x{k}"
+                                );
+                            }
+                            for j in n..ldc {
+                                assert_eq!(c[i * ldc + j], c0[i * ldc + j], "padding");
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -34,6 +34,31 @@ pub(super) fn gemm(
     pack: &mut [f32],
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    if isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16 {
+        // SAFETY (every arm): the level was checked just above and the caller (`gemm_with`)
+        // bounds-checked the views and `c`.
+        match k {
+            1 => unsafe { skinny_avx512::<1>(m, n, alpha, a, b, c, ldc) },
+            2 => unsafe { skinny_avx512::<2>(m, n, alpha, a, b, c, ldc) },
+            3 => unsafe { skinny_avx512::<3>(m, n, alpha, a, b, c, ldc) },
+            4 => unsafe { skinny_avx512::<4>(m, n, alpha, a, b, c, ldc) },
+            5 => unsafe { skinny_avx512::<5>(m, n, alpha, a, b, c, ldc) },
+            6 => unsafe { skinny_avx512::<6>(m, n, alpha, a, b, c, ldc) },
+            7 => unsafe { skinny_avx512::<7>(m, n, alpha, a, b, c, ldc) },
+            8 => unsafe { skinny_avx512::<8>(m, n, alpha, a, b, c, ldc) },
+            9 => unsafe { skinny_avx512::<9>(m, n, alpha, a, b, c, ldc) },
+            10 => unsafe { skinny_avx512::<10>(m, n, alpha, a, b, c, ldc) },
+            11 => unsafe { skinny_avx512::<11>(m, n, alpha, a, b, c, ldc) },
+            _ => unsafe { skinny_avx512::<12>(m, n, alpha, a, b, c, ldc) },
+        }
+        return;
+    }
+    if isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N && k >= 64 {
+        let (a, b) = ((a.data, a.rs), (b.data, b.cs));
+        // SAFETY: as above.
+        unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
+        return;
+    }
     if use_direct(m, n, k) {
         match isa {
             // SAFETY: the level was checked just above.
@@ -427,5 +452,73 @@ unsafe fn dot_tile_avx512(
         for q in 0..cols {
             out[r][q] = _mm512_reduce_add_ps(acc[r][q]);
         }
+    }
+}
+
+/// Deepest `k` for the AVX-512 skinny kernel.
+const SKINNY_MAX_K: usize = 12;
+
+/// `C += α·A·B` for a shallow `k = K ≤ 12` with `B` rows contiguous: the `K × 32` block of `B`
+/// for 32 columns stays in 2K registers while every row of `A` passes (no packing), the last
+/// block masked. The PID phases of small models (Bars: K = 8, batch 3) are such products.
+///
+/// # Safety
+/// The CPU must support AVX-512F and FMA; the views must hold an `m × K` and a `K × n` matrix
+/// and `c` must hold `(m−1)·ldc + n` entries.
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn skinny_avx512<const K: usize>(
+    m: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let al = _mm512_set1_ps(alpha);
+    let mut j = 0;
+    while j < n {
+        let cols = (n - j).min(32);
+        let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { (1u16 << cols) - 1 };
+        let m1: __mmask16 = if cols >= 32 {
+            0xFFFF
+        } else if cols > 16 {
+            (1u16 << (cols - 16)) - 1
+        } else {
+            0
+        };
+        let mut bv = [[_mm512_setzero_ps(); 2]; K];
+        for p in 0..K {
+            let row = &b.data[p * b.rs + j..p * b.rs + j + cols];
+            // SAFETY: masked loads read only the `cols` entries of `row`.
+            unsafe {
+                bv[p][0] = _mm512_maskz_loadu_ps(m0, row.as_ptr());
+                if m1 != 0 {
+                    bv[p][1] = _mm512_maskz_loadu_ps(m1, row.as_ptr().add(16));
+                }
+            }
+        }
+        for i in 0..m {
+            let mut acc0 = _mm512_setzero_ps();
+            let mut acc1 = _mm512_setzero_ps();
+            for p in 0..K {
+                let ai = _mm512_set1_ps(a.data[i * a.rs + p * a.cs]);
+                acc0 = _mm512_fmadd_ps(ai, bv[p][0], acc0);
+                acc1 = _mm512_fmadd_ps(ai, bv[p][1], acc1);
+            }
+            let out = &mut c[i * ldc + j..i * ldc + j + cols];
+            // SAFETY: masked loads and stores touch only the `cols` entries of `out`.
+            unsafe {
+                let cp = out.as_mut_ptr();
+                let c0 = _mm512_maskz_loadu_ps(m0, cp);
+                _mm512_mask_storeu_ps(cp, m0, _mm512_fmadd_ps(al, acc0, c0));
+                if m1 != 0 {
+                    let c1 = _mm512_maskz_loadu_ps(m1, cp.add(16));
+                    _mm512_mask_storeu_ps(cp.add(16), m1, _mm512_fmadd_ps(al, acc1, c1));
+                }
+            }
+        }
+        j += cols;
     }
 }
