@@ -229,10 +229,23 @@ pub(super) fn pack_a<const MR: usize>(
     for r in 0..panels {
         let dst = &mut out[r * MR * kc..(r + 1) * MR * kc];
         let rows = (mc - r * MR).min(MR);
-        for p in 0..kc {
-            let d = &mut dst[p * MR..(p + 1) * MR];
-            for (ii, x) in d.iter_mut().enumerate() {
-                *x = if ii < rows { a.at(i0 + r * MR + ii, p0 + p) } else { 0.0 };
+        if rows < MR {
+            dst.fill(0.0);
+        }
+        if a.cs == 1 {
+            // Rows contiguous: read each row along p, write with stride MR.
+            for ii in 0..rows {
+                let start = (i0 + r * MR + ii) * a.rs + p0;
+                for (p, &x) in a.data[start..start + kc].iter().enumerate() {
+                    dst[p * MR + ii] = x;
+                }
+            }
+        } else {
+            for p in 0..kc {
+                let d = &mut dst[p * MR..p * MR + rows];
+                for (ii, x) in d.iter_mut().enumerate() {
+                    *x = a.at(i0 + r * MR + ii, p0 + p);
+                }
             }
         }
     }
@@ -252,14 +265,26 @@ pub(super) fn pack_b<const NR: usize>(
     for r in 0..panels {
         let dst = &mut out[r * NR * kc..(r + 1) * NR * kc];
         let cols = (nc - r * NR).min(NR);
-        for p in 0..kc {
-            let d = &mut dst[p * NR..(p + 1) * NR];
-            if b.cs == 1 && cols == NR {
+        if cols < NR {
+            dst.fill(0.0);
+        }
+        if b.cs == 1 {
+            for p in 0..kc {
                 let s = (p0 + p) * b.rs + j0 + r * NR;
-                d.copy_from_slice(&b.data[s..s + NR]);
-            } else {
-                for (jj, x) in d.iter_mut().enumerate() {
-                    *x = if jj < cols { b.at(p0 + p, j0 + r * NR + jj) } else { 0.0 };
+                dst[p * NR..p * NR + cols].copy_from_slice(&b.data[s..s + cols]);
+            }
+        } else if b.rs == 1 {
+            // Columns contiguous (a transposed row-major matrix): read each column along p.
+            for jj in 0..cols {
+                let start = (j0 + r * NR + jj) * b.cs + p0;
+                for (p, &x) in b.data[start..start + kc].iter().enumerate() {
+                    dst[p * NR + jj] = x;
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for jj in 0..cols {
+                    dst[p * NR + jj] = b.at(p0 + p, j0 + r * NR + jj);
                 }
             }
         }
