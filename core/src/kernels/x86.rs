@@ -522,3 +522,74 @@ unsafe fn skinny_avx512<const K: usize>(
         j += cols;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every SIMD path on small inputs against the scalar oracle. Small enough for Miri, which
+    //! checks the unsafe code when the crate is built with the AVX-512 target features (see
+    //! `.ci/run`); on a CPU without them the tests return early.
+    use super::*;
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn data(n: usize, salt: u32) -> Vec<f32> {
+        (0..n as u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ salt) % 17) as f32 / 8.0 - 1.0)
+            .collect()
+    }
+
+    /// Each path: (m, n, k, A transposed, B transposed) chosen to land in it.
+    #[test]
+    fn every_path_matches_the_scalar_oracle() {
+        // A build with the features enabled (the Miri run of .ci/run) must exercise them.
+        if cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")) {
+            assert!(Isa::Avx512.available(), "compiled for AVX-512 but the level is unavailable");
+        }
+        let cases = [
+            (3, 20, 3, false, false),   // skinny (k ≤ 12, n ≥ 16), masked tail
+            (17, 5, 70, false, true),   // dot kernel (k-contiguous, k ≥ 64), tails
+            (20, 40, 30, false, false), // packed driver, edge tiles
+            (4, 3, 2, true, true),      // direct
+        ];
+        let mut pack = vec![0.0; GEMM_PACK_LEN];
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            if !isa.available() {
+                continue;
+            }
+            for &(m, n, k, ta, tb) in &cases {
+                let (ad, bd) = (data(m * k, 1), data(k * n, 2));
+                let a = if ta { MatRef::row_major(&ad, m).t() } else { MatRef::row_major(&ad, k) };
+                let b = if tb { MatRef::row_major(&bd, k).t() } else { MatRef::row_major(&bd, n) };
+                let c0 = data(m * n, 3);
+                let mut want = c0.clone();
+                gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
+                let mut got = c0.clone();
+                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack);
+                for (g, w) in got.iter().zip(&want) {
+                    // Dyadic inputs with few terms: every path is exact.
+                    assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn maps_and_draws_match_the_scalar_loops() {
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            if !isa.available() {
+                continue;
+            }
+            let x = data(37, 4);
+            let (mut a, mut b) = (x.clone(), x.clone());
+            map_in_place(isa, &mut a, crate::num::tanh);
+            super::super::map_scalar(&mut b, crate::num::tanh);
+            assert_eq!(a, b);
+            let seed = || super::super::bulk::Lanes::seed(&mut rand_pcg::Pcg32::new(7, 9));
+            let (mut a, mut b) = (x.clone(), x);
+            sample_pm1(isa, &mut a, &mut seed());
+            super::super::bulk::sample_pm1_with(&mut b, &mut seed());
+            assert_eq!(a, b);
+        }
+    }
+}
