@@ -9,6 +9,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapid_core::train::LrSchedule;
 use rapid_core::Projection;
+use rapid_harness::bench::{self, BenchArgs};
 use rapid_harness::checkpoint::Checkpoint;
 use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::exact::MAX_ENUM_BITS;
@@ -48,6 +49,9 @@ enum Command {
     Export(ExportArgs),
     /// Reproduce the paper's Figs. 1-3 on Bars 4x4: RAPID vs CD-10, PCD-10 and exact training.
     Reproduce(ReproduceArgs),
+    /// Time training: the paper's set-ups per epoch (paper), and one step over a sweep of
+    /// model sizes (scaling).
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -277,6 +281,10 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd_eval(a),
         Command::Export(a) => cmd_export(a),
         Command::Reproduce(a) => cmd_reproduce(a),
+        Command::Bench(a) => match bench::run(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.code, e.message),
+        },
     }
 }
 
