@@ -221,12 +221,17 @@ where
     let ok = |&(x, y): &(f64, f64)| x.is_finite() && x > 0.0 && y.is_finite() && y > 0.0;
     let xs = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)), 1.15);
     let ys = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), 1.6);
+    // One x tick at each measured x.
+    let mut ticks: Vec<f64> =
+        lines.iter().flat_map(|l| l.points.iter().filter(|p| ok(p)).map(|p| p.0)).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(75)
-        .build_cartesian_2d(xs.log_scale(), ys.log_scale())
+        .build_cartesian_2d(xs.log_scale().with_key_points(ticks), ys.log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -234,7 +239,6 @@ where
         .y_desc(y_label)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
-        .x_labels(20)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.0e}"))
         .light_line_style(RGBColor(238, 238, 238))
