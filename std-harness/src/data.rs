@@ -8,6 +8,10 @@
 //!   stripes (the same for rows), `2(2ⁿ−2)` images. Split 80/20 with a seed, by negation
 //!   pairs (an image and its negation fall on the same side), so `bas:12` gives 6550/1638.
 //!
+//! * **Random ±1** (no command-line name; [`random`]): `n` images of `V` uniform random ±1
+//!   pixels from a seed, all for training, no test set. It stands in for data of a given size
+//!   when only the cost of training matters (`rapid bench paper` at MNIST sizes).
+//!
 //! Each dataset also says which pixels the reconstruction metric keeps: the top row for Bars
 //! (it determines the image), the top row and the left column for BAS (the top row says
 //! nothing about a stripe, the left column nothing about a bar).
@@ -26,6 +30,14 @@ pub enum DatasetSpec {
     Bars4,
     /// Bars and stripes `n×n`, 80/20 split.
     Bas(usize),
+    /// `images` random ±1 images of `visible` pixels, all for training ([`random`]). Built by
+    /// benchmarks only: it has no command-line name, so `FromStr` never returns it.
+    Random {
+        /// Pixels per image, `V`.
+        visible: usize,
+        /// Number of images.
+        images: usize,
+    },
 }
 
 impl FromStr for DatasetSpec {
@@ -55,6 +67,7 @@ impl fmt::Display for DatasetSpec {
         match self {
             DatasetSpec::Bars4 => f.write_str("bars4"),
             DatasetSpec::Bas(n) => write!(f, "bas:{n}"),
+            DatasetSpec::Random { visible, images } => write!(f, "random:{visible}x{images}"),
         }
     }
 }
@@ -77,11 +90,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Builds a dataset; `split_seed` chooses the BAS split (Bars has a fixed split).
+    /// Builds a dataset; `split_seed` chooses the BAS split (Bars has a fixed split) and the
+    /// pixels of a random dataset.
     pub fn new(spec: DatasetSpec, split_seed: u64) -> Self {
         match spec {
             DatasetSpec::Bars4 => bars4(),
             DatasetSpec::Bas(n) => bas(n, split_seed),
+            DatasetSpec::Random { visible, images } => random(visible, images, split_seed),
         }
     }
 
@@ -105,6 +120,7 @@ impl Dataset {
         match self.spec {
             DatasetSpec::Bars4 => "top row",
             DatasetSpec::Bas(_) => "top row and left column",
+            DatasetSpec::Random { .. } => "nothing (random data)",
         }
     }
 }
@@ -191,6 +207,28 @@ pub fn bas(n: usize, split_seed: u64) -> Dataset {
     }
 }
 
+/// `images` images of `visible` uniform random ±1 pixels, one bit of the stream
+/// `(seed, Data, visible, images)` each, all in the training set; no test set, no pixel kept
+/// by the reconstruction metric.
+pub fn random(visible: usize, images: usize, seed: u64) -> Dataset {
+    let mut rng = stream(seed, Stream::Data, visible as u64, images as u64);
+    let mut train = vec![0.0f32; visible * images];
+    for chunk in train.chunks_mut(64) {
+        let bits = rng.next_u64();
+        for (b, x) in chunk.iter_mut().enumerate() {
+            *x = pm(bits >> b & 1 == 1);
+        }
+    }
+    Dataset {
+        spec: DatasetSpec::Random { visible, images },
+        width: visible,
+        height: 1,
+        train,
+        test: Vec::new(),
+        kept: vec![false; visible],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +281,19 @@ mod tests {
         assert_eq!((d.n_train(), d.n_test()), (6550, 1638));
         assert_eq!(bas(12, 0).train, d.train);
         assert_ne!(bas(12, 1).train, d.train);
+    }
+
+    #[test]
+    fn random_data_is_seeded_and_balanced() {
+        let d = random(784, 100, 3);
+        assert_eq!((d.visible(), d.n_train(), d.n_test()), (784, 100, 0));
+        assert!(d.train.iter().all(|&x| x == 1.0 || x == -1.0));
+        let plus = d.train.iter().filter(|&&x| x == 1.0).count() as f64 / d.train.len() as f64;
+        assert!((plus - 0.5).abs() < 0.01, "share of +1: {plus}");
+        assert_eq!(d.train, Dataset::new(d.spec, 3).train);
+        assert_ne!(d.train, random(784, 100, 4).train);
+        assert_eq!(d.spec.to_string(), "random:784x100");
+        assert!("random:784x100".parse::<DatasetSpec>().is_err(), "no command-line name");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapid_core::train::LrSchedule;
 use rapid_core::Projection;
+use rapid_harness::bench::{self, BenchArgs};
 use rapid_harness::checkpoint::Checkpoint;
 use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::exact::MAX_ENUM_BITS;
@@ -47,6 +49,9 @@ enum Command {
     Export(ExportArgs),
     /// Reproduce the paper's Figs. 1-3 on Bars 4x4: RAPID vs CD-10, PCD-10 and exact training.
     Reproduce(ReproduceArgs),
+    /// Time training: the paper's set-ups per epoch (paper), and one step over a sweep of
+    /// model sizes (scaling).
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -258,7 +263,15 @@ struct ReproduceArgs {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        // A bad value names the option and the problem on its first line: keep that line.
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) => {
+            let text = e.render().to_string();
+            return fail(2, text.lines().next().unwrap_or("").trim_start_matches("error: "));
+        }
+        Err(e) => e.exit(),
+    };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Train(a) => {
@@ -268,6 +281,10 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd_eval(a),
         Command::Export(a) => cmd_export(a),
         Command::Reproduce(a) => cmd_reproduce(a),
+        Command::Bench(a) => match bench::run(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.code, e.message),
+        },
     }
 }
 

@@ -1,5 +1,6 @@
 //! Figures: per-epoch mean curves with shaded ±1 standard-deviation bands on a logarithmic
-//! epoch axis, as PNG and SVG (the style of the paper's Figs. 1–3).
+//! epoch axis, as PNG and SVG (the style of the paper's Figs. 1–3); and measured points on
+//! log-log axes ([`draw_loglog`], for `rapid bench scaling`).
 //!
 //! PNG text is drawn with the vendored DejaVu Sans font (`assets/`), registered once, so no
 //! system font library is needed. SVG text is left to the viewer's sans-serif font.
@@ -57,6 +58,19 @@ pub const CD: (u8, u8, u8) = (255, 127, 14);
 pub const PCD: (u8, u8, u8) = (44, 160, 44);
 /// Exact gradient (red).
 pub const EXACT: (u8, u8, u8) = (214, 39, 40);
+/// A fifth colour (tab10 purple), for a variant of RAPID.
+pub const PURPLE: (u8, u8, u8) = (148, 103, 189);
+
+/// Measured points joined by a line, for [`draw_loglog`].
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Legend label.
+    pub label: String,
+    /// Colour as RGB.
+    pub color: (u8, u8, u8),
+    /// The points `(x, y)`; those not finite and positive are skipped.
+    pub points: Vec<(f64, f64)>,
+}
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -177,6 +191,111 @@ pub fn draw(stem: &Path, panels: &[Panel]) -> Result<(), String> {
     Ok(())
 }
 
+/// The range of the finite positive values, widened by `factor` on both sides (log axes).
+fn log_range(values: impl Iterator<Item = f64>, factor: f64) -> std::ops::Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for x in values.filter(|x| x.is_finite() && *x > 0.0) {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (1.0, 10.0);
+    }
+    if hi <= lo * 1.0001 {
+        (lo, hi) = (lo / 2.0, hi * 2.0);
+    }
+    lo / factor..hi * factor
+}
+
+fn draw_loglog_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let ok = |&(x, y): &(f64, f64)| x.is_finite() && x > 0.0 && y.is_finite() && y > 0.0;
+    let xs = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)), 1.15);
+    let ys = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), 1.6);
+    // One x tick at each measured x.
+    let mut ticks: Vec<f64> =
+        lines.iter().flat_map(|l| l.points.iter().filter(|p| ok(p)).map(|p| p.0)).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(75)
+        .build_cartesian_2d(xs.log_scale().with_key_points(ticks), ys.log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(err)?;
+    for l in lines {
+        let c = RGBColor(l.color.0, l.color.1, l.color.2);
+        let pts: Vec<(f64, f64)> = l.points.iter().copied().filter(ok).collect();
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(err)?
+            .label(&l.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Draws `lines` on log-log axes, a marker at each point, into `<stem>.png` and
+/// `<stem>.svg`, in the style of [`draw`].
+///
+/// # Errors
+/// A drawing or file error, as text.
+pub fn draw_loglog(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<(), String> {
+    register_font();
+    let size = (720, 520);
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw_loglog_on(&root, title, x_label, y_label, lines)?;
+        root.present().map_err(|e| format!("{}: {e}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw_loglog_on(&root, title, x_label, y_label, lines)?;
+        root.present().map_err(|e| format!("{}: {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +324,32 @@ mod tests {
         let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("RAPID") && svg.contains("Epoch"));
         assert!(svg.contains("polygon") || svg.contains("path"));
+    }
+
+    #[test]
+    fn draws_loglog_png_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("scaling");
+        let line = |label: &str, color, p: f64| Line {
+            label: label.into(),
+            color,
+            points: [250.0, 500.0, 1000.0].iter().map(|&n: &f64| (n, 1e-6 * n.powf(p))).collect(),
+        };
+        draw_loglog(
+            &stem,
+            "Time per step",
+            "N = V + H",
+            "seconds",
+            &[line("linear", RAPID, 1.0), line("quadratic", CD, 2.0)],
+        )
+        .unwrap();
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        assert!(svg.contains("quadratic") && svg.contains("N = V + H"));
+        // One point, or none that can go on log axes, still draws.
+        let odd =
+            Line { label: "odd".into(), color: PURPLE, points: vec![(0.0, -1.0), (5.0, 2.0)] };
+        draw_loglog(&stem, "t", "x", "y", &[odd]).unwrap();
     }
 }

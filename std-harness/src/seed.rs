@@ -28,6 +28,8 @@ pub enum Stream {
     Eval = 2,
     /// Train/test splits.
     Split = 3,
+    /// Synthetic data: random ±1 images for benchmarks ([`crate::data::random`]).
+    Data = 4,
 }
 
 /// A generator for `(seed, purpose, a, b)`.
@@ -46,6 +48,7 @@ mod tests {
         let a = stream(1, Stream::Train, 0, 0).next_u64();
         assert_eq!(a, stream(1, Stream::Train, 0, 0).next_u64());
         assert_ne!(a, stream(1, Stream::Eval, 0, 0).next_u64());
+        assert_ne!(a, stream(1, Stream::Data, 0, 0).next_u64());
         assert_ne!(a, stream(2, Stream::Train, 0, 0).next_u64());
         assert_ne!(
             stream(1, Stream::Eval, 0, 1).next_u64(),

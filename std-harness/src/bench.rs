@@ -1,0 +1,1220 @@
+//! `rapid bench`: how long training takes.
+//!
+//! * **`rapid bench paper`** times whole training epochs of the paper's three set-ups with the
+//!   real training loop ([`Trainer::train_epoch`], the code behind `rapid train`), evaluation
+//!   off. Each row: `warmup` untimed epochs, then `repeats` epochs timed one by one with
+//!   [`Instant`]; the median is reported, and the seconds per batch are that median over the
+//!   batches (updates) per epoch.
+//!
+//!   | set-up | data | V | H | K | batch |
+//!   | --- | --- | --- | --- | --- | --- |
+//!   | `bars4` | Bars 4×4, 10 training images | 16 | 1000 | 8 | 3 (`pid*`), 1 (dense) |
+//!   | `bas12` | BAS 12×12, 6550 training images | 144 | 1000 | 40 | 120 |
+//!   | `mnist` | 8000 random ±1 images ([`crate::data::random`]) | 784 | 3000 | 200 | 8000 |
+//!
+//!   The other settings are [`TrainConfig::paper`]'s (Bars: SGD for RAPID, Adam for the dense
+//!   baselines), plus the MNIST set-up's SGD η = 0.015 and `clamp:1` projection for RAPID on
+//!   `mnist`. The cost of an epoch does not depend on the pixel values, so random images of
+//!   the MNIST size time the MNIST set-up without the MNIST files.
+//!
+//! * **`rapid bench scaling`** times one training step (one batch update) of three methods
+//!   over a sweep of model sizes `N = V + H`, with `V = H/4`, fixed `K` and batch, on random
+//!   ±1 data, and fits the slope of `log(time)` against `log(N)`:
+//!
+//!   | method | what one step does | cost |
+//!   | --- | --- | --- |
+//!   | `pid-lowrank` | [`pid_gradient`] (the `pid` negative phase) + [`sgd_update`] + [`project_sign`], `W` never formed | O((B+K)·K·(V+H)) |
+//!   | `pid-formed-w` | forms `W = Ξ_vᵀΞ_h/√K`, the phases from the dense `W` ([`dense_accumulate_phase`]), the `W` gradient chained back to `Ξ` ([`FormedW`]) + [`sgd_update`] + [`project_sign`] | O((B+K)·V·H) |
+//!   | `cd:10` | [`cd_gradient`] with 10 Gibbs steps + [`adam_update`] on a dense model of the same `V`, `H` | O(10·B·V·H) |
+//!
+//!   `pid-formed-w` is the cost model of an implementation that forms `W`: it computes the
+//!   same gradient as `pid-lowrank` (checked by a unit test) at the dense cost. Both PID
+//!   methods sign the patterns after every step (`--projection sign:1`, O(K(V+H))), so the
+//!   model stays bounded however many steps a timed run takes (without it, SGD at η = 0.02
+//!   diverges within a few dozen steps at N = 4000). With `V = H/4`,
+//!   `V·H = 4N²/25`, so the dense methods should approach slope 2 and the low-rank one slope 1.
+//!
+//! Every random choice (the BAS split, the random data, initial parameters, Gibbs draws)
+//! comes from the seed through [`crate::seed::stream`]. Training runs on one thread.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use rand_core::RngCore;
+use rapid_core::dense::{
+    cd_chain_words_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, phase_scratch_len,
+    DenseDims, DenseRbm,
+};
+use rapid_core::kernels::{self, Isa};
+use rapid_core::optim::{adam_update, Adam};
+use rapid_core::spins::sign_f32;
+use rapid_core::train::{pid_gradient, pid_scratch_len, project_sign, sgd_update, Sgd};
+use rapid_core::{Dims, NegativePhase, Projection, RaModel};
+use serde_json::json;
+
+use crate::data::{bars4, bas, random, Dataset};
+use crate::modelio::AtomicFile;
+use crate::plot::{draw_loglog, Line, CD, PURPLE, RAPID};
+use crate::run::{Method, PartialBatch, TrainConfig, TrainError, Trainer};
+use crate::seed::{stream, Rng, Stream};
+
+/// `rapid bench`: the command-line arguments.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Time training epochs of the paper's set-ups (Bars 4x4, BAS 12x12, MNIST sizes).
+    Paper(PaperArgs),
+    /// Time one training step over a sweep of sizes N = V + H: PID low rank, PID with W
+    /// formed, CD-10; fit the log-log slopes.
+    Scaling(ScalingArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_long_help = "\
+What is measured: whole training epochs of the real training loop (the code behind `rapid
+train`), with evaluation off. For each set-up and method, --warmup epochs run untimed, then
+--repeats epochs are timed one by one; the median is reported as s/epoch, and s/batch is that
+median divided by the batches (updates) per epoch.
+
+Set-ups (the other settings are `rapid train`'s defaults for the method):
+  bars4   Bars 4x4, 10 training images; V=16, H=1000, K=8; batch 3 for pid methods, 1 for
+          the dense baselines (the paper's); default methods pid, cd:10, pcd:10
+  bas12   BAS 12x12, 6550 training images; V=144, H=1000, K=40, batch 120;
+          default methods pid, cd:10
+  mnist   MNIST sizes on 8000 random +-1 images (seeded; the cost of an epoch does not
+          depend on the pixel values): V=784, H=3000, K=200, batch 8000, so one batch per
+          epoch; pid methods with SGD lr 0.015 and clamp:1 (the paper's MNIST set-up);
+          default methods pid-gibbs:1, pid, cd:10 (cd:10 takes tens of seconds per epoch)
+
+Output: a table on stdout (progress on stderr); with --json one object per line:
+{\"setup\", \"method\", \"seconds_per_epoch\", \"seconds_per_batch\", \"isa\", \"repeats\", \"warmup\",
+\"batches_per_epoch\", \"batch\", \"visible\", \"hidden\", \"patterns\", \"data\", \"seconds\" (every
+timed epoch), \"threads\", \"seed\"}. \"isa\" is the kernel level in use (--isa).")]
+struct PaperArgs {
+    /// Set-ups, comma-separated: bars4, bas12, mnist.
+    #[arg(long, value_delimiter = ',', default_value = "bars4,bas12,mnist")]
+    setups: Vec<Setup>,
+    /// Methods, comma-separated (pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS]), run on
+    /// every set-up given [default: each set-up's own list, see below].
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<Method>>,
+    /// Timed epochs per row (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Untimed epochs before the timed ones.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Kernel instruction-set level: auto (the best this CPU has), scalar, avx2 or avx512.
+    #[arg(long, default_value = "auto")]
+    isa: IsaChoice,
+    /// Seed of every random choice (BAS split, random data, initial parameters, draws).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One JSON object per row on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_long_help = "\
+What is measured: the time of one training step (one batch update: gradient and optimiser) for
+a sweep of model sizes N = V + H, with V = H/4 (V = N/5, H = 4N/5), fixed K patterns and batch
+B, on seeded random +-1 data:
+
+  pid-lowrank   the core's PID gradient (negative phase: the K signed visible patterns), SGD
+                update (lr 0.02) and sign projection; W is never formed: O((B+K) K (V+H))
+                per step
+  pid-formed-w  the same gradient the way an implementation that forms W computes it: form
+                W = Xi_v^T Xi_h / sqrt(K) (V x H), the data and pattern phases from the dense W
+                (the core's dense code), the W gradient chained back to the patterns
+                (g_Xi_v = Xi_h G_W^T / sqrt(K), g_Xi_h = Xi_v G_W / sqrt(K)), SGD update
+                and sign projection: O((B+K) V H) per step
+  cd:10         the core's CD-10 gradient and an Adam update (lr 0.001) on a dense model of the
+                same V, H, W ~ N(0, 0.01^2): O(10 B V H) per step
+
+For each size and method: one untimed step, then --repeats timed runs of S steps each (S chosen
+so that a run takes at least 50 ms, at least 1); the median of the per-step times is reported.
+The slope is the least-squares fit of log(seconds per step) against log(N). With V = H/4,
+V H = 4 N^2 / 25: the dense methods tend to slope 2, the low-rank one to slope 1.
+
+Writes to DIR: scaling.csv (method,N,V,H,seconds_per_step), scaling.png and scaling.svg
+(log-log, one line per method) and scaling.json (sizes, K, batch, isa, per-method slopes and
+points). Prints a table and the slopes.")]
+struct ScalingArgs {
+    /// Output folder (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "bench-scaling")]
+    out: PathBuf,
+    /// Sizes N = V + H, comma-separated, each a multiple of 5 (V = N/5, H = 4N/5), at least
+    /// two different ones [default: 250,500,1000,2000,4000,8000].
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// Patterns K of the RA models.
+    #[arg(long, default_value_t = 20)]
+    patterns: usize,
+    /// Images per step B.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed runs per size and method (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Kernel instruction-set level: auto (the best this CPU has), scalar, avx2 or avx512.
+    #[arg(long, default_value = "auto")]
+    isa: IsaChoice,
+    /// Seed of every random choice (data, initial parameters, Gibbs draws).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Why a benchmark could not run: the exit code (2 for bad input, 1 for a failure during
+/// work) and a one-line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchError {
+    /// Process exit code.
+    pub code: u8,
+    /// One line, without the `rapid: error:` prefix.
+    pub message: String,
+}
+
+impl BenchError {
+    fn input(message: impl Into<String>) -> Self {
+        BenchError { code: 2, message: message.into() }
+    }
+
+    fn work(message: impl Into<String>) -> Self {
+        BenchError { code: 1, message: message.into() }
+    }
+}
+
+/// Runs `rapid bench paper` or `rapid bench scaling`: results on stdout, progress on stderr.
+///
+/// # Errors
+/// Bad arguments (code 2) or a failure during work (code 1).
+pub fn run(args: BenchArgs) -> Result<(), BenchError> {
+    match args.which {
+        BenchCommand::Paper(a) => cmd_paper(a),
+        BenchCommand::Scaling(a) => cmd_scaling(a),
+    }
+}
+
+/// `--isa`: `auto` (the detected level) or a level's [`Isa::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsaChoice {
+    /// Keep the level the kernels detected.
+    Auto,
+    /// Force this level.
+    Force(Isa),
+}
+
+impl FromStr for IsaChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(IsaChoice::Auto);
+        }
+        Isa::from_name(s)
+            .map(IsaChoice::Force)
+            .ok_or_else(|| format!("unknown ISA '{s}' (expected auto, scalar, avx2 or avx512)"))
+    }
+}
+
+/// Makes the kernels use `choice` and returns the level in use.
+///
+/// # Errors
+/// A level this CPU cannot run (code 2); the level stays as it was.
+pub fn select_isa(choice: IsaChoice) -> Result<Isa, BenchError> {
+    if let IsaChoice::Force(isa) = choice {
+        kernels::force(isa).map_err(|e| BenchError::input(format!("--isa {}: {e}", isa.name())))?;
+    }
+    Ok(kernels::active())
+}
+
+/// The CPU's model name from `/proc/cpuinfo`, when there is one.
+fn cpu_name() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+fn machine_line(isa: Isa) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "CPU {}; kernels {} (best on this CPU: {}); training on 1 thread ({cpus} available)",
+        cpu_name().unwrap_or_else(|| "unknown".into()),
+        isa.name(),
+        Isa::detect().name(),
+    )
+}
+
+/// Median of the values (mean of the middle two for an even count); NaN when empty.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
+}
+
+/// Seconds with four significant digits, in plain decimal notation.
+fn secs(x: f64) -> String {
+    if !(x.is_finite() && x > 0.0) {
+        return format!("{x}");
+    }
+    let decimals = (3 - x.log10().floor() as i32).clamp(0, 12) as usize;
+    format!("{x:.decimals$}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench paper
+
+/// One of the paper's set-ups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// Bars 4×4: V = 16, H = 1000, K = 8.
+    Bars4,
+    /// BAS 12×12: V = 144, H = 1000, K = 40, batch 120.
+    Bas12,
+    /// MNIST sizes on random ±1 data: V = 784, H = 3000, K = 200, batch 8000.
+    Mnist,
+}
+
+impl FromStr for Setup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bars4" => Ok(Setup::Bars4),
+            "bas12" => Ok(Setup::Bas12),
+            "mnist" => Ok(Setup::Mnist),
+            _ => Err(format!("unknown set-up '{s}' (expected bars4, bas12 or mnist)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Setup::Bars4 => "bars4",
+            Setup::Bas12 => "bas12",
+            Setup::Mnist => "mnist",
+        })
+    }
+}
+
+/// Images of the MNIST-size random dataset: one batch of 8000.
+pub const MNIST_IMAGES: usize = 8000;
+
+impl Setup {
+    /// The methods timed when `--methods` is not given.
+    pub fn default_methods(self) -> Vec<Method> {
+        let pid = Method::Pid(NegativePhase::Patterns);
+        let cd10 = Method::Cd { k: 10 };
+        match self {
+            Setup::Bars4 => vec![pid, cd10, Method::Pcd { k: 10, chains: 2048 }],
+            Setup::Bas12 => vec![pid, cd10],
+            Setup::Mnist => vec![Method::Pid(NegativePhase::Gibbs { steps: 1 }), pid, cd10],
+        }
+    }
+
+    /// The training images (the BAS split and the random pixels come from `seed`).
+    pub fn dataset(self, seed: u64) -> Dataset {
+        match self {
+            Setup::Bars4 => bars4(),
+            Setup::Bas12 => bas(12, seed),
+            Setup::Mnist => random(784, MNIST_IMAGES, seed),
+        }
+    }
+
+    /// What the data is, for the output.
+    pub fn data_description(self) -> &'static str {
+        match self {
+            Setup::Bars4 => "Bars 4x4 (10 training images)",
+            Setup::Bas12 => "BAS 12x12 (6550 training images)",
+            Setup::Mnist => "random ±1 (MNIST sizes, 8000 images)",
+        }
+    }
+
+    /// The training configuration of `method` on this set-up, evaluation off.
+    pub fn config(self, method: Method, seed: u64) -> TrainConfig {
+        let p = TrainConfig::paper(method);
+        let ra = method.is_ra();
+        let c = match self {
+            Setup::Bars4 => p,
+            Setup::Bas12 => TrainConfig { patterns: 40, batch: 120, ..p },
+            Setup::Mnist => TrainConfig {
+                hidden: 3000,
+                patterns: 200,
+                batch: MNIST_IMAGES,
+                lr: if ra { 0.015 } else { p.lr },
+                projection: if ra { Projection::Clamp { bound: 1.0 } } else { p.projection },
+                ..p
+            },
+        };
+        TrainConfig { seed, eval_every: 0, ..c }
+    }
+}
+
+/// Updates per epoch for `n` training images in batches of `cfg.batch`.
+pub fn batches_per_epoch(cfg: &TrainConfig, n: usize) -> usize {
+    match cfg.partial_batch {
+        PartialBatch::Drop => n / cfg.batch,
+        PartialBatch::Scaled | PartialBatch::Mean => n.div_ceil(cfg.batch),
+    }
+}
+
+/// One timed row of `rapid bench paper`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochTiming {
+    /// Updates per epoch.
+    pub batches_per_epoch: usize,
+    /// Wall seconds of each timed epoch, in order.
+    pub seconds: Vec<f64>,
+}
+
+impl EpochTiming {
+    /// Median seconds per epoch.
+    pub fn seconds_per_epoch(&self) -> f64 {
+        median(&self.seconds)
+    }
+
+    /// Median seconds per epoch over the batches per epoch.
+    pub fn seconds_per_batch(&self) -> f64 {
+        self.seconds_per_epoch() / self.batches_per_epoch as f64
+    }
+}
+
+/// Trains `warmup` untimed epochs, then times `repeats` epochs one by one
+/// ([`Trainer::train_epoch`]: no evaluation). `progress` gets each timed epoch's seconds.
+///
+/// # Errors
+/// An invalid configuration, or a parameter that stops being finite.
+pub fn time_epochs(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    warmup: usize,
+    repeats: usize,
+    mut progress: impl FnMut(usize, f64),
+) -> Result<EpochTiming, TrainError> {
+    let total = u32::try_from(warmup + repeats).unwrap_or(u32::MAX).max(1);
+    let cfg = TrainConfig { epochs: total, eval_every: 0, ..*cfg };
+    let mut t = Trainer::new(&cfg, data)?;
+    for _ in 0..warmup {
+        t.train_epoch(data)?;
+    }
+    let mut seconds = Vec::with_capacity(repeats);
+    for i in 0..repeats {
+        let t0 = Instant::now();
+        t.train_epoch(data)?;
+        let s = t0.elapsed().as_secs_f64();
+        progress(i, s);
+        seconds.push(s);
+    }
+    Ok(EpochTiming { batches_per_epoch: batches_per_epoch(&cfg, data.n_train()), seconds })
+}
+
+/// One set-up's rows, checked before any work.
+struct Planned {
+    setup: Setup,
+    data: Dataset,
+    rows: Vec<(Method, TrainConfig)>,
+}
+
+fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
+    if a.repeats == 0 {
+        return Err(BenchError::input("--repeats must be at least 1"));
+    }
+    if a.setups.is_empty() {
+        return Err(BenchError::input("--setups needs at least one set-up"));
+    }
+    let mut setups = a.setups.clone();
+    setups.dedup();
+    // Every row's configuration is checked before any work.
+    let mut plan: Vec<Planned> = Vec::new();
+    for &s in &setups {
+        let methods = a.methods.clone().unwrap_or_else(|| s.default_methods());
+        if methods.is_empty() {
+            return Err(BenchError::input("--methods needs at least one method"));
+        }
+        let data = s.dataset(a.seed);
+        let mut rows = Vec::new();
+        for m in methods {
+            if m == Method::Exact {
+                return Err(BenchError::input(
+                    "bench paper times pid, pid-hebb, pid-gibbs:K, cd:K and pcd:K, not exact",
+                ));
+            }
+            let cfg = s.config(m, a.seed);
+            cfg.validate(&data).map_err(|e| BenchError::input(format!("{s} {m}: {e}")))?;
+            rows.push((m, cfg));
+        }
+        plan.push(Planned { setup: s, data, rows });
+    }
+    let isa = select_isa(a.isa)?;
+    if !a.json {
+        println!("# rapid bench paper: {}", machine_line(isa));
+        println!(
+            "# {} untimed + {} timed epochs per row, median reported; evaluation off; seed {}",
+            a.warmup, a.repeats, a.seed
+        );
+        for p in &plan {
+            println!("# {}: {}", p.setup, p.setup.data_description());
+        }
+        println!(
+            "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  isa",
+            "setup", "method", "V", "H", "K", "batch", "batches", "s/epoch", "s/batch"
+        );
+    }
+    for Planned { setup, data, rows } in &plan {
+        for (method, cfg) in rows {
+            let name = method_name(*method);
+            eprintln!(
+                "rapid bench: {setup} {name}: {} untimed + {} timed epochs",
+                a.warmup, a.repeats
+            );
+            let timing = time_epochs(cfg, data, a.warmup, a.repeats, |i, s| {
+                eprintln!(
+                    "rapid bench:   {setup} {name} epoch {}/{}: {} s",
+                    i + 1,
+                    a.repeats,
+                    secs(s)
+                )
+            })
+            .map_err(|e| match e {
+                TrainError::NonFinite { .. } => BenchError::work(format!("{setup} {name}: {e}")),
+                _ => BenchError::input(format!("{setup} {name}: {e}")),
+            })?;
+            let k = if method.is_ra() { Some(cfg.patterns) } else { None };
+            if a.json {
+                println!(
+                    "{}",
+                    json!({
+                        "setup": setup.to_string(),
+                        "method": name,
+                        "seconds_per_epoch": timing.seconds_per_epoch(),
+                        "seconds_per_batch": timing.seconds_per_batch(),
+                        "isa": isa.name(),
+                        "repeats": a.repeats,
+                        "warmup": a.warmup,
+                        "batches_per_epoch": timing.batches_per_epoch,
+                        "batch": cfg.batch,
+                        "visible": data.visible(),
+                        "hidden": cfg.hidden,
+                        "patterns": k,
+                        "data": setup.data_description(),
+                        "seconds": timing.seconds,
+                        "threads": 1,
+                        "seed": a.seed,
+                    })
+                );
+            } else {
+                println!(
+                    "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  {}",
+                    setup.to_string(),
+                    name,
+                    data.visible(),
+                    cfg.hidden,
+                    k.map_or_else(|| "-".to_string(), |k| k.to_string()),
+                    cfg.batch,
+                    timing.batches_per_epoch,
+                    secs(timing.seconds_per_epoch()),
+                    secs(timing.seconds_per_batch()),
+                    isa.name()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The method's name as `--methods` takes it; PCD with the default 2048 chains prints as
+/// `pcd:K`.
+fn method_name(m: Method) -> String {
+    match m {
+        Method::Pcd { k, chains: 2048 } => format!("pcd:{k}"),
+        _ => m.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench scaling
+
+/// `Σ a_i b_i` with eight accumulators (vectorises).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `y += alpha·x`.
+fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// The PID gradient computed through the formed weight matrix (the cost model of an
+/// implementation that forms `W`), with its buffers.
+///
+/// With `W = Ξ_vᵀΞ_h/√K` (V×H) and a phase's `W` gradient
+/// `G_W = Σ_phases ± (1/|S|) Σ_s v_s ⊗ tanh(Wᵀv_s)` ([`dense_accumulate_phase`]), the chain rule
+/// through `W_iα = (1/√K) Σ_k ξᵏ_{v,i} ξᵏ_{h,α}` gives
+///
+/// ```text
+/// g_v[k][i] = (1/√K) Σ_α ξᵏ_{h,α} G_W[i][α]     (g_Ξv = Ξ_h G_Wᵀ / √K, K×V)
+/// g_h[k][α] = (1/√K) Σ_i ξᵏ_{v,i} G_W[i][α]     (g_Ξh = Ξ_v G_W / √K,  K×H)
+/// ```
+///
+/// which is `rapid_core::train`'s `g_v = (1/(|S|√K)) Σ_s u_s v_sᵀ` with `u_s = Ξ_h T_s`, and
+/// `g_h = (1/(|S|√K)) Σ_s m_s T_sᵀ` with `m_s = Ξ_v v_s`: the same numbers, at O(|S|·V·H)
+/// instead of O(|S|·K·(V+H)).
+#[derive(Clone, Debug)]
+pub struct FormedW {
+    dims: Dims,
+    w: Vec<f32>,
+    gw: Vec<f32>,
+    neg: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl FormedW {
+    /// Buffers for models of `dims`: `W` and its gradient (V·H each), the K negative samples.
+    pub fn new(dims: Dims) -> Self {
+        let dd = DenseDims::new(dims.visible, dims.hidden, false);
+        FormedW {
+            dims,
+            w: vec![0.0; dims.weights_len()],
+            gw: vec![0.0; dims.weights_len()],
+            neg: vec![0.0; dims.patterns * dims.visible],
+            scratch: vec![0.0; phase_scratch_len(dd)],
+        }
+    }
+
+    /// The `pid` step direction `∇ = g(batch) − g({sign ξᵏ_v})` (replaces `grad`), with the
+    /// positive phase summed over the batch rows and divided by `divisor` (0 means the row
+    /// count), as [`pid_gradient`] with [`NegativePhase::Patterns`].
+    ///
+    /// # Panics
+    /// If the model's sizes differ from `new`'s, `batch.len()` is not a multiple of `V` or
+    /// `grad.len() != K(V+H)`.
+    pub fn pid_gradient<S: AsRef<[f32]>>(
+        &mut self,
+        model: &RaModel<S>,
+        batch: &[f32],
+        divisor: usize,
+        grad: &mut [f32],
+    ) {
+        let d = self.dims;
+        assert_eq!(model.dims(), d, "model sizes differ from the buffers'");
+        assert_eq!(batch.len() % d.visible, 0, "batch rows must have V entries");
+        assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
+        let rows = batch.len() / d.visible;
+        let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
+        // W = Ξ_vᵀΞ_h/√K, formed every step.
+        model.weights(&mut self.w);
+        for (k, row) in self.neg.chunks_exact_mut(d.visible).enumerate() {
+            for (x, &p) in row.iter_mut().zip(model.xi_v(k)) {
+                *x = sign_f32(p);
+            }
+        }
+        // G_W from the dense W: data phase minus pattern phase.
+        let dense = DenseRbm::new(&self.w[..], DenseDims::new(d.visible, d.hidden, false));
+        self.gw.fill(0.0);
+        dense_accumulate_phase(&dense, batch, weight, &mut self.gw, &mut self.scratch);
+        dense_accumulate_phase(&dense, &self.neg, -1.0, &mut self.gw, &mut self.scratch);
+        // Chain rule back to the patterns.
+        let s = model.inv_sqrt_k();
+        let wd = d.width();
+        grad.fill(0.0);
+        for (i, g_row) in self.gw.chunks_exact(d.hidden).enumerate() {
+            for k in 0..d.patterns {
+                let (gv, gh) = grad[k * wd..(k + 1) * wd].split_at_mut(d.visible);
+                gv[i] = s * dot(model.xi_h(k), g_row);
+                axpy(s * model.xi_v(k)[i], g_row, gh);
+            }
+        }
+    }
+}
+
+/// The three methods of `rapid bench scaling`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalingMethod {
+    /// The core's low-rank PID step.
+    PidLowRank,
+    /// The same PID step through the formed `W` ([`FormedW`]).
+    PidFormedW,
+    /// The core's CD-10 step on a dense model.
+    Cd10,
+}
+
+impl ScalingMethod {
+    /// All three, in output order.
+    pub const ALL: [ScalingMethod; 3] =
+        [ScalingMethod::PidLowRank, ScalingMethod::PidFormedW, ScalingMethod::Cd10];
+
+    /// Name in files: `pid-lowrank`, `pid-formed-w`, `cd:10`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalingMethod::PidLowRank => "pid-lowrank",
+            ScalingMethod::PidFormedW => "pid-formed-w",
+            ScalingMethod::Cd10 => "cd:10",
+        }
+    }
+
+    /// Legend label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScalingMethod::PidLowRank => "PID, low rank (W never formed)",
+            ScalingMethod::PidFormedW => "PID, W formed each step",
+            ScalingMethod::Cd10 => "CD-10, dense W",
+        }
+    }
+
+    fn color(self) -> (u8, u8, u8) {
+        match self {
+            ScalingMethod::PidLowRank => RAPID,
+            ScalingMethod::PidFormedW => PURPLE,
+            ScalingMethod::Cd10 => CD,
+        }
+    }
+}
+
+/// SGD of the paper's RAPID set-up (η = 0.02, no momentum, no weight decay).
+const PID_SGD: Sgd = Sgd { lr: 0.02, momentum: 0.0, weight_decay: 0.0 };
+
+/// Gibbs steps of the CD baseline.
+const CD_K: u32 = 10;
+
+/// A model in training, one step at a time, on a fixed batch.
+enum Stepper {
+    Pid {
+        dims: Dims,
+        xi: Vec<f32>,
+        velocity: Vec<f32>,
+        grad: Vec<f32>,
+        scratch: Vec<f32>,
+        formed: Option<FormedW>,
+        rng: Rng,
+    },
+    Cd {
+        dims: DenseDims,
+        params: Vec<f32>,
+        m: Vec<f32>,
+        v: Vec<f32>,
+        t: u64,
+        grad: Vec<f32>,
+        chains: Vec<u64>,
+        scratch: Vec<f32>,
+        rng: Rng,
+    },
+}
+
+/// Box–Muller normal draw.
+fn normal(rng: &mut Rng) -> f32 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+impl Stepper {
+    /// Initial parameters as `rapid train` draws them: uniform ±1 patterns, `W ~ N(0, 0.01²)`.
+    fn new(method: ScalingMethod, dims: Dims, batch: usize, mut rng: Rng) -> Self {
+        match method {
+            ScalingMethod::PidLowRank | ScalingMethod::PidFormedW => {
+                let n = dims.xi_len();
+                let xi = (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect();
+                Stepper::Pid {
+                    dims,
+                    xi,
+                    velocity: vec![0.0; n],
+                    grad: vec![0.0; n],
+                    scratch: vec![0.0; pid_scratch_len(dims)],
+                    formed: (method == ScalingMethod::PidFormedW).then(|| FormedW::new(dims)),
+                    rng,
+                }
+            }
+            ScalingMethod::Cd10 => {
+                let dd = DenseDims::new(dims.visible, dims.hidden, false);
+                let n = dd.param_len();
+                let params = (0..n).map(|_| 0.01 * normal(&mut rng)).collect();
+                Stepper::Cd {
+                    dims: dd,
+                    params,
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                    t: 0,
+                    grad: vec![0.0; n],
+                    chains: vec![0; cd_chain_words_len(dd, batch)],
+                    scratch: vec![0.0; cd_scratch_len(dd)],
+                    rng,
+                }
+            }
+        }
+    }
+
+    /// One update on `batch`.
+    fn step(&mut self, batch: &[f32]) {
+        match self {
+            Stepper::Pid { dims, xi, velocity, grad, scratch, formed, rng } => {
+                let model = RaModel::new(&xi[..], *dims);
+                match formed {
+                    None => {
+                        pid_gradient(&model, batch, 0, NegativePhase::Patterns, grad, scratch, rng)
+                    }
+                    Some(f) => f.pid_gradient(&model, batch, 0, grad),
+                }
+                sgd_update(xi, velocity, grad, &PID_SGD);
+                // `--projection sign:1`: keeps the patterns ±1 however many steps run.
+                project_sign(xi);
+            }
+            Stepper::Cd { dims, params, m, v, t, grad, chains, scratch, rng } => {
+                let model = DenseRbm::new(&params[..], *dims);
+                cd_gradient(&model, batch, 0, CD_K, grad, chains, scratch, rng);
+                *t += 1;
+                adam_update(params, m, v, grad, &Adam { lr: 0.001, ..Adam::default() }, *t);
+            }
+        }
+    }
+
+    fn params_finite(&self) -> bool {
+        match self {
+            Stepper::Pid { xi, .. } => xi.iter().all(|x| x.is_finite()),
+            Stepper::Cd { params, .. } => params.iter().all(|x| x.is_finite()),
+        }
+    }
+}
+
+/// Settings of `rapid bench scaling`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingConfig {
+    /// Sizes `N = V + H`, each a multiple of 5.
+    pub sizes: Vec<usize>,
+    /// Patterns `K`.
+    pub patterns: usize,
+    /// Images per step `B`.
+    pub batch: usize,
+    /// Timed runs per size and method.
+    pub repeats: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// The default sweep: `N` from 250 to 8000 (`H` from 200 to 6400).
+pub const DEFAULT_SIZES: [usize; 6] = [250, 500, 1000, 2000, 4000, 8000];
+
+/// A timed run lasts at least this long (seconds), so short steps are timed over many.
+const MIN_RUN_SECONDS: f64 = 0.05;
+
+impl ScalingConfig {
+    /// `(V, H) = (N/5, 4N/5)`, so `V = H/4`.
+    pub fn layers(n: usize) -> (usize, usize) {
+        (n / 5, n - n / 5)
+    }
+
+    /// Checks the sizes, K, batch and repeats.
+    ///
+    /// # Errors
+    /// A one-line message naming the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        for &n in &self.sizes {
+            if n < 5 || n % 5 != 0 {
+                return Err(format!(
+                    "--sizes: N = {n} is not a positive multiple of 5 (V = N/5, H = 4N/5)"
+                ));
+            }
+        }
+        let mut distinct = self.sizes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < 2 {
+            return Err("--sizes needs at least two different sizes to fit a slope".into());
+        }
+        if self.patterns == 0 {
+            return Err("--patterns must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        if self.repeats == 0 {
+            return Err("--repeats must be at least 1".into());
+        }
+        let biggest = *distinct.last().expect("two sizes");
+        let (v, h) = Self::layers(biggest);
+        Dims::new(v, h, self.patterns).validate().map_err(|e| format!("N = {biggest}: {e}"))?;
+        // Dense W, its gradient and Adam's two moments, plus the batch.
+        let bytes = 4 * (4 * v as u128 * h as u128 + (self.batch * v) as u128);
+        if bytes > 8 << 30 {
+            return Err(format!("N = {biggest} needs about {} MiB, too large", bytes >> 20));
+        }
+        Ok(())
+    }
+}
+
+/// One measured size of one method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingPoint {
+    /// `N = V + H`.
+    pub n: usize,
+    /// Visible units.
+    pub visible: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Median seconds per step.
+    pub seconds_per_step: f64,
+    /// Steps per timed run.
+    pub steps_per_run: usize,
+}
+
+/// One method's sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingCurve {
+    /// The method.
+    pub method: ScalingMethod,
+    /// One point per size, in increasing `N`.
+    pub points: Vec<ScalingPoint>,
+    /// Least-squares slope of `log(seconds per step)` against `log(N)`.
+    pub slope: f64,
+}
+
+/// Least-squares slope of `ln y` against `ln x` over the points with positive finite
+/// coordinates; NaN when fewer than two distinct `x` remain.
+pub fn loglog_slope(points: &[(f64, f64)]) -> f64 {
+    let pts: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|(x, y)| x.is_finite() && *x > 0.0 && y.is_finite() && *y > 0.0)
+        .map(|(x, y)| (x.ln(), y.ln()))
+        .collect();
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if pts.len() < 2 || sxx <= 0.0 {
+        return f64::NAN;
+    }
+    sxy / sxx
+}
+
+/// Times every method at every size. `progress` gets each point as it is measured.
+///
+/// # Errors
+/// A parameter that stops being finite (named with method and size).
+pub fn run_scaling(
+    cfg: &ScalingConfig,
+    mut progress: impl FnMut(ScalingMethod, &ScalingPoint),
+) -> Result<Vec<ScalingCurve>, String> {
+    let mut sizes = cfg.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut curves: Vec<ScalingCurve> = ScalingMethod::ALL
+        .iter()
+        .map(|&method| ScalingCurve { method, points: Vec::new(), slope: f64::NAN })
+        .collect();
+    for &n in &sizes {
+        let (v, h) = ScalingConfig::layers(n);
+        let dims = Dims::new(v, h, cfg.patterns);
+        let batch = random(v, cfg.batch, cfg.seed).train;
+        for (mi, curve) in curves.iter_mut().enumerate() {
+            let method = curve.method;
+            let rng = stream(cfg.seed, Stream::Train, n as u64, mi as u64);
+            let mut s = Stepper::new(method, dims, cfg.batch, rng);
+            let t0 = Instant::now();
+            s.step(&batch);
+            let first = t0.elapsed().as_secs_f64().max(1e-9);
+            let steps = ((MIN_RUN_SECONDS / first).ceil() as usize).clamp(1, 100_000);
+            let mut per_step = Vec::with_capacity(cfg.repeats);
+            for _ in 0..cfg.repeats {
+                let t0 = Instant::now();
+                for _ in 0..steps {
+                    s.step(&batch);
+                }
+                per_step.push(t0.elapsed().as_secs_f64() / steps as f64);
+            }
+            if !s.params_finite() {
+                return Err(format!(
+                    "{} at N = {n}: a parameter became NaN or infinite",
+                    method.name()
+                ));
+            }
+            let p = ScalingPoint {
+                n,
+                visible: v,
+                hidden: h,
+                seconds_per_step: median(&per_step),
+                steps_per_run: steps,
+            };
+            progress(method, &p);
+            curve.points.push(p);
+        }
+    }
+    for c in &mut curves {
+        let xy: Vec<(f64, f64)> =
+            c.points.iter().map(|p| (p.n as f64, p.seconds_per_step)).collect();
+        c.slope = loglog_slope(&xy);
+    }
+    Ok(curves)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
+    AtomicFile::prepare(path)
+        .and_then(|f| f.commit(bytes))
+        .map_err(|e| BenchError::work(format!("writing {}: {e}", path.display())))
+}
+
+fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
+    let cfg = ScalingConfig {
+        sizes: a.sizes.clone().unwrap_or_else(|| DEFAULT_SIZES.to_vec()),
+        patterns: a.patterns,
+        batch: a.batch,
+        repeats: a.repeats,
+        seed: a.seed,
+    };
+    cfg.validate().map_err(BenchError::input)?;
+    let isa = select_isa(a.isa)?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| BenchError::input(format!("creating {}: {e}", a.out.display())))?;
+    // Fail on an unwritable folder before the sweep.
+    drop(
+        AtomicFile::prepare(&a.out.join("scaling.csv"))
+            .map_err(|e| BenchError::input(format!("cannot write to {}: {e}", a.out.display())))?,
+    );
+    let wall = Instant::now();
+    let curves = run_scaling(&cfg, |m, p| {
+        eprintln!(
+            "rapid bench scaling: N = {:>5} (V = {}, H = {}) {:<13} {} s per step ({} steps per run)",
+            p.n,
+            p.visible,
+            p.hidden,
+            m.name(),
+            secs(p.seconds_per_step),
+            p.steps_per_run
+        )
+    })
+    .map_err(BenchError::work)?;
+    let wall = wall.elapsed().as_secs_f64();
+
+    let mut csv = String::from("method,N,V,H,seconds_per_step\n");
+    for c in &curves {
+        for p in &c.points {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{:e}",
+                c.method.name(),
+                p.n,
+                p.visible,
+                p.hidden,
+                p.seconds_per_step
+            );
+        }
+    }
+    write_file(&a.out.join("scaling.csv"), csv.as_bytes())?;
+    let sizes: Vec<usize> = curves[0].points.iter().map(|p| p.n).collect();
+    let summary = json!({
+        "sizes": sizes,
+        "visible": curves[0].points.iter().map(|p| p.visible).collect::<Vec<_>>(),
+        "hidden": curves[0].points.iter().map(|p| p.hidden).collect::<Vec<_>>(),
+        "layers": "V = H/4 (V = N/5, H = 4N/5)",
+        "patterns": cfg.patterns,
+        "batch": cfg.batch,
+        "repeats": cfg.repeats,
+        "isa": isa.name(),
+        "threads": 1,
+        "seed": cfg.seed,
+        "data": "random ±1",
+        "wall_seconds": wall,
+        "methods": curves.iter().map(|c| json!({
+            "method": c.method.name(),
+            "label": c.method.label(),
+            "slope": if c.slope.is_finite() { Some(c.slope) } else { None },
+            "points": c.points.iter().map(|p| json!({
+                "N": p.n,
+                "V": p.visible,
+                "H": p.hidden,
+                "seconds_per_step": p.seconds_per_step,
+                "steps_per_run": p.steps_per_run,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let mut text = serde_json::to_string_pretty(&summary).expect("JSON");
+    text.push('\n');
+    write_file(&a.out.join("scaling.json"), text.as_bytes())?;
+    let lines: Vec<Line> = curves
+        .iter()
+        .map(|c| Line {
+            label: format!("{} (slope {:.2})", c.method.label(), c.slope),
+            color: c.method.color(),
+            points: c.points.iter().map(|p| (p.n as f64, p.seconds_per_step)).collect(),
+        })
+        .collect();
+    draw_loglog(
+        &a.out.join("scaling"),
+        &format!(
+            "Time per training step, K = {}, batch {}, V = H/4 ({})",
+            cfg.patterns,
+            cfg.batch,
+            isa.name()
+        ),
+        "N = V + H",
+        "seconds per step",
+        &lines,
+    )
+    .map_err(|e| BenchError::work(format!("drawing {}: {e}", a.out.join("scaling").display())))?;
+
+    println!("# rapid bench scaling: {}", machine_line(isa));
+    println!(
+        "# one step = one batch update; K = {}, batch {}, V = H/4 (V = N/5, H = 4N/5), random ±1 data; median of {} runs; seed {}",
+        cfg.patterns, cfg.batch, cfg.repeats, cfg.seed
+    );
+    let mut head = format!("{:>6} {:>5} {:>5}", "N", "V", "H");
+    for c in &curves {
+        let _ = write!(head, " {:>14}", c.method.name());
+    }
+    println!("{head}  (seconds per step)");
+    for (i, p) in curves[0].points.iter().enumerate() {
+        let mut row = format!("{:>6} {:>5} {:>5}", p.n, p.visible, p.hidden);
+        for c in &curves {
+            let _ = write!(row, " {:>14}", secs(c.points[i].seconds_per_step));
+        }
+        println!("{row}");
+    }
+    for c in &curves {
+        println!("# slope of log(time) vs log(N): {:<13} {:.3}", c.method.name(), c.slope);
+    }
+    println!("# written to {} ({wall:.1} s)", a.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+        let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let diff = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        diff / scale
+    }
+
+    /// The formed-W gradient is the low-rank one: real-valued patterns, a full batch and a
+    /// short batch scaled by a larger divisor.
+    #[test]
+    fn formed_w_gradient_matches_the_low_rank_one() {
+        for (v, h, k, b, divisor) in [(7, 11, 3, 5, 0), (16, 40, 8, 3, 0), (13, 9, 5, 2, 6)] {
+            let dims = Dims::new(v, h, k);
+            let mut rng = stream(11, Stream::Train, v as u64, h as u64);
+            let xi: Vec<f32> = (0..dims.xi_len())
+                .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
+                .collect();
+            let batch = random(v, b, 5).train;
+            let model = RaModel::new(&xi[..], dims);
+            let mut low = vec![0.0; dims.xi_len()];
+            let mut scratch = vec![0.0; pid_scratch_len(dims)];
+            pid_gradient(
+                &model,
+                &batch,
+                divisor,
+                NegativePhase::Patterns,
+                &mut low,
+                &mut scratch,
+                &mut rng,
+            );
+            let mut formed = vec![0.0; dims.xi_len()];
+            FormedW::new(dims).pid_gradient(&model, &batch, divisor, &mut formed);
+            let e = rel_err(&low, &formed);
+            assert!(e < 1e-4, "V={v} H={h} K={k}: relative error {e}");
+            assert!(low.iter().any(|&g| g.abs() > 1e-3), "a non-trivial gradient");
+        }
+    }
+
+    #[test]
+    fn slope_and_median() {
+        let pts: Vec<(f64, f64)> =
+            [250.0, 500.0, 1000.0, 2000.0].iter().map(|&n: &f64| (n, 3e-9 * n.powf(1.7))).collect();
+        assert!((loglog_slope(&pts) - 1.7).abs() < 1e-9);
+        assert!(loglog_slope(&pts[..1]).is_nan());
+        assert!(loglog_slope(&[(1.0, 1.0), (1.0, 2.0)]).is_nan());
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn setups_have_the_papers_sizes() {
+        for (s, v, h, k, b) in [
+            (Setup::Bars4, 16, 1000, 8, 3),
+            (Setup::Bas12, 144, 1000, 40, 120),
+            (Setup::Mnist, 784, 3000, 200, 8000),
+        ] {
+            let d = s.dataset(0);
+            let c = s.config(Method::Pid(NegativePhase::Patterns), 0);
+            assert_eq!((d.visible(), c.hidden, c.patterns, c.batch, c.eval_every), (v, h, k, b, 0));
+            assert!(c.validate(&d).is_ok(), "{s}");
+            for m in s.default_methods() {
+                assert!(s.config(m, 0).validate(&d).is_ok(), "{s} {m}");
+            }
+            assert_eq!(s.to_string().parse::<Setup>(), Ok(s));
+        }
+        assert_eq!(Setup::Bas12.dataset(0).n_train(), 6550);
+        assert_eq!(batches_per_epoch(&Setup::Bas12.config(Method::Cd { k: 10 }, 0), 6550), 55);
+        assert_eq!(batches_per_epoch(&Setup::Mnist.config(Method::Cd { k: 10 }, 0), 8000), 1);
+        assert_eq!(batches_per_epoch(&Setup::Bars4.config(Method::Cd { k: 10 }, 0), 10), 10);
+    }
+
+    #[test]
+    fn epochs_are_timed_without_evaluation() {
+        let d = bars4();
+        let cfg = TrainConfig { hidden: 30, ..Setup::Bars4.config(Method::Cd { k: 1 }, 0) };
+        let mut seen = 0;
+        let t = time_epochs(&cfg, &d, 1, 3, |_, s| {
+            assert!(s > 0.0);
+            seen += 1;
+        })
+        .unwrap();
+        assert_eq!((seen, t.seconds.len(), t.batches_per_epoch), (3, 3, 10));
+        assert!(t.seconds_per_batch() > 0.0 && t.seconds_per_batch() < t.seconds_per_epoch());
+    }
+
+    #[test]
+    fn a_tiny_sweep_measures_every_method() {
+        let cfg = ScalingConfig { sizes: vec![50, 25], patterns: 4, batch: 3, repeats: 1, seed: 2 };
+        cfg.validate().unwrap();
+        let mut calls = 0;
+        let curves = run_scaling(&cfg, |_, _| calls += 1).unwrap();
+        assert_eq!(calls, 6);
+        for c in &curves {
+            assert_eq!(c.points.iter().map(|p| p.n).collect::<Vec<_>>(), [25, 50]);
+            assert_eq!((c.points[0].visible, c.points[0].hidden), (5, 20));
+            assert!(c.slope.is_finite(), "{}", c.method.name());
+        }
+        let bad = |f: fn(&mut ScalingConfig)| {
+            let mut c = cfg.clone();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.sizes = vec![50, 51]).contains("multiple of 5"));
+        assert!(bad(|c| c.sizes = vec![50, 50]).contains("two different"));
+        assert!(bad(|c| c.patterns = 0).contains("--patterns"));
+        assert!(bad(|c| c.repeats = 0).contains("--repeats"));
+    }
+
+    #[test]
+    fn isa_names_are_checked() {
+        assert!("nonsense".parse::<IsaChoice>().unwrap_err().contains("expected auto"));
+        assert_eq!("avx2".parse::<IsaChoice>(), Ok(IsaChoice::Force(Isa::Avx2)));
+        assert_eq!(select_isa(IsaChoice::Auto).unwrap(), kernels::active());
+    }
+}
