@@ -45,10 +45,10 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use rand_core::RngCore;
 use rapid_core::dense::{
-    cd_chain_words_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, phase_scratch_len,
-    DenseDims, DenseRbm,
+    block_scratch_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, DenseDims, DenseRbm,
+    DENSE_BLOCK,
 };
-use rapid_core::kernels::{self, Isa};
+use rapid_core::kernels::{self, gemm, Isa, MatRef, GEMM_PACK_LEN};
 use rapid_core::optim::{adam_update, Adam};
 use rapid_core::spins::sign_f32;
 use rapid_core::train::{pid_gradient, pid_scratch_len, project_sign, sgd_update, Sgd};
@@ -248,10 +248,11 @@ fn cpu_name() -> Option<String> {
 fn machine_line(isa: Isa) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!(
-        "CPU {}; kernels {} (best on this CPU: {}); training on 1 thread ({cpus} available)",
+        "CPU {}; kernels {} (best on this CPU: {}); training on {} threads ({cpus} available)",
         cpu_name().unwrap_or_else(|| "unknown".into()),
         isa.name(),
         Isa::detect().name(),
+        rayon::current_num_threads(),
     )
 }
 
@@ -512,7 +513,7 @@ fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
                         "patterns": k,
                         "data": setup.data_description(),
                         "seconds": timing.seconds,
-                        "threads": 1,
+                        "threads": rayon::current_num_threads(),
                         "seed": a.seed,
                     })
                 );
@@ -548,26 +549,6 @@ fn method_name(m: Method) -> String {
 // ---------------------------------------------------------------------------------------------
 // bench scaling
 
-/// `Σ a_i b_i` with eight accumulators (vectorises).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// `y += alpha·x`.
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
-    }
-}
-
 /// The PID gradient computed through the formed weight matrix (the cost model of an
 /// implementation that forms `W`), with its buffers.
 ///
@@ -590,6 +571,7 @@ pub struct FormedW {
     gw: Vec<f32>,
     neg: Vec<f32>,
     scratch: Vec<f32>,
+    pack: Vec<f32>,
 }
 
 impl FormedW {
@@ -601,7 +583,8 @@ impl FormedW {
             w: vec![0.0; dims.weights_len()],
             gw: vec![0.0; dims.weights_len()],
             neg: vec![0.0; dims.patterns * dims.visible],
-            scratch: vec![0.0; phase_scratch_len(dd)],
+            scratch: vec![0.0; block_scratch_len(dd, DENSE_BLOCK)],
+            pack: vec![0.0; GEMM_PACK_LEN],
         }
     }
 
@@ -625,8 +608,13 @@ impl FormedW {
         assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
         let rows = batch.len() / d.visible;
         let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
-        // W = Ξ_vᵀΞ_h/√K, formed every step.
-        model.weights(&mut self.w);
+        // W = Ξ_vᵀΞ_h/√K, formed every step (the same GEMM kernels as the low-rank code).
+        let (s, wd, xi) = (model.inv_sqrt_k(), d.width(), model.xi());
+        let xv = MatRef { data: xi, rs: wd, cs: 1 }; // K × V
+        let xh = MatRef { data: &xi[d.visible..], rs: wd, cs: 1 }; // K × H
+        let (v, h, k) = (d.visible, d.hidden, d.patterns);
+        self.w.fill(0.0);
+        gemm(v, h, k, s, xv.t(), xh, &mut self.w, h, &mut self.pack);
         for (k, row) in self.neg.chunks_exact_mut(d.visible).enumerate() {
             for (x, &p) in row.iter_mut().zip(model.xi_v(k)) {
                 *x = sign_f32(p);
@@ -637,17 +625,11 @@ impl FormedW {
         self.gw.fill(0.0);
         dense_accumulate_phase(&dense, batch, weight, &mut self.gw, &mut self.scratch);
         dense_accumulate_phase(&dense, &self.neg, -1.0, &mut self.gw, &mut self.scratch);
-        // Chain rule back to the patterns.
-        let s = model.inv_sqrt_k();
-        let wd = d.width();
+        // Chain rule back to the patterns: g_Ξv = Ξ_h G_Wᵀ/√K, g_Ξh = Ξ_v G_W/√K.
         grad.fill(0.0);
-        for (i, g_row) in self.gw.chunks_exact(d.hidden).enumerate() {
-            for k in 0..d.patterns {
-                let (gv, gh) = grad[k * wd..(k + 1) * wd].split_at_mut(d.visible);
-                gv[i] = s * dot(model.xi_h(k), g_row);
-                axpy(s * model.xi_v(k)[i], g_row, gh);
-            }
-        }
+        let gw = MatRef::row_major(&self.gw, h); // V × H
+        gemm(k, v, h, s, xh, gw.t(), grad, wd, &mut self.pack);
+        gemm(k, h, v, s, xv, gw, &mut grad[v..], wd, &mut self.pack);
     }
 }
 
@@ -718,7 +700,6 @@ enum Stepper {
         v: Vec<f32>,
         t: u64,
         grad: Vec<f32>,
-        chains: Vec<u64>,
         scratch: Vec<f32>,
         rng: Rng,
     },
@@ -759,8 +740,7 @@ impl Stepper {
                     v: vec![0.0; n],
                     t: 0,
                     grad: vec![0.0; n],
-                    chains: vec![0; cd_chain_words_len(dd, batch)],
-                    scratch: vec![0.0; cd_scratch_len(dd)],
+                    scratch: vec![0.0; cd_scratch_len(dd, batch)],
                     rng,
                 }
             }
@@ -782,9 +762,9 @@ impl Stepper {
                 // `--projection sign:1`: keeps the patterns ±1 however many steps run.
                 project_sign(xi);
             }
-            Stepper::Cd { dims, params, m, v, t, grad, chains, scratch, rng } => {
+            Stepper::Cd { dims, params, m, v, t, grad, scratch, rng } => {
                 let model = DenseRbm::new(&params[..], *dims);
-                cd_gradient(&model, batch, 0, CD_K, grad, chains, scratch, rng);
+                cd_gradient(&model, batch, 0, CD_K, grad, scratch, rng);
                 *t += 1;
                 adam_update(params, m, v, grad, &Adam { lr: 0.001, ..Adam::default() }, *t);
             }
@@ -1033,7 +1013,7 @@ fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
         "batch": cfg.batch,
         "repeats": cfg.repeats,
         "isa": isa.name(),
-        "threads": 1,
+        "threads": rayon::current_num_threads(),
         "seed": cfg.seed,
         "data": "random ±1",
         "wall_seconds": wall,

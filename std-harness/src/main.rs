@@ -35,6 +35,10 @@ themselves; with CD-k, PCD-k and exact-gradient baselines checked by exact enume
 Results go to stdout, progress to stderr. Bad input exits with code 2 and a one-line reason."
 )]
 struct Cli {
+    /// Worker threads for training, evaluation and reproduction [default: all cores]. Results
+    /// do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -273,6 +277,14 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return fail(2, "--threads must be at least 1");
+        }
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            return fail(1, format!("could not start {n} threads: {e}"));
+        }
+    }
     match cli.command {
         Command::Train(a) => {
             let sub = matches.subcommand_matches("train").expect("train subcommand");

@@ -32,6 +32,7 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
         &["train", "--projection", "clamp:0"],
         &["train", "--momentum", "1.5"],
         &["train", "--epochs", "0"],
+        &["--threads", "0", "train"],
     ];
     for args in cases {
         let mut a = args.to_vec();
@@ -346,4 +347,38 @@ fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
     assert_eq!(saved.state.epoch, e - 1);
     assert!(saved.state.model.params().iter().all(|x| x.is_finite()));
     assert!(!out.exists(), "no model file from a failed run");
+}
+
+/// `--threads` changes the speed, never the bits: PID and PCD with batches split into several
+/// lanes write identical model files on 1 and 2 threads.
+#[test]
+fn model_files_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    for method in ["pid", "pcd:2:256"] {
+        let mut files = Vec::new();
+        for threads in ["1", "2"] {
+            let out = dir.path().join(format!("{method}-{threads}.rapid"));
+            let o = rapid(&[
+                "--threads",
+                threads,
+                "train",
+                "--dataset",
+                "bas:6",
+                "--method",
+                method,
+                "--batch",
+                "96",
+                "--epochs",
+                "3",
+                "--eval-every",
+                "0",
+                "--json",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{method} on {threads}: {}", stderr(&o));
+            files.push(std::fs::read(&out).unwrap());
+        }
+        assert_eq!(files[0], files[1], "{method}: 1 and 2 threads differ");
+    }
 }
