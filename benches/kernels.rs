@@ -1,9 +1,9 @@
 //! The compute kernels of `rapid_core::kernels` at every instruction-set level this CPU has,
 //! and the core's FMA peak to compare them with.
 //!
-//! Run with `cargo bench -p rapid-benches --bench kernels` (a few minutes on the 2-core dev
-//! machine; the scalar GEMMs on the MNIST shapes take a fraction of a second per call), add
-//! `-- --quick` for a short run, or a filter such as `-- gemm/mnist`, `-- avx512` or
+//! Run with `cargo bench -p rapid-benches --bench kernels` (an estimated 3 minutes on the 2-core dev
+//! machine; the scalar GEMMs on the MNIST shapes take about 0.2 s per call), add `-- --quick`
+//! for a short run (about 45 s there), or a filter such as `-- gemm/mnist`, `-- avx512` or
 //! `-- fma_peak`.
 //!
 //! # Levels
@@ -48,7 +48,7 @@
 //! fields uniform ([`random_fields`]). The buffers are allocated before timing; a GEMM
 //! accumulates into the same `C` every iteration (the time does not depend on the values);
 //! each slice-kernel iteration gets a fresh copy of the fields, made outside the timed region
-//! ([`BatchSize::PerIteration`]: the copy is excluded, and the ~20 µs a call takes dwarfs the
+//! ([`BatchSize::PerIteration`]: the copy is excluded, and the 30–200 µs a call takes dwarfs the
 //! per-iteration timer overhead).
 
 #![deny(unsafe_code)]

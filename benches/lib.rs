@@ -117,12 +117,12 @@ pub const fn dense_dims(size: &PaperSize) -> DenseDims {
     DenseDims::new(size.dims.visible, size.dims.hidden, false)
 }
 
-/// Prints `<bench>: kernels run at <level> (detected; available: …)` to stderr, so a bench
-/// log shows which variant the dispatched (non-forced) code used. Call it first in `main`.
+/// Prints `<bench>: kernel level <level> (detected; available: …)` to stderr, so a bench log
+/// shows which variant the dispatched (non-forced) code used. Call it first in `main`.
 pub fn report_isa(bench: &str) {
     let levels: Vec<&str> = available_isas().map(Isa::name).collect();
     eprintln!(
-        "{bench}: kernels run at {} (detected; available: {})",
+        "{bench}: kernel level {} (detected; available: {})",
         active().name(),
         levels.join(" ")
     );

@@ -14,10 +14,10 @@
 //! region ([`BatchSize::PerIteration`]; a step takes tens of microseconds at least, so the
 //! per-iteration timing overhead is small).
 //!
-//! The MNIST-size step takes seconds (about 3.4 s on the 2-core dev machine at the scalar
-//! level, which is what this bench ran before `benches/Cargo.toml` enabled rapid-core's `std`
-//! feature; less at AVX2/AVX-512), so its group takes criterion's minimum of 10 flat samples
-//! within a 40 s target; the whole run takes up to about 1.5 minutes. Run with
+//! The MNIST-size step is slow: about 0.74 s at AVX-512 on the shared 2-core dev machine
+//! (`--quick`), and about 3.4 s at the scalar level, which is what this bench ran before
+//! `benches/Cargo.toml` enabled rapid-core's `std` feature. Its group takes criterion's minimum
+//! of 10 flat samples within a 40 s target; the whole run takes about a minute. Run with
 //! `cargo bench -p rapid-benches --bench train_step`, add `-- --quick` for a shorter run or
 //! `-- mnist` to pick a group.
 //!
