@@ -7,11 +7,28 @@
 //! measures the same work each time. Spins are `f32` values `+1.0` or `−1.0`, laid out as the
 //! core expects: a batch is `B` rows of `V` spins, and the patterns `Ξ` are one row-major
 //! `K × (V+H)` slice (see `rapid_core::model`).
+//!
+//! # Instruction-set levels
+//! The kernels pick their level at run time (rapid-core's `std` feature, which this package
+//! enables), so the default build needs no `-C target-cpu` flags. Each bench binary starts with
+//! [`report_isa`], which prints the detected level to stderr; the kernel benches run every
+//! [`available_isas`] level through `rapid_core::kernels::force` and put it back with
+//! [`restore_detected_isa`].
+//!
+//! [`fma_peak`] (x86-64 only) holds the register-only FMA loops behind the `fma_peak` bench
+//! group: the ceiling the GEMM rates are compared against.
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64;
+use rapid_core::dense::DenseDims;
+use rapid_core::kernels::{active, force, Isa};
 use rapid_core::model::Dims;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // the module's one `unsafe` call is behind run-time feature detection
+pub mod fma_peak;
 use rapid_core::train::{LrSchedule, NegativePhase, PidConfig, Projection, Sgd};
 
 /// A [`Pcg64`] seeded from `seed` (through `SeedableRng::seed_from_u64`).
@@ -23,6 +40,15 @@ pub fn rng(seed: u64) -> Pcg64 {
 pub fn random_spins(seed: u64, n: usize) -> Vec<f32> {
     let mut r = rng(seed);
     (0..n).map(|_| if r.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
+}
+
+/// `n` values uniform in `[−scale, scale)` (24 random bits each), from `seed`: fields for the
+/// activation and draw kernels, real-valued GEMM operands, small dense weights.
+pub fn random_fields(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut r = rng(seed);
+    (0..n)
+        .map(|_| ((r.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0) * 2.0 - 1.0) * scale)
+        .collect()
 }
 
 /// `batch` random ±1 images of `V` spins each (`batch · V` entries, row-major), from `seed`.
@@ -85,6 +111,33 @@ pub const MNIST: PaperSize = PaperSize {
     },
 };
 
+/// The dense RBM of the CD/PCD baselines at a paper size: `V` and `H` of `size`, no biases
+/// (the harness default for `cd`/`pcd`).
+pub const fn dense_dims(size: &PaperSize) -> DenseDims {
+    DenseDims::new(size.dims.visible, size.dims.hidden, false)
+}
+
+/// Prints `<bench>: kernel level <level> (detected; available: …)` to stderr, so a bench log
+/// shows which variant the dispatched (non-forced) code used. Call it first in `main`.
+pub fn report_isa(bench: &str) {
+    let levels: Vec<&str> = available_isas().map(Isa::name).collect();
+    eprintln!(
+        "{bench}: kernel level {} (detected; available: {})",
+        active().name(),
+        levels.join(" ")
+    );
+}
+
+/// Every level this CPU can run, lowest first (`scalar` always).
+pub fn available_isas() -> impl Iterator<Item = Isa> {
+    Isa::ALL.into_iter().filter(|isa| isa.available())
+}
+
+/// Makes the kernels use the detected (best) level again after a bench forced another.
+pub fn restore_detected_isa() {
+    force(Isa::detect()).expect("the detected level is available");
+}
+
 /// Multiply-adds of one PID step with the `pid` negative phase, `≈ (B + K)·K·(2V + 3H)`
 /// (overlaps, hidden field, projections and the rank-one gradient updates per sample), for
 /// turning a measured time into an arithmetic rate.
@@ -109,10 +162,28 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_seeded_and_in_range() {
+        let a = random_fields(3, 1000, 4.0);
+        assert!(a.iter().all(|&x| (-4.0..4.0).contains(&x)));
+        assert!(a.iter().any(|&x| x < -3.0) && a.iter().any(|&x| x > 3.0));
+        assert_eq!(a, random_fields(3, 1000, 4.0));
+    }
+
+    #[test]
+    fn restoring_gives_the_detected_level() {
+        force(Isa::Scalar).unwrap();
+        assert_eq!(active(), Isa::Scalar);
+        restore_detected_isa();
+        assert_eq!(active(), Isa::detect());
+        assert_eq!(available_isas().next(), Some(Isa::Scalar));
+    }
+
+    #[test]
     fn paper_configs_are_valid() {
         for s in [BARS_4X4, BAS_12X12, MNIST] {
             assert!(s.dims.validate().is_ok(), "{}", s.name);
             assert!(s.config.validate().is_ok(), "{}", s.name);
+            assert!(dense_dims(&s).validate().is_ok(), "{}", s.name);
         }
     }
 }

@@ -14,17 +14,23 @@
 //! region ([`BatchSize::PerIteration`]; a step takes tens of microseconds at least, so the
 //! per-iteration timing overhead is small).
 //!
-//! The MNIST-size step is slow in the scalar code (about 3.4 s on the 2-core dev machine), so
-//! its group takes criterion's minimum of 10 flat samples within a 40 s target (1–2 steps per
-//! sample); the whole run takes about 1.5 minutes there. Run with
+//! The MNIST-size step is slow: about 0.74 s at AVX-512 on the shared 2-core dev machine
+//! (`--quick`), and about 3.4 s at the scalar level, which is what this bench ran before
+//! `benches/Cargo.toml` enabled rapid-core's `std` feature. Its group takes criterion's minimum
+//! of 10 flat samples within a 40 s target; the whole run takes about a minute. Run with
 //! `cargo bench -p rapid-benches --bench train_step`, add `-- --quick` for a shorter run or
 //! `-- mnist` to pick a group.
+//!
+//! The binary first prints the kernel level that run-time detection picked (the `std` feature;
+//! the default build needs no `-C target-cpu` flags); every step runs at that level.
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use rand_pcg::Pcg64;
-use rapid_benches::{random_batch, random_patterns, rng, PaperSize, BARS_4X4, BAS_12X12, MNIST};
+use rapid_benches::{
+    random_batch, random_patterns, report_isa, rng, PaperSize, BARS_4X4, BAS_12X12, MNIST,
+};
 use rapid_core::train::{pid_scratch_len, NegativePhase, PidConfig, PidTrainer};
 
 /// Seed of the initial patterns.
@@ -94,5 +100,9 @@ fn train_step(c: &mut Criterion) {
     bench_size(c, &MNIST, &[pid], Some(Duration::from_secs(40)));
 }
 
-criterion_group!(benches, train_step);
-criterion_main!(benches);
+fn main() {
+    report_isa("train_step");
+    let mut c = Criterion::default().configure_from_args();
+    train_step(&mut c);
+    c.final_summary();
+}
