@@ -143,7 +143,7 @@ pub const fn phase_scratch_len(dims: DenseDims) -> usize {
 
 /// Rows (chains or samples) per block of the batched dense code: enough for the SIMD GEMMs to
 /// run near peak on x86-64; one row elsewhere, to keep microcontroller scratch small.
-pub const DENSE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 128 } else { 1 };
+pub const DENSE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 256 } else { 1 };
 
 /// Scratch length for the batched dense functions ([`gibbs_rows`], [`cd_gradient`],
 /// [`pcd_gradient`], and the GEMM path of [`dense_accumulate_phase`]) over sets of up to `rows`
