@@ -13,6 +13,8 @@
 //! * [`num`]: activations (`σ`, `tanh`, overflow-safe `log 2cosh`) and spin draws.
 //! * [`model`]: the RA model: low-rank fields, energy, free energy, the formed `W`.
 //! * [`sample`]: block Gibbs sampling.
+//! * [`binary`]: integer Gibbs sampling for ±1 patterns: XOR + popcount overlaps, integer
+//!   fields, threshold-table draws.
 //! * [`train`]: PID gradients (`pid`, `pid-hebb`, `pid-gibbs:k`), SGD, projections, schedule.
 //! * [`dense`]: dense ±1 RBMs (`W`, optional biases) over one parameter slice; packed Gibbs,
 //!   CD-k and PCD-k gradients (the baselines).
@@ -27,6 +29,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod binary;
 pub mod dense;
 pub mod error;
 pub mod format;

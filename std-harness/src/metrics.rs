@@ -11,6 +11,15 @@
 //! Image `i` draws from its own stream `(seed, Eval, tag, i)`, and the per-image scores are
 //! summed in image order, so the result does not depend on the thread count.
 //!
+//! RA models whose patterns are all ±1 (what the `sign` projection leaves), evaluated on ±1
+//! images, take the integer path of [`rapid_core::binary`]: packed spins, XOR + popcount
+//! overlaps (the unkept pixels masked out as neutral), integer fields and threshold-table
+//! draws from sixteen xoshiro128++ lanes seeded from the image's stream. It draws from the
+//! exact conditionals to within `2⁻³²` (the float path: `2⁻²⁴`) but reads other random
+//! numbers, so its HD agrees with the float path's in distribution, not draw for draw; it is
+//! as reproducible and as independent of the thread count. Continuous patterns and dense
+//! models take the float path.
+//!
 //! Accessibilities (DESIGN.md §3, the paper's Fig. 1) compare an energy with the exact
 //! ground-state energy `E_GS < 0`; a ratio of 1 means the ground state was reached. Energies
 //! are computed in `f64` from the same `f32` weights as `E_GS` ([`energy_f64`]), so a ratio
@@ -23,8 +32,11 @@
 //!   [`cd_min_energy`] for CD (the training set after `k` Gibbs steps, best of 10 repeats).
 
 use rand_core::RngCore;
+use rapid_core::binary::{self, BinaryRa, ThresholdTable};
+use rapid_core::kernels::bulk::Lanes;
 use rapid_core::num::{sigmoid, uniform01};
 use rapid_core::sample::sample_spins_in_place;
+use rapid_core::spins::{words_for, PackedSpins};
 use rapid_core::RaModel;
 use rayon::prelude::*;
 
@@ -62,13 +74,45 @@ pub fn reconstruction_hd(
     seed: u64,
     tag: u64,
 ) -> f64 {
-    let (v_len, h_len) = (model.visible(), model.hidden());
+    let v_len = model.visible();
     assert_eq!(kept.len(), v_len, "mask must have V entries");
     assert_eq!(images.len() % v_len, 0, "images must have V entries each");
     let n = images.len() / v_len;
     if n == 0 || protocol.repeats == 0 {
         return f64::NAN;
     }
+    match binary_form(model, images) {
+        Some(bin) if protocol.steps > 0 => {
+            reconstruction_hd_binary(&bin, images, kept, protocol, seed, tag)
+        }
+        _ => reconstruction_hd_float(model, images, kept, protocol, seed, tag),
+    }
+}
+
+/// The integer form of `model` when the binary path applies: an RA model whose patterns are
+/// all ±1, and ±1 `images`.
+fn binary_form(model: &ModelRef<'_>, images: &[f32]) -> Option<BinaryRa<Vec<u64>, Vec<i32>>> {
+    let ModelRef::Ra(ra) = model else { return None };
+    if !images.iter().all(|&x| x == 1.0 || x == -1.0) {
+        return None;
+    }
+    let d = ra.dims();
+    let packed = vec![0u64; binary::packed_len(d)];
+    BinaryRa::from_model(ra, packed, vec![0i32; binary::signs_len(d)]).ok()
+}
+
+/// [`reconstruction_hd`] in `f32` for any model (the path for continuous patterns and dense
+/// models). The caller has checked the lengths and that there is at least one image and repeat.
+fn reconstruction_hd_float(
+    model: &ModelRef<'_>,
+    images: &[f32],
+    kept: &[bool],
+    protocol: HdProtocol,
+    seed: u64,
+    tag: u64,
+) -> f64 {
+    let (v_len, h_len) = (model.visible(), model.hidden());
+    let n = images.len() / v_len;
     let per_image: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -107,6 +151,71 @@ pub fn reconstruction_hd(
                     }
                 }
                 wrong += v.iter().zip(target).filter(|(a, b)| a != b).count() as u64;
+            }
+            wrong as f64 / (protocol.repeats * v_len) as f64
+        })
+        .collect();
+    per_image.iter().sum::<f64>() / n as f64
+}
+
+/// [`reconstruction_hd`] for a ±1 RA model and ±1 images, on packed spins with integer fields
+/// (same protocol; image `i` seeds its [`Lanes`] from its stream `(seed, Eval, tag, i)`).
+/// Needs `protocol.steps ≥ 1`.
+fn reconstruction_hd_binary(
+    bin: &BinaryRa<Vec<u64>, Vec<i32>>,
+    images: &[f32],
+    kept: &[bool],
+    protocol: HdProtocol,
+    seed: u64,
+    tag: u64,
+) -> f64 {
+    let d = bin.dims();
+    let (v_len, h_len, k_len) = (d.visible, d.hidden, d.patterns);
+    let n = images.len() / v_len;
+    let t_h = ThresholdTable::hidden(d, vec![0u32; binary::hidden_table_len(d)]);
+    let t_v = ThresholdTable::visible(d, vec![0u32; binary::visible_table_len(d)]);
+    let mut kept_bits = vec![0u64; words_for(v_len)];
+    PackedSpins::new_unchecked(&mut kept_bits[..], v_len)
+        .copy_from_i8(&kept.iter().map(|&k| if k { 1 } else { -1 }).collect::<Vec<i8>>());
+    let kept_spins = PackedSpins::new_unchecked(&kept_bits[..], v_len);
+    let per_image: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut lanes = Lanes::seed(&mut stream(seed, Stream::Eval, tag, i as u64));
+            let mut target = vec![0u64; words_for(v_len)];
+            PackedSpins::new_unchecked(&mut target[..], v_len)
+                .copy_from_f32(&images[i * v_len..(i + 1) * v_len]);
+            let target_spins = PackedSpins::new_unchecked(&target[..], v_len);
+            let mut scratch = vec![0i32; binary::scratch_len(d)];
+            // The first hidden field depends only on the start (the target on the kept pixels,
+            // neutral elsewhere): look its thresholds up once per image.
+            let (m, f) = scratch.split_at_mut(k_len);
+            bin.hidden_field_masked(&target_spins, &kept_spins, m, &mut f[..h_len]);
+            let mut t0 = vec![0u32; h_len];
+            t_h.thresholds(&f[..h_len], &mut t0);
+            let (mut h, mut v) = (vec![0u64; words_for(h_len)], vec![0u64; words_for(v_len)]);
+            let mut wrong = 0u64;
+            for _ in 0..protocol.repeats {
+                for step in 0..protocol.steps {
+                    if step == 0 {
+                        binary::draw_spins(&t0, &mut h, &mut lanes);
+                    } else {
+                        let vs = PackedSpins::new_unchecked(&v[..], v_len);
+                        bin.sample_hidden(&vs, &t_h, &mut h, &mut scratch, &mut lanes);
+                    }
+                    let hs = PackedSpins::new_unchecked(&h[..], h_len);
+                    bin.sample_visible(&hs, &t_v, &mut v, &mut scratch, &mut lanes);
+                    if protocol.clamp {
+                        for ((x, &t), &k) in v.iter_mut().zip(&target).zip(&kept_bits) {
+                            *x = (*x & !k) | (t & k);
+                        }
+                    }
+                }
+                wrong += v
+                    .iter()
+                    .zip(&target)
+                    .map(|(a, b)| u64::from((a ^ b).count_ones()))
+                    .sum::<u64>();
             }
             wrong as f64 / (protocol.repeats * v_len) as f64
         })
@@ -226,6 +335,7 @@ pub fn cd_min_energy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rapid_core::dense::{DenseDims, DenseRbm};
     use rapid_core::Dims;
 
     /// A Mattis-like model with one pattern equal to the image reconstructs it (or its
@@ -262,6 +372,110 @@ mod tests {
     fn result_does_not_depend_on_the_thread_count() {
         let d = Dims::new(16, 30, 3);
         let xi: Vec<f32> = (0..d.xi_len()).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let data = crate::data::bars4();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                reconstruction_hd(&model, &data.train, &data.kept, HdProtocol::default(), 9, 4)
+            })
+        };
+        assert_eq!(run(1).to_bits(), run(2).to_bits());
+        assert_eq!(run(1).to_bits(), run(3).to_bits());
+    }
+
+    /// The mean over the images of the expected one-step HD (no clamp), and the standard
+    /// deviation of that mean estimated from `repeats` draws per image, by enumerating `h`.
+    fn exact_hd(xi: &[f32], d: Dims, images: &[f32], kept: &[bool], repeats: usize) -> (f64, f64) {
+        let (nv, nh, nk) = (d.visible, d.hidden, d.patterns);
+        let w = |i: usize, a: usize| -> f64 {
+            (0..nk)
+                .map(|k| f64::from(xi[k * (nv + nh) + i] * xi[k * (nv + nh) + nv + a]))
+                .sum::<f64>()
+                / (nk as f64).sqrt()
+        };
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let n = images.len() / nv;
+        let (mut total, mut var) = (0.0, 0.0);
+        for t in images.chunks_exact(nv) {
+            let (mut e1, mut e2) = (0.0, 0.0);
+            let start: Vec<f64> =
+                t.iter().zip(kept).map(|(&x, &k)| if k { f64::from(x) } else { 0.0 }).collect();
+            let phi: Vec<f64> =
+                (0..nh).map(|a| (0..nv).map(|i| w(i, a) * start[i]).sum()).collect();
+            for hb in 0..1usize << nh {
+                let h = |a: usize| if hb >> a & 1 == 1 { 1.0 } else { -1.0 };
+                let ph: f64 = (0..nh).map(|a| sig(2.0 * h(a) * phi[a])).product();
+                // Given h the pixels are independent: wrong with probability q_i.
+                let q: Vec<f64> = (0..nv)
+                    .map(|i| {
+                        let psi: f64 = (0..nh).map(|a| w(i, a) * h(a)).sum();
+                        sig(-2.0 * f64::from(t[i]) * psi)
+                    })
+                    .collect();
+                let mean = q.iter().sum::<f64>() / nv as f64;
+                let var_h = q.iter().map(|x| x * (1.0 - x)).sum::<f64>() / (nv * nv) as f64;
+                e1 += ph * mean;
+                e2 += ph * (var_h + mean * mean);
+            }
+            total += e1;
+            var += (e2 - e1 * e1) / repeats as f64;
+        }
+        (total / n as f64, var.sqrt() / n as f64)
+    }
+
+    /// The binary path (a random ±1 RA model) and the float path (the same model through
+    /// `f32`) both match the exact expected HD, and agree with each other on the other
+    /// protocols; the dispatch takes the binary path exactly when it applies.
+    #[test]
+    fn binary_path_agrees_with_the_float_path_and_exact_enumeration() {
+        let d = Dims::new(16, 8, 3);
+        let mut rng = stream(5, Stream::Train, 0, 0);
+        let mut xi = vec![0.0f32; d.xi_len()];
+        random_spins(&mut rng, &mut xi);
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let data = crate::data::bars4();
+        let form = binary_form(&model, &data.train).expect("±1 model and images");
+        let (imgs, kept) = (&data.train, &data.kept);
+        let n = imgs.len() / 16;
+        let p = HdProtocol { repeats: 20_000, ..HdProtocol::default() };
+        let bin = reconstruction_hd_binary(&form, imgs, kept, p, 7, 1);
+        assert_eq!(bin.to_bits(), reconstruction_hd(&model, imgs, kept, p, 7, 1).to_bits());
+        let flt = reconstruction_hd_float(&model, imgs, kept, p, 7, 1);
+        let (want, sd) = exact_hd(&xi, d, imgs, kept, p.repeats);
+        assert!(want > 0.05 && want < 0.95, "exact {want}");
+        assert!((bin - want).abs() < 5.0 * sd, "binary {bin} vs exact {want}");
+        assert!((flt - want).abs() < 5.0 * sd, "float {flt} vs exact {want}");
+        for p in [
+            HdProtocol { repeats: 5_000, steps: 3, clamp: false },
+            HdProtocol { repeats: 5_000, steps: 2, clamp: true },
+        ] {
+            let bin = reconstruction_hd(&model, imgs, kept, p, 7, 1);
+            let flt = reconstruction_hd_float(&model, imgs, kept, p, 7, 1);
+            // One draw's HD is in [0, 1]: its standard deviation is at most 1/2.
+            let sd = 0.5 / ((n * p.repeats) as f64).sqrt();
+            assert!(bin > 0.01 && bin < 0.99, "{p:?}: hd = {bin}");
+            assert!(
+                (bin - flt).abs() < 5.0 * 2f64.sqrt() * sd,
+                "{p:?}: binary {bin} vs float {flt}"
+            );
+        }
+        // Non-±1 images, one pattern entry off ±1, or a dense model: the float path.
+        let mut images = data.train.clone();
+        images[5] = 0.0;
+        assert!(binary_form(&model, &images).is_none());
+        xi[3] = 0.5;
+        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        assert!(binary_form(&model, &data.train).is_none());
+        let w = model.weights();
+        let dense = DenseRbm::new(&w[..], DenseDims::new(16, 8, false));
+        assert!(binary_form(&ModelRef::Dense(dense), &data.train).is_none());
+    }
+
+    #[test]
+    fn binary_path_does_not_depend_on_the_thread_count() {
+        let d = Dims::new(16, 30, 3);
+        let xi: Vec<f32> =
+            (0..d.xi_len()).map(|i| if (i * 7919) % 13 < 6 { 1.0 } else { -1.0 }).collect();
         let model = ModelRef::Ra(RaModel::new(&xi[..], d));
         let data = crate::data::bars4();
         let run = |threads| {
