@@ -43,7 +43,7 @@
 //! # Batched Gibbs and phases
 //! CD-k, PCD-k and [`gibbs_rows`] hold chains as rows of ±1 `f32` in blocks of up to
 //! [`DENSE_BLOCK`] rows and compute a block's fields as GEMMs (`F = V W + b`, `G = H Wᵀ + a`;
-//! [`crate::kernels::gemm`]), its draws in bulk ([`crate::kernels::sample_pm1_in_place`]:
+//! [`crate::kernels::gemm()`]), its draws in bulk ([`crate::kernels::sample_pm1_in_place`]:
 //! one call per block and half-step), and its phase term as `∂W += c·Vᵀ tanh F`. The packed
 //! per-chain functions ([`gibbs_packed`], [`dense_accumulate_phase_packed`]) remain as
 //! references and for single chains.

@@ -3,7 +3,7 @@
 //! Everything around [`rapid_core`] that needs `std`: the paper's datasets ([`data`]), the
 //! reconstruction metric ([`metrics`]), exact enumeration of small models ([`exact`]: log Z,
 //! NLL, model averages, ground state), the training loop ([`run`]), model files written
-//! atomically ([`modelio`]), seeding ([`seed`]), training-speed measurements ([`bench`]), and the
+//! atomically ([`modelio`]), seeding ([`seed`]), training-speed measurements ([`mod@bench`]), and the
 //! `rapid` command-line program.
 //!
 //! Data flows one way: this crate calls the core, never the reverse.

@@ -12,7 +12,9 @@
 
 use rand_core::RngCore;
 
-use super::{active, Isa};
+use super::active;
+#[cfg(target_arch = "x86_64")]
+use super::Isa;
 
 /// Interleaved streams per call.
 pub const LANES: usize = 16;
