@@ -28,7 +28,7 @@ use crate::error::ConfigError;
 use crate::kernels::{active, gemm_with, tanh_in_place, Isa, MatRef, GEMM_PACK_LEN};
 use crate::model::{axpy, dot, Dims, RaModel};
 use crate::num::tanh;
-use crate::sample::gibbs_step;
+use crate::sample::gibbs_rows;
 use crate::spins::sign_f32;
 
 /// How the negative (model) phase of the gradient is estimated.
@@ -223,7 +223,7 @@ impl PidConfig {
 /// Sample rows per block of [`accumulate_phase`] when the scratch allows
 /// ([`phase_scratch_len`]): enough for the SIMD GEMMs to run near peak on x86-64; one row
 /// elsewhere, to keep microcontroller scratch small.
-pub const PHASE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 1024 } else { 1 };
+pub const PHASE_BLOCK: usize = if cfg!(target_arch = "x86_64") { 256 } else { 1 };
 
 /// Scratch length for [`accumulate_phase`] with blocks of `rows` samples:
 /// `rows·(2K + H) + GEMM_PACK_LEN`.
@@ -395,27 +395,28 @@ pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     let (negs, rest) = scratch.split_at_mut(d.patterns * d.visible);
     let (chain, phase) = rest.split_at_mut(2 * d.patterns + d.hidden);
     accumulate_phase(model, batch, weight, grad, phase);
-    if negative_samples(model, negative, negs, chain, rng) {
+    if negative_samples(model, negative, negs, phase, rng) {
         accumulate_phase(model, negs, -1.0, grad, phase);
     } else {
         accumulate_hebb_negative(model, grad, chain);
     }
 }
 
-/// Scratch length for [`negative_samples`]: `2K + H`.
+/// Minimum scratch length for [`negative_samples`]: [`phase_scratch_len`] for one row (more
+/// runs the Gibbs chains in bigger blocks).
 pub const fn negative_scratch_len(dims: Dims) -> usize {
-    2 * dims.patterns + dims.hidden
+    phase_scratch_len(dims, 1)
 }
 
 /// Writes the `K` negative samples `S⁻` of `negative` into `out` (K rows of V) and returns
 /// `true`; for [`NegativePhase::Hebb`], which has no samples, returns `false` and leaves
-/// `out` alone. `Patterns` gives `sign(ξᵏ_v)`; `Gibbs { steps }` runs `steps` block Gibbs
-/// steps from each `ξᵏ_v` in turn (chains in pattern order). `scratch` needs
-/// [`negative_scratch_len`]. Split out of [`pid_gradient`] so a caller can spread the phase
-/// sums over threads.
+/// `out` alone. `Patterns` gives `sign(ξᵏ_v)`; `Gibbs { steps }` starts one chain at each
+/// `ξᵏ_v` and runs `steps` block Gibbs steps on all of them as GEMMs with bulk draws
+/// ([`crate::sample::gibbs_rows`], blocks of chains as `scratch` allows). Split out of
+/// [`pid_gradient`] so a caller can spread the phase sums over threads.
 ///
 /// # Panics
-/// If `out.len() != K·V` or `scratch` is too short.
+/// If `out.len() != K·V` or `scratch` is shorter than [`negative_scratch_len`].
 pub fn negative_samples<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     model: &RaModel<S>,
     negative: NegativePhase,
@@ -425,7 +426,7 @@ pub fn negative_samples<S: AsRef<[f32]>, R: RngCore + ?Sized>(
 ) -> bool {
     let d = model.dims();
     assert_eq!(out.len(), d.patterns * d.visible, "out must have K·V entries");
-    assert!(scratch.len() >= negative_scratch_len(d), "scratch shorter than 2K + H");
+    assert!(scratch.len() >= negative_scratch_len(d), "scratch shorter than negative_scratch_len");
     match negative {
         NegativePhase::Patterns => {
             for (k, row) in out.chunks_exact_mut(d.visible).enumerate() {
@@ -436,13 +437,10 @@ pub fn negative_samples<S: AsRef<[f32]>, R: RngCore + ?Sized>(
             true
         }
         NegativePhase::Gibbs { steps } => {
-            let (ch, work) = scratch.split_at_mut(d.hidden);
-            for (k, cv) in out.chunks_exact_mut(d.visible).enumerate() {
-                cv.copy_from_slice(model.xi_v(k));
-                for _ in 0..steps {
-                    gibbs_step(model, cv, ch, work, rng);
-                }
+            for (k, row) in out.chunks_exact_mut(d.visible).enumerate() {
+                row.copy_from_slice(model.xi_v(k));
             }
+            gibbs_rows(model, out, steps, scratch, rng);
             true
         }
         NegativePhase::Hebb => false,
