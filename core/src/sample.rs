@@ -5,8 +5,10 @@
 //! (DESIGN.md §1; the factor 2 comes from ±1 spins). Fields are computed low-rank
 //! ([`RaModel::hidden_field`]), so one half-step costs O(K(V+H)).
 //!
-//! Draws consume exactly one `next_u32` per unit, in unit order: a run is reproducible from
-//! the RNG's seed.
+//! The single-chain functions draw exactly one `next_u32` per unit, in unit order;
+//! [`gibbs_rows`] runs many chains as GEMMs with bulk draws
+//! ([`crate::kernels::sample_pm1_in_place`]). Either way a run is reproducible from the RNG's
+//! seed.
 
 use rand_core::RngCore;
 

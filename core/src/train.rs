@@ -21,6 +21,14 @@
 //! followed by a [`Projection`]. The learning rate decays per epoch, `η ← max(γη, η_min)`.
 //!
 //! `sign(0) = +1` everywhere ([`crate::spins::sign_f32`]).
+//!
+//! # Computation
+//! [`accumulate_phase`] takes the samples in blocks of up to [`PHASE_BLOCK`] rows and computes
+//! a block's phase as five GEMMs ([`crate::kernels::gemm()`]) that never form `W`; the
+//! per-sample loops ([`accumulate_phase_per_sample`]) are its oracle. [`negative_samples`] and
+//! [`accumulate_hebb_negative`] are the negative phase on its own, so a caller can split the
+//! rows of both phases over threads (the harness does, with a lane count fixed by the batch
+//! size so results do not depend on the thread count).
 
 use rand_core::RngCore;
 

@@ -53,7 +53,7 @@ pub(super) fn gemm(
         }
         return;
     }
-    if isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N && k >= 64 {
+    if isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N && k >= 16 {
         let (a, b) = ((a.data, a.rs), (b.data, b.cs));
         // SAFETY: as above.
         unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
