@@ -245,14 +245,15 @@ fn cpu_name() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn machine_line(isa: Isa) -> String {
+/// The header line: CPU, kernel level and the threads the timed code runs on (`threads`).
+fn machine_line(isa: Isa, threads: usize) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!(
-        "CPU {}; kernels {} (best on this CPU: {}); training on {} threads ({cpus} available)",
+        "CPU {}; kernels {} (best on this CPU: {}); training on {threads} thread{} ({cpus} available)",
         cpu_name().unwrap_or_else(|| "unknown".into()),
         isa.name(),
         Isa::detect().name(),
-        rayon::current_num_threads(),
+        if threads == 1 { "" } else { "s" },
     )
 }
 
@@ -462,7 +463,7 @@ fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
     }
     let isa = select_isa(a.isa)?;
     if !a.json {
-        println!("# rapid bench paper: {}", machine_line(isa));
+        println!("# rapid bench paper: {}", machine_line(isa, rayon::current_num_threads()));
         println!(
             "# {} untimed + {} timed epochs per row, median reported; evaluation off; seed {}",
             a.warmup, a.repeats, a.seed
@@ -1013,7 +1014,7 @@ fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
         "batch": cfg.batch,
         "repeats": cfg.repeats,
         "isa": isa.name(),
-        "threads": rayon::current_num_threads(),
+        "threads": 1,
         "seed": cfg.seed,
         "data": "random ±1",
         "wall_seconds": wall,
@@ -1055,7 +1056,8 @@ fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
     )
     .map_err(|e| BenchError::work(format!("drawing {}: {e}", a.out.join("scaling").display())))?;
 
-    println!("# rapid bench scaling: {}", machine_line(isa));
+    // The steps call the core functions directly, on the calling thread.
+    println!("# rapid bench scaling: {}", machine_line(isa, 1));
     println!(
         "# one step = one batch update; K = {}, batch {}, V = H/4 (V = N/5, H = 4N/5), random ±1 data; median of {} runs; seed {}",
         cfg.patterns, cfg.batch, cfg.repeats, cfg.seed
