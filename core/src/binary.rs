@@ -892,15 +892,17 @@ mod tests {
 
     #[test]
     fn threshold_rule_edges() {
+        // Exact powers of two as literals: Miri makes `powi` deliberately imprecise.
+        const TWO_M32: f64 = 1.0 / 4_294_967_296.0;
         assert_eq!(threshold(0.0), 0);
         assert_eq!(threshold(-1.0), 0);
         assert_eq!(threshold(f64::NAN), 0);
         assert_eq!(threshold(0.5), 1 << 31);
         assert_eq!(threshold(1.0), u32::MAX);
-        assert_eq!(threshold(1.0 - 2f64.powi(-32)), u32::MAX);
-        assert_eq!(threshold(1.0 - 2f64.powi(-31)), u32::MAX - 1);
-        assert_eq!(threshold(2f64.powi(-32)), 1);
-        assert_eq!(threshold(0.99 * 2f64.powi(-32)), 0);
+        assert_eq!(threshold(1.0 - TWO_M32), u32::MAX);
+        assert_eq!(threshold(1.0 - (2.0 * TWO_M32)), u32::MAX - 1);
+        assert_eq!(threshold(TWO_M32), 1);
+        assert_eq!(threshold(0.99 * TWO_M32), 0);
         assert!(draw(u32::MAX, u32::MAX) && draw(0, u32::MAX) && !draw(0, 0) && !draw(5, 5));
         assert!(draw(4, 5) && !draw(u32::MAX - 1, u32::MAX - 1));
     }
