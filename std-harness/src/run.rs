@@ -1062,8 +1062,8 @@ impl Trainer {
             }
             _ => return Err("the saved optimiser state does not match the configuration".into()),
         };
-        // CD chains are scratch (they restart at every batch); checkpoints written before CD
-        // kept them in the trainer still carry zeros for them, which are ignored.
+        // CD keeps no chains between batches (they restart at the batch). Older CD checkpoints
+        // carry a block of zero chain words from when the trainer held them; it is ignored.
         let st_chains =
             if matches!(cfg.method, Method::Cd { .. }) { Vec::new() } else { st.chains };
         if st_chains.len() != t.chain_words.len() {
