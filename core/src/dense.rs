@@ -171,6 +171,22 @@ pub const fn pcd_scratch_len(dims: DenseDims, n_chains: usize, batch: usize) -> 
     block_scratch_len(dims, if n_chains > batch { n_chains } else { batch })
 }
 
+/// Splits `scratch` for a chain set of `n ≥ 1` rows: the block size `b` ([`block_rows`]), the
+/// packing buffer, `b` visible rows and `b` hidden rows.
+///
+/// # Panics
+/// If `scratch` holds less than one row (plus the packing buffer).
+fn block_buffers(
+    d: DenseDims,
+    scratch: &mut [f32],
+    n: usize,
+) -> (usize, &mut [f32], &mut [f32], &mut [f32]) {
+    let b = block_rows(d, scratch.len(), n).expect("scratch shorter than block_scratch_len");
+    let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let (vbuf, h) = work.split_at_mut(b * d.visible);
+    (b, pack, vbuf, &mut h[..b * d.hidden])
+}
+
 /// Rows per block that `scratch_len` allows for a set of `n ≥ 1` rows, or `None` if it holds
 /// less than one row (plus the packing buffer).
 fn block_rows(d: DenseDims, scratch_len: usize, n: usize) -> Option<usize> {
@@ -825,10 +841,7 @@ pub fn cd_negative_phase<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     if rows == 0 {
         return;
     }
-    let b = block_rows(d, scratch.len(), rows).expect("scratch shorter than block_scratch_len");
-    let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
-    let (vbuf, h) = work.split_at_mut(b * d.visible);
-    let h = &mut h[..b * d.hidden];
+    let (b, pack, vbuf, h) = block_buffers(d, scratch, rows);
     for s in batch.chunks(b * d.visible) {
         let v = &mut vbuf[..s.len()];
         for (x, &y) in v.iter_mut().zip(s) {
@@ -942,10 +955,7 @@ pub fn pcd_negative_phase<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     if n_chains == 0 {
         return;
     }
-    let b = block_rows(d, scratch.len(), n_chains).expect("scratch shorter than block_scratch_len");
-    let (pack, work) = scratch.split_at_mut(GEMM_PACK_LEN);
-    let (vbuf, h) = work.split_at_mut(b * d.visible);
-    let h = &mut h[..b * d.hidden];
+    let (b, pack, vbuf, h) = block_buffers(d, scratch, n_chains);
     for words in chains.chunks_mut(b * nw) {
         let r = words.len() / nw;
         let v = &mut vbuf[..r * d.visible];

@@ -23,6 +23,7 @@
 //! `Ξ` is one row-major `K × (V+H)` slice of `f32`: row `k` is `ξᵏ_v` followed by `ξᵏ_h`.
 
 use crate::error::ConfigError;
+use crate::kernels::{gemm_with, Isa, MatRef};
 use crate::num::log_2cosh;
 
 /// Layer sizes of an RA model.
@@ -254,6 +255,64 @@ impl<S: AsRef<[f32]>> RaModel<S> {
         let phi = &mut rest[..self.dims.hidden];
         self.hidden_field(v, m, phi);
         -phi.iter().map(|&x| log_2cosh(x)).sum::<f32>()
+    }
+}
+
+impl<S: AsRef<[f32]>> RaModel<S> {
+    /// Block versions of the fields for `b` rows at once, as GEMMs that never form `W` (the
+    /// batched PID phases and Gibbs chains share them). `Ξ_v` as a `K × V` view.
+    fn xv_view(&self) -> MatRef<'_> {
+        MatRef { data: self.xi(), rs: self.dims.width(), cs: 1 }
+    }
+
+    /// `Ξ_h` as a `K × H` view.
+    fn xh_view(&self) -> MatRef<'_> {
+        MatRef { data: &self.xi()[self.dims.visible..], rs: self.dims.width(), cs: 1 }
+    }
+
+    /// Overlaps `M = S Ξ_vᵀ` (b×K) and hidden fields `Φ = M Ξ_h/√K` (b×H) of the rows of `s`
+    /// (b×V), at kernel level `isa`; replaces `m` and `phi`.
+    pub(crate) fn hidden_fields_rows(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        m: &mut [f32],
+        phi: &mut [f32],
+        pack: &mut [f32],
+    ) {
+        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
+        let b = s.len() / v;
+        m.fill(0.0);
+        gemm_with(isa, b, k, v, 1.0, MatRef::row_major(s, v), self.xv_view().t(), m, k, pack);
+        phi.fill(0.0);
+        let mm = MatRef::row_major(m, k);
+        gemm_with(isa, b, h, k, self.inv_sqrt_k, mm, self.xh_view(), phi, h, pack);
+    }
+
+    /// Projections `U = T Ξ_hᵀ` (b×K) of the rows of `t` (b×H); replaces `u`.
+    pub(crate) fn projections_rows(&self, isa: Isa, t: &[f32], u: &mut [f32], pack: &mut [f32]) {
+        let (k, h) = (self.dims.patterns, self.dims.hidden);
+        let b = t.len() / h;
+        u.fill(0.0);
+        gemm_with(isa, b, k, h, 1.0, MatRef::row_major(t, h), self.xh_view().t(), u, k, pack);
+    }
+
+    /// Projections `U = H Ξ_hᵀ` (b×K) and visible fields `Ψ = U Ξ_v/√K` (b×V) of the rows of
+    /// `hs` (b×H); replaces `u` and `psi`.
+    pub(crate) fn visible_fields_rows(
+        &self,
+        isa: Isa,
+        hs: &[f32],
+        u: &mut [f32],
+        psi: &mut [f32],
+        pack: &mut [f32],
+    ) {
+        let (k, v) = (self.dims.patterns, self.dims.visible);
+        let b = hs.len() / self.dims.hidden;
+        self.projections_rows(isa, hs, u, pack);
+        psi.fill(0.0);
+        let um = MatRef::row_major(u, k);
+        gemm_with(isa, b, v, k, self.inv_sqrt_k, um, self.xv_view(), psi, v, pack);
     }
 }
 

@@ -94,39 +94,25 @@ pub fn gibbs_rows<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     scratch: &mut [f32],
     rng: &mut R,
 ) {
-    use crate::kernels::{gemm, sample_pm1_in_place, MatRef, GEMM_PACK_LEN};
+    use crate::kernels::{active, sample_pm1_in_place};
     let d = model.dims();
     assert_eq!(v.len() % d.visible, 0, "chain rows must have V entries");
     let n = v.len() / d.visible;
     if n == 0 || steps == 0 {
         return;
     }
-    let (kk, vv, hh, w) = (d.patterns, d.visible, d.hidden, d.width());
-    let per_row = 2 * kk + hh;
-    let rows = scratch.len().checked_sub(GEMM_PACK_LEN).map_or(0, |r| r / per_row);
-    assert!(rows >= 1, "scratch shorter than phase_scratch_len(dims, 1)");
-    let b = rows.min(n);
-    let (pack, rest) = scratch.split_at_mut(GEMM_PACK_LEN);
-    let (m, rest) = rest.split_at_mut(b * kk);
-    let (u, rest) = rest.split_at_mut(b * kk);
-    let h = &mut rest[..b * hh];
-    let xi = model.xi();
-    let xv = MatRef { data: xi, rs: w, cs: 1 }; // Ξ_v: K × V
-    let xh = MatRef { data: &xi[vv..], rs: w, cs: 1 }; // Ξ_h: K × H
-    let s = model.inv_sqrt_k();
+    let (kk, vv, hh) = (d.patterns, d.visible, d.hidden);
+    let (pack, m, u, h) = crate::train::phase_buffers(d, scratch, n);
+    let b = m.len() / kk;
+    let isa = active();
     for block in v.chunks_mut(b * vv) {
         let r = block.len() / vv;
         let (m, u, h) = (&mut m[..r * kk], &mut u[..r * kk], &mut h[..r * hh]);
         for _ in 0..steps {
-            m.fill(0.0);
-            gemm(r, kk, vv, 1.0, MatRef::row_major(block, vv), xv.t(), m, kk, pack);
-            h.fill(0.0);
-            gemm(r, hh, kk, s, MatRef::row_major(m, kk), xh, h, hh, pack);
+            model.hidden_fields_rows(isa, block, m, h, pack);
             sample_pm1_in_place(h, rng);
-            u.fill(0.0);
-            gemm(r, kk, hh, 1.0, MatRef::row_major(h, hh), xh.t(), u, kk, pack);
-            block.fill(0.0);
-            gemm(r, vv, kk, s, MatRef::row_major(u, kk), xv, block, vv, pack);
+            // Ψ replaces the block in place: the fields are read from `u`, not from `block`.
+            model.visible_fields_rows(isa, h, u, block, pack);
             sample_pm1_in_place(block, rng);
         }
     }

@@ -239,13 +239,31 @@ pub const fn phase_scratch_len(dims: Dims, rows: usize) -> usize {
     rows * (2 * dims.patterns + dims.hidden) + GEMM_PACK_LEN
 }
 
-/// Scratch length for [`pid_gradient`] and [`PidTrainer`]: the `K·V` negative samples, a
-/// Gibbs chain's `2K + H`, and [`phase_scratch_len`] for [`PHASE_BLOCK`] rows.
+/// Scratch length for [`pid_gradient`] and [`PidTrainer`]: the `K·V` negative samples, the
+/// `K` entries of the `pid-hebb` Gram row, and [`phase_scratch_len`] for [`PHASE_BLOCK`] rows
+/// (which the `pid-gibbs` chains also run in).
 pub const fn pid_scratch_len(dims: Dims) -> usize {
-    dims.patterns * dims.visible
-        + 2 * dims.patterns
-        + dims.hidden
-        + phase_scratch_len(dims, PHASE_BLOCK)
+    dims.patterns * dims.visible + dims.patterns + phase_scratch_len(dims, PHASE_BLOCK)
+}
+
+/// Splits phase scratch for a set of `n ≥ 1` rows into the packing buffer and blocks of
+/// `b = clamp(rows that fit, 1, n)` rows: `m` (b×K), `u` (b×K) and `t` (b×H).
+///
+/// # Panics
+/// If `scratch` is shorter than [`phase_scratch_len`]`(dims, 1)`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn phase_buffers(
+    dims: Dims,
+    scratch: &mut [f32],
+    n: usize,
+) -> (&mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
+    assert!(scratch.len() >= phase_scratch_len(dims, 1), "scratch shorter than phase_scratch_len");
+    let (k, h) = (dims.patterns, dims.hidden);
+    let (pack, rows) = scratch.split_at_mut(GEMM_PACK_LEN);
+    let b = (rows.len() / (2 * k + h)).clamp(1, n);
+    let (m, rest) = rows.split_at_mut(b * k);
+    let (u, rest) = rest.split_at_mut(b * k);
+    (pack, m, u, &mut rest[..b * h])
 }
 
 /// Adds `scale · [u vᵀ | m Tᵀ]` for one sample `v` to `grad` (the per-sample term of `g` before
@@ -341,35 +359,26 @@ fn accumulate_phase_at<S: AsRef<[f32]>>(
     let d = model.dims();
     assert_eq!(samples.len() % d.visible, 0, "sample rows must have V entries");
     assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
-    assert!(scratch.len() >= phase_scratch_len(d, 1), "scratch shorter than phase_scratch_len");
     let n = samples.len() / d.visible;
     if n == 0 {
         return;
     }
     let (kk, v, h, w) = (d.patterns, d.visible, d.hidden, d.width());
-    let per_row = 2 * kk + h;
-    let (pack, rows) = scratch.split_at_mut(GEMM_PACK_LEN);
-    let block = (rows.len() / per_row).clamp(1, n);
-    let (m, rest) = rows.split_at_mut(block * kk);
-    let (u, rest) = rest.split_at_mut(block * kk);
-    let t = &mut rest[..block * h];
-    let xi = model.xi();
-    let xv_t = MatRef { data: xi, rs: 1, cs: w }; // Ξ_vᵀ: V × K
-    let xh = MatRef { data: &xi[v..], rs: w, cs: 1 }; // Ξ_h: K × H
+    let (pack, m, u, t) = phase_buffers(d, scratch, n);
+    let block = m.len() / kk;
     let scale = sign * model.inv_sqrt_k() / n as f32;
     for s in samples.chunks(block * v) {
         let b = s.len() / v;
         let (m, u, t) = (&mut m[..b * kk], &mut u[..b * kk], &mut t[..b * h]);
-        let sm = MatRef::row_major(s, v);
-        m.fill(0.0);
-        gemm_with(isa, b, kk, v, 1.0, sm, xv_t, m, kk, pack);
-        t.fill(0.0);
-        gemm_with(isa, b, h, kk, model.inv_sqrt_k(), MatRef::row_major(m, kk), xh, t, h, pack);
+        model.hidden_fields_rows(isa, s, m, t, pack);
         tanh_in_place(t);
-        u.fill(0.0);
-        gemm_with(isa, b, kk, h, 1.0, MatRef::row_major(t, h), xh.t(), u, kk, pack);
-        let (mm, um, tm) =
-            (MatRef::row_major(m, kk), MatRef::row_major(u, kk), MatRef::row_major(t, h));
+        model.projections_rows(isa, t, u, pack);
+        let (sm, mm, um, tm) = (
+            MatRef::row_major(s, v),
+            MatRef::row_major(m, kk),
+            MatRef::row_major(u, kk),
+            MatRef::row_major(t, h),
+        );
         gemm_with(isa, kk, v, b, scale, um.t(), sm, grad, w, pack);
         gemm_with(isa, kk, h, b, scale, mm.t(), tm, &mut grad[v..], w, pack);
     }
@@ -401,12 +410,12 @@ pub fn pid_gradient<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     let rows = batch.len() / d.visible;
     let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
     let (negs, rest) = scratch.split_at_mut(d.patterns * d.visible);
-    let (chain, phase) = rest.split_at_mut(2 * d.patterns + d.hidden);
+    let (gram, phase) = rest.split_at_mut(d.patterns);
     accumulate_phase(model, batch, weight, grad, phase);
     if negative_samples(model, negative, negs, phase, rng) {
         accumulate_phase(model, negs, -1.0, grad, phase);
     } else {
-        accumulate_hebb_negative(model, grad, chain);
+        accumulate_hebb_negative(model, grad, gram);
     }
 }
 
