@@ -40,10 +40,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use rapid_benches::{
-    dense_dims, random_batch, random_fields, random_spins, report_isa, rng, PaperSize, BARS_4X4,
-    BAS_12X12, MNIST,
+    configure_group, dense_dims, random_batch, random_fields, random_spins, report_isa, rng,
+    PaperSize, BARS_4X4, BAS_12X12, MNIST,
 };
 use rapid_core::dense::{
     block_scratch_len, cd_gradient, cd_scratch_len, gibbs_rows, pcd_chain_words_len, pcd_gradient,
@@ -81,18 +81,7 @@ fn cd_step(c: &mut Criterion, size: &PaperSize, slow: Option<Duration>) {
     let mut r = rng(STEP_SEED);
     let mut group = c.benchmark_group(format!("cd_step/{}", size.name));
     group.throughput(Throughput::Elements(size.batch as u64));
-    match slow {
-        Some(time) => {
-            group
-                .sample_size(10)
-                .sampling_mode(SamplingMode::Flat)
-                .warm_up_time(Duration::from_millis(1))
-                .measurement_time(time);
-        }
-        None => {
-            group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-        }
-    }
+    configure_group(&mut group, slow);
     group.bench_function(format!("cd-{K}"), |b| {
         b.iter(|| {
             cd_gradient(&model, black_box(&batch), 0, K, &mut grad, &mut scratch, &mut r);
@@ -115,10 +104,8 @@ fn pcd_step(c: &mut Criterion) {
     let mut scratch = vec![0.0f32; pcd_scratch_len(d, PCD_CHAINS, size.batch)];
     let mut r = rng(STEP_SEED);
     let mut group = c.benchmark_group(format!("pcd_step/{}", size.name));
-    group
-        .throughput(Throughput::Elements(size.batch as u64))
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(size.batch as u64));
+    configure_group(&mut group, None);
     group.bench_function(format!("pcd-{K}"), |b| {
         b.iter(|| {
             pcd_gradient(
@@ -147,10 +134,8 @@ fn gibbs_sweep(c: &mut Criterion, size: &PaperSize, chains: usize) {
     let mut scratch = vec![0.0f32; block_scratch_len(d, chains)];
     let mut r = rng(STEP_SEED);
     let mut group = c.benchmark_group(format!("gibbs/{}", size.name));
-    group
-        .throughput(Throughput::Elements(chains as u64))
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(chains as u64));
+    configure_group(&mut group, None);
     group.bench_function(BenchmarkId::from_parameter(chains), |b| {
         b.iter(|| gibbs_rows(&model, &mut v, 1, &mut scratch, &mut r));
     });

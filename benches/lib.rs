@@ -146,6 +146,28 @@ pub const fn pid_step_macs(dims: Dims, batch: usize) -> u64 {
     ((batch + dims.patterns) * per_sample) as u64
 }
 
+/// The sampling settings of a benchmark group: with `slow = Some(t)`, criterion's minimum of 10
+/// flat samples within `t` (for steps that take seconds); otherwise 1 s of warm-up and 4 s of
+/// measurement.
+pub fn configure_group<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    slow: Option<std::time::Duration>,
+) {
+    use std::time::Duration;
+    match slow {
+        Some(time) => {
+            group
+                .sample_size(10)
+                .sampling_mode(criterion::SamplingMode::Flat)
+                .warm_up_time(Duration::from_millis(1))
+                .measurement_time(time);
+        }
+        None => {
+            group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

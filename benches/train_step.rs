@@ -26,10 +26,11 @@
 
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use rand_pcg::Pcg64;
 use rapid_benches::{
-    random_batch, random_patterns, report_isa, rng, PaperSize, BARS_4X4, BAS_12X12, MNIST,
+    configure_group, random_batch, random_patterns, report_isa, rng, PaperSize, BARS_4X4,
+    BAS_12X12, MNIST,
 };
 use rapid_core::train::{pid_scratch_len, NegativePhase, PidConfig, PidTrainer};
 
@@ -67,18 +68,7 @@ fn bench_size(
     let batch = random_batch(DATA_SEED, size.dims, size.batch);
     let mut group = c.benchmark_group(format!("train_step/{}", size.name));
     group.throughput(Throughput::Elements(size.batch as u64));
-    match slow {
-        Some(time) => {
-            group
-                .sample_size(10)
-                .sampling_mode(SamplingMode::Flat)
-                .warm_up_time(Duration::from_millis(1))
-                .measurement_time(time);
-        }
-        None => {
-            group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-        }
-    }
+    configure_group(&mut group, slow);
     for &(label, negative) in phases {
         let config = PidConfig { negative, ..size.config };
         group.bench_function(label, |b| {
