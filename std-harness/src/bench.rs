@@ -97,7 +97,7 @@ Set-ups (the other settings are `rapid train`'s defaults for the method):
 Output: a table on stdout (progress on stderr); with --json one object per line:
 {\"setup\", \"method\", \"seconds_per_epoch\", \"seconds_per_batch\", \"isa\", \"repeats\", \"warmup\",
 \"batches_per_epoch\", \"batch\", \"visible\", \"hidden\", \"patterns\", \"data\", \"seconds\" (every
-timed epoch), \"threads\", \"seed\"}. \"isa\" is the kernel level in use (--isa).")]
+timed epoch), \"threads\", \"seed\"}. \"isa\" is the kernel level in use (the global --isa).")]
 struct PaperArgs {
     /// Set-ups, comma-separated: bars4, bas12, mnist.
     #[arg(long, value_delimiter = ',', default_value = "bars4,bas12,mnist")]
@@ -112,9 +112,6 @@ struct PaperArgs {
     /// Untimed epochs before the timed ones.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Kernel instruction-set level: auto (the best this CPU has), scalar, avx2 or avx512.
-    #[arg(long, default_value = "auto")]
-    isa: IsaChoice,
     /// Seed of every random choice (BAS split, random data, initial parameters, draws).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -165,9 +162,6 @@ struct ScalingArgs {
     /// Timed runs per size and method (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    /// Kernel instruction-set level: auto (the best this CPU has), scalar, avx2 or avx512.
-    #[arg(long, default_value = "auto")]
-    isa: IsaChoice,
     /// Seed of every random choice (data, initial parameters, Gibbs draws).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -461,7 +455,7 @@ fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
         }
         plan.push(Planned { setup: s, data, rows });
     }
-    let isa = select_isa(a.isa)?;
+    let isa = kernels::active();
     if !a.json {
         println!("# rapid bench paper: {}", machine_line(isa, rayon::current_num_threads()));
         println!(
@@ -966,7 +960,7 @@ fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
         seed: a.seed,
     };
     cfg.validate().map_err(BenchError::input)?;
-    let isa = select_isa(a.isa)?;
+    let isa = kernels::active();
     std::fs::create_dir_all(&a.out)
         .map_err(|e| BenchError::input(format!("creating {}: {e}", a.out.display())))?;
     // Fail on an unwritable folder before the sweep.

@@ -39,6 +39,11 @@ struct Cli {
     /// do not depend on it.
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Kernel level: auto (the best this CPU runs), scalar, avx2 or avx512. Results are
+    /// bit-reproducible for a seed and a level; the scalar level gives the same bits on every
+    /// architecture.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "auto")]
+    isa: bench::IsaChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -284,6 +289,9 @@ fn main() -> ExitCode {
         if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
             return fail(1, format!("could not start {n} threads: {e}"));
         }
+    }
+    if let Err(e) = bench::select_isa(cli.isa) {
+        return fail(e.code, e.message);
     }
     match cli.command {
         Command::Train(a) => {
