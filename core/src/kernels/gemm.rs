@@ -1,5 +1,6 @@
-//! `C += α·A·B` over strided f32 views: the scalar oracle and the packed, register-tiled
-//! driver behind the SIMD levels.
+//! `C += α·A·B` over strided f32 views: the view type, the scalar oracle and the packing
+//! pieces of the SIMD levels' driver. The public entry points [`gemm`](super::gemm()) and
+//! [`gemm_with`](super::gemm_with) dispatch on the level in the parent module.
 //!
 //! Every view is `(data, row stride, column stride)`, so transposes cost nothing: the PID
 //! phases read `Ξ_v`, `Ξ_h`, batches and their transposes straight from the pattern and sample
@@ -9,7 +10,8 @@
 //! The loops follow the usual five-loop GEMM: `B` is packed in `KC × NC` blocks into
 //! `NR`-column panels, `A` in `MC × KC` blocks into `MR`-row panels (zero-padded at the edges),
 //! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop. The packing
-//! buffer is the caller's ([`GEMM_PACK_LEN`] entries); the scalar level needs none.
+//! buffer is the caller's ([`gemm_pack_len`] entries for the level; the scalar level needs
+//! none).
 //!
 //! # Error bound
 //! Each level computes every `c_ij` as a sum of `k` products in some order (in blocks of
@@ -17,7 +19,7 @@
 //! `k·2⁻²⁴·Σ_p |α a_ip b_pj|` (to first order) of the exact value, and any two levels within
 //! twice that. The tests assert `2k·2⁻²⁴·Σ_p |α a_ip b_pj| + 1e-30`.
 
-use super::{active, Isa};
+use super::isa::Isa;
 
 /// Depth of one packed block.
 pub const KC: usize = 256;
@@ -25,9 +27,31 @@ pub const KC: usize = 256;
 pub const MC: usize = 120;
 /// Columns of `B` per packed block (a multiple of every level's `NR`).
 pub const NC: usize = 1024;
-/// Entries the packing buffer of [`gemm`] needs: `KC·(MC + NC)` where a SIMD level can exist
-/// (x86-64), 0 elsewhere (the scalar level packs nothing).
-pub const GEMM_PACK_LEN: usize = if cfg!(target_arch = "x86_64") { KC * (MC + NC) } else { 0 };
+
+/// Entries the packing buffer of [`gemm`](super::gemm()) needs at level `isa`: `KC·(MC + NC)`
+/// for [`Isa::Avx2`] and [`Isa::Avx512`], 0 for [`Isa::Scalar`] (which packs nothing).
+pub const fn gemm_pack_len(isa: Isa) -> usize {
+    match isa {
+        Isa::Scalar => 0,
+        Isa::Avx2 | Isa::Avx512 => KC * (MC + NC),
+    }
+}
+
+/// The largest [`gemm_pack_len`] of any level this target can have, so a buffer of this length
+/// serves every level: `KC·(MC + NC)` on x86-64, 0 elsewhere (a microcontroller's build is
+/// always scalar).
+pub const GEMM_PACK_LEN: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        let isa = Isa::ALL[i];
+        if isa.on_target() && gemm_pack_len(isa) > max {
+            max = gemm_pack_len(isa);
+        }
+        i += 1;
+    }
+    max
+};
 
 /// A read-only strided matrix view: entry `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +76,7 @@ impl<'a> MatRef<'a> {
     }
 
     #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> f32 {
+    pub(super) fn at(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.rs + j * self.cs]
     }
 
@@ -68,65 +92,30 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `C += α·A·B` with `A` `m × k`, `B` `k × n` and `C` row-major `m × n` with row stride `ldc`,
-/// at the [`active`] level. `pack` needs [`GEMM_PACK_LEN`] entries on the SIMD levels (it may
-/// be empty on a build whose level is always scalar, such as a microcontroller's).
+/// Checks the arguments of a product `C += α·A·B` (`A` `m × k`, `B` `k × n`, `C` row-major
+/// `m × n` with row stride `ldc`) and says whether it changes `C` at all.
 ///
 /// # Panics
-/// If a view or `C` is too short for the sizes, `ldc < n`, or `pack` is too short for a SIMD
-/// level.
+/// If a view or `C` is too short for the sizes or `ldc < n`.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(
+pub(super) fn check_args(
     m: usize,
     n: usize,
     k: usize,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
-    c: &mut [f32],
+    c: &[f32],
     ldc: usize,
-    pack: &mut [f32],
-) {
-    gemm_with(active(), m, n, k, alpha, a, b, c, ldc, pack);
-}
-
-/// As [`gemm`] at a given level (the level must be [`Isa::available`]).
-///
-/// # Panics
-/// As [`gemm`], and if `isa` is not available.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_with(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    pack: &mut [f32],
-) {
+) -> bool {
     if m == 0 || n == 0 {
-        return;
+        return false;
     }
     a.check(m, k, "A");
     b.check(k, n, "B");
     assert!(ldc >= n, "ldc must be at least n");
     assert!(c.len() >= (m - 1) * ldc + n, "C too short");
-    if k == 0 || alpha == 0.0 {
-        return;
-    }
-    match isa {
-        Isa::Scalar => gemm_scalar(m, n, k, alpha, a, b, c, ldc),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => super::x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => {
-            let _ = pack;
-            unreachable!("only the scalar level exists off x86-64")
-        }
-    }
+    k != 0 && alpha != 0.0
 }
 
 /// The scalar oracle (also the SIMD levels' path for small products, compiled there with the
@@ -307,206 +296,6 @@ pub(super) fn add_tile<const MR: usize, const NR: usize>(
         let dst = &mut c[at + r * ldc..at + r * ldc + cols];
         for (x, &t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
             *x += alpha * t;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    extern crate std;
-    use crate::test_util::uniform;
-    use rand_core::SeedableRng;
-    use rand_pcg::Pcg64;
-    use std::vec;
-    use std::vec::Vec;
-
-    /// `C += α·A·B` in f64 from the definition, with the bound's `Σ|α a b|`.
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: MatRef<'_>,
-        b: MatRef<'_>,
-        c0: &[f32],
-        ldc: usize,
-    ) -> (Vec<f64>, Vec<f64>) {
-        let mut want = vec![0.0; m * n];
-        let mut mag = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                let mut s = 0.0f64;
-                let mut g = 0.0f64;
-                for p in 0..k {
-                    let t = alpha as f64 * a.at(i, p) as f64 * b.at(p, j) as f64;
-                    s += t;
-                    g += t.abs();
-                }
-                want[i * n + j] = c0[i * ldc + j] as f64 + s;
-                mag[i * n + j] = g + (c0[i * ldc + j] as f64).abs();
-            }
-        }
-        (want, mag)
-    }
-
-    fn check_level(isa: Isa, seed: u64) {
-        let mut rng = Pcg64::seed_from_u64(seed);
-        let mut pack = vec![0.0; GEMM_PACK_LEN];
-        let sizes = [0usize, 1, 2, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 121];
-        let mut cases = 0;
-        for (t, &m) in sizes.iter().enumerate() {
-            for &n in &sizes[(t * 5) % 7..] {
-                let k = sizes[(t * 3 + n) % sizes.len()] + (t % 3) * 130;
-                for layout in 0..4 {
-                    let (ta, tb) = (layout & 1 == 1, layout & 2 == 2);
-                    let a_data: Vec<f32> = (0..m * k + 3).map(|_| uniform(&mut rng)).collect();
-                    let b_data: Vec<f32> = (0..k * n + 3).map(|_| uniform(&mut rng)).collect();
-                    let a = if ta {
-                        MatRef::row_major(&a_data, m.max(1)).t()
-                    } else {
-                        MatRef::row_major(&a_data, k.max(1))
-                    };
-                    let b = if tb {
-                        MatRef::row_major(&b_data, k.max(1)).t()
-                    } else {
-                        MatRef::row_major(&b_data, n.max(1))
-                    };
-                    let ldc = n + (layout % 3);
-                    let c0: Vec<f32> = (0..m * ldc + 2).map(|_| uniform(&mut rng)).collect();
-                    let alpha = 0.75 - layout as f32 * 0.5;
-                    let mut c = c0.clone();
-                    gemm_with(isa, m, n, k, alpha, a, b, &mut c, ldc, &mut pack);
-                    let (want, mag) = reference(m, n, k, alpha, a, b, &c0, ldc);
-                    let bound = |i: usize| 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i] + 1e-30;
-                    for i in 0..m {
-                        for j in 0..n {
-                            let got = c[i * ldc + j] as f64;
-                            let w = want[i * n + j];
-                            assert!(
-                                (got - w).abs() <= bound(i * n + j),
-                                "{isa:?} m{m} n{n} k{k} layout{layout} ({i},{j}): {got} vs {w}"
-                            );
-                        }
-                        // Padding between rows is untouched.
-                        for j in n..ldc {
-                            assert_eq!(c[i * ldc + j], c0[i * ldc + j]);
-                        }
-                    }
-                    cases += 1;
-                }
-            }
-        }
-        assert!(cases > 100);
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore = "thousands of f64 reference products: too slow under Miri")]
-    fn scalar_gemm_matches_the_definition() {
-        check_level(Isa::Scalar, 41);
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
-    fn simd_gemm_matches_the_definition_on_edge_sizes() {
-        for isa in [Isa::Avx2, Isa::Avx512] {
-            if isa.available() {
-                check_level(isa, 42 + isa as u64);
-            }
-        }
-    }
-
-    /// Thin products with both operands contiguous along `k` (the dot-product kernels on the
-    /// SIMD levels), with `k` tails and several depth blocks.
-    #[test]
-    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
-    fn thin_k_contiguous_products_match_the_definition() {
-        let mut rng = Pcg64::seed_from_u64(44);
-        let mut pack = vec![0.0; GEMM_PACK_LEN];
-        for &(m, n, k) in
-            &[(37, 9, 1031), (64, 64, 520), (20, 17, 533), (300, 16, 1000), (3, 8, 1000)]
-        {
-            let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
-            let b_data: Vec<f32> = (0..n * k).map(|_| uniform(&mut rng)).collect();
-            let a = MatRef::row_major(&a_data, k);
-            let b = MatRef::row_major(&b_data, k).t();
-            let c0: Vec<f32> = (0..m * n).map(|_| uniform(&mut rng)).collect();
-            let (want, mag) = reference(m, n, k, 0.5, a, b, &c0, n);
-            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-                let mut c = c0.clone();
-                gemm_with(isa, m, n, k, 0.5, a, b, &mut c, n, &mut pack);
-                for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
-                    let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i];
-                    assert!((got as f64 - w).abs() <= bound, "{isa:?} {m}x{n}x{k} [{i}]");
-                }
-            }
-        }
-    }
-
-    /// Shallow products (`k ≤ 12`, the skinny kernel on AVX-512) with column tails.
-    #[test]
-    #[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
-    fn shallow_products_match_the_definition() {
-        let mut rng = Pcg64::seed_from_u64(45);
-        let mut pack = vec![0.0; GEMM_PACK_LEN];
-        for k in 1..=13 {
-            for &(m, n) in &[(3, 1000), (8, 16), (11, 17), (5, 33), (2, 47), (1, 31)] {
-                let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
-                let b_data: Vec<f32> = (0..k * (n + 5)).map(|_| uniform(&mut rng)).collect();
-                for ta in [false, true] {
-                    let a = if ta {
-                        MatRef::row_major(&a_data, m).t()
-                    } else {
-                        MatRef::row_major(&a_data, k)
-                    };
-                    let b = MatRef { data: &b_data, rs: n + 5, cs: 1 };
-                    let ldc = n + 2;
-                    let c0: Vec<f32> = (0..m * ldc).map(|_| uniform(&mut rng)).collect();
-                    let (want, mag) = reference(m, n, k, -1.5, a, b, &c0, ldc);
-                    for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-                        let mut c = c0.clone();
-                        gemm_with(isa, m, n, k, -1.5, a, b, &mut c, ldc, &mut pack);
-                        for i in 0..m {
-                            for j in 0..n {
-                                let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i * n + j];
-                                let got = c[i * ldc + j] as f64;
-                                assert!(
-                                    (got - want[i * n + j]).abs() <= bound,
-                                    "{isa:?} {m}x{n}x{k}"
-                                );
-                            }
-                            for j in n..ldc {
-                                assert_eq!(c[i * ldc + j], c0[i * ldc + j], "padding");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn tiny_gemm_is_exact_on_small_integers() {
-        // 2×3 · 3×2 with integers: every level is exact.
-        let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let b = [7.0f32, 8.0, 9.0, 10.0, 11.0, 12.0];
-        let mut pack = vec![0.0; GEMM_PACK_LEN];
-        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-            let mut c = [1.0f32; 4];
-            gemm_with(
-                isa,
-                2,
-                2,
-                3,
-                2.0,
-                MatRef::row_major(&a, 3),
-                MatRef::row_major(&b, 2),
-                &mut c,
-                2,
-                &mut pack,
-            );
-            assert_eq!(c, [117.0, 129.0, 279.0, 309.0], "{isa:?}");
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Compute kernels over caller buffers, each with a scalar oracle and SIMD variants chosen at
 //! run time.
 //!
+//! # Layout
+//! This module is the dispatcher: each public kernel matches on the [`Isa`] and calls either
+//! the scalar code or `x86` (the SIMD kernels, the only `unsafe` code). The other modules are
+//! leaves that never import this one: `isa`, [`mod@gemm`], [`bulk`], and `x86` (built on them).
+//!
 //! # Dispatch
 //! [`Isa`] names an instruction-set level. With the `std` feature the first call to
 //! [`active`] detects the best level the running CPU supports (`is_x86_feature_detected!`);
@@ -16,151 +21,92 @@
 //! within a rounding bound stated on each kernel, and a run is bit-reproducible for a given
 //! seed *and* level. [`Isa::name`] is what benchmark output reports.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use rand_core::RngCore;
 
 pub mod bulk;
 pub mod gemm;
+mod isa;
+#[cfg(test)]
+mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use bulk::sample_pm1_in_place;
-pub use gemm::{gemm, gemm_with, MatRef, GEMM_PACK_LEN};
+pub use gemm::{gemm_pack_len, MatRef, GEMM_PACK_LEN};
+pub use isa::{active, force, Isa, IsaUnavailable};
 
-/// An instruction-set level for the kernels, lowest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Isa {
-    /// Portable Rust, no packing (what microcontrollers run).
-    Scalar,
-    /// x86-64 AVX2 + FMA (+ POPCNT).
-    Avx2,
-    /// x86-64 AVX-512F/BW/VL + FMA, with AVX-512 VPOPCNTDQ when present.
-    Avx512,
-}
-
-impl Isa {
-    /// Every level, lowest first.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
-
-    /// Short name for reports: `scalar`, `avx2`, `avx512`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512",
-        }
-    }
-
-    /// Parses a [`Isa::name`].
-    pub fn from_name(name: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|isa| isa.name() == name)
-    }
-
-    /// Whether this CPU (with `std`) or this build (without) can run the level.
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            Isa::Avx2 => has_avx2(),
-            Isa::Avx512 => has_avx512(),
-        }
-    }
-
-    /// The highest available level.
-    pub fn detect() -> Isa {
-        if has_avx512() {
-            Isa::Avx512
-        } else if has_avx2() {
-            Isa::Avx2
-        } else {
-            Isa::Scalar
-        }
-    }
-
-    const fn code(self) -> u8 {
-        match self {
-            Isa::Scalar => 1,
-            Isa::Avx2 => 2,
-            Isa::Avx512 => 3,
-        }
-    }
-}
-
-#[cfg(all(any(feature = "std", test), target_arch = "x86_64"))]
-fn has_avx2() -> bool {
-    extern crate std;
-    std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
-        && std::is_x86_feature_detected!("popcnt")
-}
-
-#[cfg(all(any(feature = "std", test), target_arch = "x86_64"))]
-fn has_avx512() -> bool {
-    extern crate std;
-    has_avx2()
-        && std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512vl")
-}
-
-#[cfg(not(all(any(feature = "std", test), target_arch = "x86_64")))]
-fn has_avx2() -> bool {
-    cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "popcnt"
-    ))
-}
-
-#[cfg(not(all(any(feature = "std", test), target_arch = "x86_64")))]
-fn has_avx512() -> bool {
-    has_avx2()
-        && cfg!(all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vl"
-        ))
-}
-
-/// 0 = not chosen yet; otherwise [`Isa::code`].
-static ACTIVE: AtomicU8 = AtomicU8::new(0);
-
-/// The level the kernels use: the one [`force`]d, else the detected best.
-pub fn active() -> Isa {
-    match ACTIVE.load(Ordering::Relaxed) {
-        1 => Isa::Scalar,
-        2 => Isa::Avx2,
-        3 => Isa::Avx512,
-        _ => {
-            let isa = Isa::detect();
-            ACTIVE.store(isa.code(), Ordering::Relaxed);
-            isa
-        }
-    }
-}
-
-/// The CPU (or build) lacks the requested level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IsaUnavailable(pub Isa);
-
-impl core::fmt::Display for IsaUnavailable {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "this CPU does not support the {} kernels", self.0.name())
-    }
-}
-
-impl core::error::Error for IsaUnavailable {}
-
-/// Makes every kernel use `isa` from now on (process-wide).
+/// `C += α·A·B` with `A` `m × k`, `B` `k × n` and `C` row-major `m × n` with row stride `ldc`,
+/// at the [`active`] level (see [`gemm_with`]). `pack` needs [`gemm_pack_len`] entries for
+/// that level; [`GEMM_PACK_LEN`] is enough for any level (and 0 on a build whose level is
+/// always scalar, such as a microcontroller's).
 ///
-/// # Errors
-/// [`IsaUnavailable`] if the CPU or build cannot run it; the level stays as it was.
-pub fn force(isa: Isa) -> Result<(), IsaUnavailable> {
-    if !isa.available() {
-        return Err(IsaUnavailable(isa));
+/// # Panics
+/// If a view or `C` is too short for the sizes, `ldc < n`, or `pack` is too short for the
+/// level.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    pack: &mut [f32],
+) {
+    gemm_with(active(), m, n, k, alpha, a, b, c, ldc, pack);
+}
+
+/// As [`gemm()`] at a given level (the level must be [`Isa::available`]); `pack` needs
+/// [`gemm_pack_len`]`(isa)` entries, so it may be empty at [`Isa::Scalar`].
+///
+/// # Panics
+/// As [`gemm()`], and if `isa` is not available.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    pack: &mut [f32],
+) {
+    if isa != Isa::Scalar {
+        assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+        assert!(
+            pack.len() >= gemm_pack_len(isa),
+            "gemm at level {}: pack buffer has {} entries, gemm_pack_len needs {}",
+            isa.name(),
+            pack.len(),
+            gemm_pack_len(isa)
+        );
     }
-    ACTIVE.store(isa.code(), Ordering::Relaxed);
-    Ok(())
+    if !gemm::check_args(m, n, k, alpha, a, b, c, ldc) {
+        return;
+    }
+    match isa {
+        Isa::Scalar => gemm::gemm_scalar(m, n, k, alpha, a, b, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("only the scalar level exists off x86-64"),
+    }
+}
+
+/// Replaces every field `x` by a ±1 spin drawn with `P(+1) = σ(2x)`, at the active level
+/// (the generator and draw rule are described in [`bulk`]). Consumes 32 `next_u64` of `rng`
+/// per call, whatever the length. Bit-identical at every level.
+pub fn sample_pm1_in_place<R: RngCore + ?Sized>(x: &mut [f32], rng: &mut R) {
+    let mut lanes = bulk::Lanes::seed(rng);
+    match active() {
+        #[cfg(target_arch = "x86_64")]
+        isa @ (Isa::Avx2 | Isa::Avx512) => x86::sample_pm1(isa, x, &mut lanes),
+        _ => bulk::sample_pm1_with(x, &mut lanes),
+    }
 }
 
 /// `x ← tanh x` ([`crate::num::tanh`]) for every entry, at the active level's vector width.
@@ -181,13 +127,6 @@ fn map_in_place<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
     match active() {
         #[cfg(target_arch = "x86_64")]
         isa @ (Isa::Avx2 | Isa::Avx512) => x86::map_in_place(isa, x, f),
-        _ => map_scalar(x, f),
-    }
-}
-
-#[inline(always)]
-fn map_scalar<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
-    for v in x.iter_mut() {
-        *v = f(*v);
+        _ => bulk::map_scalar(x, f),
     }
 }

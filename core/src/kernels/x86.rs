@@ -1,14 +1,16 @@
 //! x86-64 AVX2 and AVX-512 kernels. The only `unsafe` code of the crate lives here: SIMD
 //! intrinsics and calls into `#[target_feature]` functions, each entered only after the level
-//! was checked with [`Isa::available`].
+//! was checked with [`Isa::available`]. A leaf called by the dispatcher (the parent module)
+//! only: it builds on `gemm`, `bulk` and `isa` and never calls back into the dispatcher.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 
+use super::bulk::{map_scalar, sample_pm1_with, Lanes};
 use super::gemm::{
-    add_tile, gemm_scalar, pack_a, pack_b, use_direct, MatRef, GEMM_PACK_LEN, KC, MC, NC,
+    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, use_direct, MatRef, KC, MC, NC,
 };
-use super::Isa;
+use super::isa::Isa;
 
 /// A micro-kernel: the `MR × NR` product `P` of an `A` panel (`kc·MR`) and a `B` panel
 /// (`kc·NR`). With `Some((c, ldc, alpha))` it adds `alpha·P` to the full tile at the start of
@@ -19,7 +21,8 @@ type MicroKernel =
 /// Largest `MR·NR` of the levels.
 const TILE: usize = 8 * 32;
 
-/// `C += α·A·B` (see [`super::gemm::gemm`]) at a SIMD level.
+/// `C += α·A·B` at a SIMD level, for the dispatcher's `gemm_with` (which checked the views,
+/// `ldc` and the length of `c`, and returns early on empty products).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(
     isa: Isa,
@@ -76,7 +79,7 @@ pub(super) fn gemm(
         unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
         return;
     }
-    assert!(pack.len() >= GEMM_PACK_LEN, "gemm pack buffer shorter than GEMM_PACK_LEN");
+    assert!(pack.len() >= gemm_pack_len(isa), "gemm pack buffer shorter than gemm_pack_len");
     match isa {
         Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx512),
         Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx2),
@@ -101,18 +104,18 @@ pub(super) fn map_in_place<F: Fn(f32) -> f32>(isa: Isa, x: &mut [f32], f: F) {
 /// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 unsafe fn map_avx512<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
-    super::map_scalar(x, f);
+    map_scalar(x, f);
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn map_avx2<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
-    super::map_scalar(x, f);
+    map_scalar(x, f);
 }
 
-/// The bulk spin draws ([`super::bulk::sample_pm1_in_place`]) at a SIMD level.
-pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut super::bulk::Lanes) {
+/// The bulk spin draws ([`sample_pm1_with`]) at a SIMD level.
+pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut Lanes) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
     match isa {
         // SAFETY: the level was checked just above.
@@ -126,15 +129,15 @@ pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut super::bulk::Lanes
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn sample_pm1_avx512(x: &mut [f32], lanes: &mut super::bulk::Lanes) {
-    super::bulk::sample_pm1_with(x, lanes);
+unsafe fn sample_pm1_avx512(x: &mut [f32], lanes: &mut Lanes) {
+    sample_pm1_with(x, lanes);
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sample_pm1_avx2(x: &mut [f32], lanes: &mut super::bulk::Lanes) {
-    super::bulk::sample_pm1_with(x, lanes);
+unsafe fn sample_pm1_avx2(x: &mut [f32], lanes: &mut Lanes) {
+    sample_pm1_with(x, lanes);
 }
 
 /// [`gemm_scalar`] compiled for AVX-512 (the direct path for small products).
@@ -527,8 +530,10 @@ unsafe fn skinny_avx512<const K: usize>(
 mod tests {
     //! Every SIMD path on small inputs against the scalar oracle. Small enough for Miri, which
     //! checks the unsafe code when the crate is built with the AVX-512 target features (see
-    //! `.ci/run`); on a CPU without them the tests return early.
+    //! `.ci/run`); each test prints the levels it ran and a `SKIP` line for each one the CPU
+    //! lacks.
     use super::*;
+    use crate::kernels::isa::levels_to_test;
     extern crate std;
     use std::vec;
     use std::vec::Vec;
@@ -552,11 +557,8 @@ mod tests {
             (20, 40, 30, false, false), // packed driver, edge tiles
             (4, 3, 2, true, true),      // direct
         ];
-        let mut pack = vec![0.0; GEMM_PACK_LEN];
-        for isa in [Isa::Avx2, Isa::Avx512] {
-            if !isa.available() {
-                continue;
-            }
+        for isa in levels_to_test("every_path", &[Isa::Avx2, Isa::Avx512]) {
+            let mut pack = vec![0.0; gemm_pack_len(isa)];
             for &(m, n, k, ta, tb) in &cases {
                 let (ad, bd) = (data(m * k, 1), data(k * n, 2));
                 let a = if ta { MatRef::row_major(&ad, m).t() } else { MatRef::row_major(&ad, k) };
@@ -576,19 +578,16 @@ mod tests {
 
     #[test]
     fn maps_and_draws_match_the_scalar_loops() {
-        for isa in [Isa::Avx2, Isa::Avx512] {
-            if !isa.available() {
-                continue;
-            }
+        for isa in levels_to_test("maps_and_draws", &[Isa::Avx2, Isa::Avx512]) {
             let x = data(37, 4);
             let (mut a, mut b) = (x.clone(), x.clone());
             map_in_place(isa, &mut a, crate::num::tanh);
-            super::super::map_scalar(&mut b, crate::num::tanh);
+            map_scalar(&mut b, crate::num::tanh);
             assert_eq!(a, b);
-            let seed = || super::super::bulk::Lanes::seed(&mut rand_pcg::Pcg32::new(7, 9));
+            let seed = || Lanes::seed(&mut rand_pcg::Pcg32::new(7, 9));
             let (mut a, mut b) = (x.clone(), x);
             sample_pm1(isa, &mut a, &mut seed());
-            super::super::bulk::sample_pm1_with(&mut b, &mut seed());
+            sample_pm1_with(&mut b, &mut seed());
             assert_eq!(a, b);
         }
     }

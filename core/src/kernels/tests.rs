@@ -1,0 +1,283 @@
+//! The dispatched kernels at every level this CPU has, against definitions and against each
+//! other. Tests that loop over levels print the levels they ran and a `SKIP` line for each
+//! one the CPU lacks (see them with `--nocapture`).
+
+use super::bulk::{sample_pm1_with, Lanes};
+use super::isa::levels_to_test;
+use super::*;
+extern crate std;
+use crate::num::sigmoid;
+use crate::test_util::uniform;
+use rand_core::SeedableRng;
+use rand_pcg::Pcg64;
+use std::vec;
+use std::vec::Vec;
+
+/// `C += α·A·B` in f64 from the definition, with the bound's `Σ|α a b|`.
+#[allow(clippy::too_many_arguments)]
+fn reference(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c0: &[f32],
+    ldc: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut want = vec![0.0; m * n];
+    let mut mag = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            let mut g = 0.0f64;
+            for p in 0..k {
+                let t = alpha as f64 * a.at(i, p) as f64 * b.at(p, j) as f64;
+                s += t;
+                g += t.abs();
+            }
+            want[i * n + j] = c0[i * ldc + j] as f64 + s;
+            mag[i * n + j] = g + (c0[i * ldc + j] as f64).abs();
+        }
+    }
+    (want, mag)
+}
+
+fn check_level(isa: Isa, seed: u64) {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    // Exactly what the level needs: empty at the scalar level.
+    let mut pack = vec![0.0; gemm_pack_len(isa)];
+    let sizes = [0usize, 1, 2, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 121];
+    let mut cases = 0;
+    for (t, &m) in sizes.iter().enumerate() {
+        for &n in &sizes[(t * 5) % 7..] {
+            let k = sizes[(t * 3 + n) % sizes.len()] + (t % 3) * 130;
+            for layout in 0..4 {
+                let (ta, tb) = (layout & 1 == 1, layout & 2 == 2);
+                let a_data: Vec<f32> = (0..m * k + 3).map(|_| uniform(&mut rng)).collect();
+                let b_data: Vec<f32> = (0..k * n + 3).map(|_| uniform(&mut rng)).collect();
+                let a = if ta {
+                    MatRef::row_major(&a_data, m.max(1)).t()
+                } else {
+                    MatRef::row_major(&a_data, k.max(1))
+                };
+                let b = if tb {
+                    MatRef::row_major(&b_data, k.max(1)).t()
+                } else {
+                    MatRef::row_major(&b_data, n.max(1))
+                };
+                let ldc = n + (layout % 3);
+                let c0: Vec<f32> = (0..m * ldc + 2).map(|_| uniform(&mut rng)).collect();
+                let alpha = 0.75 - layout as f32 * 0.5;
+                let mut c = c0.clone();
+                gemm_with(isa, m, n, k, alpha, a, b, &mut c, ldc, &mut pack);
+                let (want, mag) = reference(m, n, k, alpha, a, b, &c0, ldc);
+                let bound = |i: usize| 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i] + 1e-30;
+                for i in 0..m {
+                    for j in 0..n {
+                        let got = c[i * ldc + j] as f64;
+                        let w = want[i * n + j];
+                        assert!(
+                            (got - w).abs() <= bound(i * n + j),
+                            "{isa:?} m{m} n{n} k{k} layout{layout} ({i},{j}): {got} vs {w}"
+                        );
+                    }
+                    // Padding between rows is untouched.
+                    for j in n..ldc {
+                        assert_eq!(c[i * ldc + j], c0[i * ldc + j]);
+                    }
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 100);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "thousands of f64 reference products: too slow under Miri")]
+fn scalar_gemm_matches_the_definition() {
+    check_level(Isa::Scalar, 41);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn simd_gemm_matches_the_definition_on_edge_sizes() {
+    for isa in levels_to_test("simd_gemm_edge_sizes", &[Isa::Avx2, Isa::Avx512]) {
+        check_level(isa, 42 + isa as u64);
+    }
+}
+
+/// Thin products with both operands contiguous along `k` (the dot-product kernels on the
+/// SIMD levels), with `k` tails and several depth blocks.
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn thin_k_contiguous_products_match_the_definition() {
+    let levels = levels_to_test("thin_k_contiguous", &Isa::ALL);
+    let mut rng = Pcg64::seed_from_u64(44);
+    let mut pack = vec![0.0; GEMM_PACK_LEN];
+    for &(m, n, k) in &[(37, 9, 1031), (64, 64, 520), (20, 17, 533), (300, 16, 1000), (3, 8, 1000)]
+    {
+        let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
+        let b_data: Vec<f32> = (0..n * k).map(|_| uniform(&mut rng)).collect();
+        let a = MatRef::row_major(&a_data, k);
+        let b = MatRef::row_major(&b_data, k).t();
+        let c0: Vec<f32> = (0..m * n).map(|_| uniform(&mut rng)).collect();
+        let (want, mag) = reference(m, n, k, 0.5, a, b, &c0, n);
+        for &isa in &levels {
+            let mut c = c0.clone();
+            gemm_with(isa, m, n, k, 0.5, a, b, &mut c, n, &mut pack);
+            for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i];
+                assert!((got as f64 - w).abs() <= bound, "{isa:?} {m}x{n}x{k} [{i}]");
+            }
+        }
+    }
+}
+
+/// Shallow products (`k ≤ 12`, the skinny kernel on AVX-512) with column tails.
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn shallow_products_match_the_definition() {
+    let levels = levels_to_test("shallow_products", &Isa::ALL);
+    let mut rng = Pcg64::seed_from_u64(45);
+    let mut pack = vec![0.0; GEMM_PACK_LEN];
+    for k in 1..=13 {
+        for &(m, n) in &[(3, 1000), (8, 16), (11, 17), (5, 33), (2, 47), (1, 31)] {
+            let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
+            let b_data: Vec<f32> = (0..k * (n + 5)).map(|_| uniform(&mut rng)).collect();
+            for ta in [false, true] {
+                let a = if ta {
+                    MatRef::row_major(&a_data, m).t()
+                } else {
+                    MatRef::row_major(&a_data, k)
+                };
+                let b = MatRef { data: &b_data, rs: n + 5, cs: 1 };
+                let ldc = n + 2;
+                let c0: Vec<f32> = (0..m * ldc).map(|_| uniform(&mut rng)).collect();
+                let (want, mag) = reference(m, n, k, -1.5, a, b, &c0, ldc);
+                for &isa in &levels {
+                    let mut c = c0.clone();
+                    gemm_with(isa, m, n, k, -1.5, a, b, &mut c, ldc, &mut pack);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i * n + j];
+                            let got = c[i * ldc + j] as f64;
+                            assert!((got - want[i * n + j]).abs() <= bound, "{isa:?} {m}x{n}x{k}");
+                        }
+                        for j in n..ldc {
+                            assert_eq!(c[i * ldc + j], c0[i * ldc + j], "padding");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_gemm_is_exact_on_small_integers() {
+    // 2×3 · 3×2 with integers: every level is exact.
+    let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let b = [7.0f32, 8.0, 9.0, 10.0, 11.0, 12.0];
+    let mut pack = vec![0.0; GEMM_PACK_LEN];
+    for isa in levels_to_test("tiny_gemm", &Isa::ALL) {
+        let mut c = [1.0f32; 4];
+        gemm_with(
+            isa,
+            2,
+            2,
+            3,
+            2.0,
+            MatRef::row_major(&a, 3),
+            MatRef::row_major(&b, 2),
+            &mut c,
+            2,
+            &mut pack,
+        );
+        assert_eq!(c, [117.0, 129.0, 279.0, 309.0], "{isa:?}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "a million draws: too slow under Miri")]
+fn draws_follow_sigmoid_and_agree_across_levels() {
+    let fields = [-2.0f32, -0.5, -0.1, 0.0, 0.3, 1.0, 9.0];
+    let per = 150_000;
+    let mut x: Vec<f32> = (0..fields.len() * per).map(|i| fields[i % fields.len()]).collect();
+    let x0 = x.clone();
+    let mut rng = Pcg64::seed_from_u64(62);
+    sample_pm1_in_place(&mut x, &mut rng);
+    for (f, &field) in fields.iter().enumerate() {
+        let ups = x.iter().skip(f).step_by(fields.len()).filter(|&&s| s == 1.0).count();
+        let p = sigmoid(2.0 * field) as f64;
+        let got = ups as f64 / per as f64;
+        let sd = (p * (1.0 - p) / per as f64).sqrt();
+        assert!((got - p).abs() <= 5.0 * sd + 1e-9, "field {field}: {got} vs {p}");
+    }
+    assert!(x.iter().all(|&s| s == 1.0 || s == -1.0));
+    // Every level draws the same spins from the same seed.
+    for isa in levels_to_test("draws_agree_across_levels", &Isa::ALL) {
+        let mut y = x0.clone();
+        let mut lanes = Lanes::seed(&mut Pcg64::seed_from_u64(62));
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => super::x86::sample_pm1(isa, &mut y, &mut lanes),
+            _ => sample_pm1_with(&mut y, &mut lanes),
+        }
+        assert_eq!(y, x, "{isa:?}");
+    }
+    // Odd lengths use the first lanes of the last chunk.
+    let mut short = vec![0.0f32; 21];
+    sample_pm1_in_place(&mut short, &mut rng);
+    assert!(short.iter().all(|&s| s == 1.0 || s == -1.0));
+}
+
+#[test]
+fn pack_lengths_per_level() {
+    use super::gemm::{KC, MC, NC};
+    assert_eq!(gemm_pack_len(Isa::Scalar), 0);
+    assert_eq!(gemm_pack_len(Isa::Avx2), KC * (MC + NC));
+    assert_eq!(gemm_pack_len(Isa::Avx512), KC * (MC + NC));
+    // Enough for every level this target can have, and no more.
+    let want = Isa::ALL.into_iter().filter(|i| i.on_target()).map(gemm_pack_len).max();
+    assert_eq!(Some(GEMM_PACK_LEN), want);
+}
+
+/// The scalar level packs nothing: an empty pack buffer works, on a product large enough that
+/// a SIMD level would pack.
+#[test]
+#[cfg_attr(miri, ignore = "a 32×40×300 product: slow under Miri")]
+fn scalar_gemm_takes_an_empty_pack_buffer() {
+    let (m, n, k) = (32, 40, 300);
+    let mut rng = Pcg64::seed_from_u64(46);
+    let a_data: Vec<f32> = (0..m * k).map(|_| uniform(&mut rng)).collect();
+    let b_data: Vec<f32> = (0..k * n).map(|_| uniform(&mut rng)).collect();
+    let (a, b) = (MatRef::row_major(&a_data, k), MatRef::row_major(&b_data, n));
+    let c0: Vec<f32> = (0..m * n).map(|_| uniform(&mut rng)).collect();
+    let mut c = c0.clone();
+    gemm_with(Isa::Scalar, m, n, k, 0.5, a, b, &mut c, n, &mut []);
+    let mut want = c0;
+    gemm::gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
+    assert_eq!(c, want);
+}
+
+/// A SIMD level panics with a clear message on a pack buffer shorter than its
+/// `gemm_pack_len`, even for a product too small to pack.
+#[test]
+#[cfg_attr(miri, ignore = "panics and unwinding: not what Miri checks here")]
+fn simd_gemm_rejects_a_short_pack_buffer() {
+    for isa in levels_to_test("short_pack_buffer", &[Isa::Avx2, Isa::Avx512]) {
+        std::println!("short_pack_buffer: {}: the panic message below is expected", isa.name());
+        let result = std::panic::catch_unwind(|| {
+            let (a, b) = ([1.0f32; 4], [1.0f32; 4]);
+            let mut c = [0.0f32; 4];
+            let mut pack = vec![0.0; gemm_pack_len(isa) - 1];
+            let (a, b) = (MatRef::row_major(&a, 2), MatRef::row_major(&b, 2));
+            gemm_with(isa, 2, 2, 2, 1.0, a, b, &mut c, 2, &mut pack);
+        });
+        let err = result.expect_err("a short pack buffer must panic");
+        let msg = err.downcast_ref::<std::string::String>().expect("a formatted panic message");
+        assert!(msg.contains("pack buffer") && msg.contains("gemm_pack_len"), "{isa:?}: {msg}");
+    }
+}
