@@ -1,0 +1,696 @@
+//! The fast `f32` path used for training: [`model_average_fast`] (how it is fast is in its
+//! docs), the model layout `FastNet`, the per-chunk walk and its sweep kernels (`sweep`,
+//! `sweep_odd`, the `f32` exponential `exp_neg2`).
+
+use rayon::prelude::*;
+
+use super::gray::{spin, Plan};
+use super::{transpose, Bipartite, ExactError, Net};
+
+/// Model averages from [`model_average_fast`] (`f32`, `log Z` in `f64`); the buffers are
+/// reused across calls.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FastAverage {
+    /// `⟨v_i h_α⟩_model`, V×H row-major.
+    pub vh: Vec<f32>,
+    /// `⟨v_i⟩_model` (V).
+    pub v: Vec<f32>,
+    /// `⟨h_α⟩_model` (H).
+    pub h: Vec<f32>,
+    /// `log Z`.
+    pub log_z: f64,
+}
+
+impl FastAverage {
+    /// Zeroed buffers for a V×H model.
+    pub fn new(visible: usize, hidden: usize) -> Self {
+        FastAverage {
+            vh: vec![0.0; visible * hidden],
+            v: vec![0.0; visible],
+            h: vec![0.0; hidden],
+            log_z: 0.0,
+        }
+    }
+}
+
+/// The training path: the same averages as [`model_average`], accumulated in `f32` (`log Z`
+/// and the normalisation in `f64`), written into `out` (its vectors are resized to V×H, V, H
+/// and overwritten).
+///
+/// How it is fast (one pass over the states, no `unsafe`, loops that autovectorise on
+/// baseline x86-64):
+/// * **Symmetry.** Without biases (absent or all zero) `P(s) = P(−s)` and `s_i tanh f_j` is
+///   even, so only the half with the last enumerated spin at `+1` is walked; `⟨v⟩ = ⟨h⟩ = 0`.
+/// * **One exponential per field, on even states only.** `e = e^{−2|f|}` by range reduction
+///   and a polynomial in plain `f32` arithmetic (absolute error ≤ 1.3e−7, tested), then
+///   `tanh f = sign(f)(1 − e)/(1 + e)` and `log 2cosh f = |f| + log(1 + e)`, the logs summed
+///   as the log of a product kept in 16 `f32` lanes (renormalised by exponent bits). The odd
+///   state that follows differs by spin 0 only, and `e^{−2σf'} = e·e^{−2σδ}` (`σ = sign f`,
+///   `δ = ±2R_0`) comes from a table: no exponential (used when `|2R_0j| ≤ 12`).
+/// * **Gray-code blocks.** In an aligned block of `2^ℓ` consecutive states, spins `ℓ, ℓ+1,…`
+///   are constant, so `Σ_s p s_i tanh f` is assembled from block sums of `p·tanh f`: one pass
+///   per 4 states adds them to spins 0, 1, 2 and forms their sum, and the higher spins get
+///   pairwise block sums, instead of `n` multiply-adds per state.
+/// * **Running reference.** Each chunk weights states by `e^{lw − ref}`, with `ref` raised
+///   (and the accumulators rescaled) whenever `lw` exceeds it by 32, so `f32` never
+///   overflows; states 60 below it count as 0 and no subnormal number is formed (they are
+///   slow on x86).
+/// * **Exact anchors.** Every 16 states the `f32` fields are rounded afresh from `f64` ones,
+///   so `f32` rounding never accumulates over more than 15 flips.
+/// * Both cores, via fixed chunks as in the oracle (bit-identical for any thread count).
+///
+/// Accuracy against [`model_average`]: max abs error on `⟨v h⟩`, `⟨v⟩`, `⟨h⟩` ≤ 2.1e−6 on
+/// the unit-test models (asserted ≤ 1e−5), 1.2e−5 for V = 16, H = 1000, `W ~ 0.3·N(0, 1)`.
+/// Cost: about 22–24 ms per call for V = 16, H = 1000 on two cores (default build); twice
+/// that with biases (no symmetry).
+///
+/// # Errors
+/// [`ExactError::TooLarge`] if `min(V, H) > MAX_ENUM_BITS`; `out` is then untouched.
+///
+/// # Panics
+/// If the lengths of `m`'s slices disagree with its sizes.
+///
+/// [`model_average`]: super::model_average
+pub fn model_average_fast(m: &Bipartite, out: &mut FastAverage) -> Result<(), ExactError> {
+    let net = m.net();
+    net.ensure_small()?;
+    FastNet::new(&net).model_average(out);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals.
+
+/// Lanes of the reductions (four SSE registers: independent chains hide the latency).
+const LANES: usize = 16;
+/// Groups of `LANES` fields between folds of the lane reductions: the `f32` partial sums
+/// (at most 32 terms each) are added into `f64` lanes, and the `Π(1 + e)` lanes are
+/// renormalised (factors in `[1, 2]`: a lane stays below `2^32`).
+const FOLD_GROUPS: usize = 32;
+/// Every `2^ANCHOR_BITS` states the `f32` fields are rounded afresh from exact (`f64`) ones,
+/// so that the rounding of the incremental `f32` updates never accumulates over more than
+/// 15 flips (unchecked, `f32` drift over a 1024-state chunk gave 6e−5 errors on `⟨v h⟩`).
+const ANCHOR_BITS: usize = 4;
+/// The reference log-weight is raised when a state exceeds it by this much.
+const RESCALE_MARGIN: f64 = 32.0;
+/// States with a log-weight this far below the reference get weight 0.
+const NEGLIGIBLE: f64 = 60.0;
+/// Accumulators that shrink below this when the reference is raised are set to 0.
+const TINY: f32 = 1e-30;
+/// `e^{−2a}` is computed for `a ≤ CLAMP`, so `e ≥ e^{−60}` and every product formed with it
+/// stays a normal `f32` (subnormal arithmetic is slow on x86); the error is below `e^{−60}`.
+const CLAMP: f32 = 30.0;
+
+/// `e^{−2a}` for `a ≥ 0`, in plain `f32` arithmetic that autovectorises (no libm, no
+/// branches): `x = −2a·log₂e` (with `a` clamped to [`CLAMP`]), `x = k + r` with `k` the
+/// nearest integer (added to 1.5·2²³, it lands in the low mantissa bits) and `|r| ≤ 1/2`,
+/// `2^r` by a degree-5 minimax polynomial with `p(0) = 1` (relative error 9e−8 in exact
+/// arithmetic), `2^k` written into the exponent bits. Measured (test `fast_exp_is_accurate`):
+/// absolute error ≤ 1.3e−7 on `[0, ∞)`; relative error ≤ 2.1e−7 for `a ≤ 1/2`, ≤ 5.8e−7 for
+/// `a ≤ 4` and ≤ 3.6e−6 up to the clamp (the rounding of `x` grows with `|x|`). `e(0) = 1`
+/// exactly, so `tanh 0 = 0`.
+#[inline(always)]
+fn exp_neg2(a: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    const MAGIC_BITS: u32 = 0x4B40_0000;
+    // Minimax coefficients (c₁ is close to, but not, ln 2).
+    #[allow(clippy::approx_constant)]
+    const C: [f32; 6] =
+        [1.0, 0.693_147, 0.240_222_42, 0.055_507_336, 0.009_671_513, 0.001_326_472_7];
+    let a = if a < CLAMP { a } else { CLAMP };
+    let x = a * (-2.0 * std::f32::consts::LOG2_E);
+    let q = x + MAGIC;
+    let r = x - (q - MAGIC);
+    let p = ((((C[5] * r + C[4]) * r + C[3]) * r + C[2]) * r + C[1]) * r + C[0];
+    let scale = f32::from_bits(q.to_bits().wrapping_add(127u32.wrapping_sub(MAGIC_BITS)) << 23);
+    p * scale
+}
+
+/// A group of `LANES` values (from `chunks_exact(LANES)`).
+#[inline(always)]
+fn lanes(x: &[f32]) -> &[f32; LANES] {
+    x.try_into().expect("a group of LANES values")
+}
+
+/// `LANES` running products of positive `f32` factors, each kept as `prod·2^exp`: [`renorm`]
+/// (vectorised integer operations) moves the binary exponents into `exp`, so a lane never
+/// overflows or underflows as long as the factors between two calls multiply to a normal
+/// number.
+///
+/// [`renorm`]: LaneProd::renorm
+#[derive(Clone, Copy, Debug)]
+struct LaneProd {
+    prod: [f32; LANES],
+    exp: [i32; LANES],
+}
+
+impl LaneProd {
+    const ONE: LaneProd = LaneProd { prod: [1.0; LANES], exp: [0; LANES] };
+
+    #[inline(always)]
+    fn renorm(&mut self) {
+        for (p, e) in self.prod.iter_mut().zip(self.exp.iter_mut()) {
+            let bits = p.to_bits();
+            *e += (bits >> 23) as i32 - 127;
+            *p = f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000);
+        }
+    }
+
+    /// `ln` of the whole product (call after [`LaneProd::renorm`]).
+    fn ln(&self) -> f64 {
+        let mant: f64 = self.prod.iter().map(|&p| f64::from(p)).product();
+        let exp: i64 = self.exp.iter().map(|&e| i64::from(e)).sum();
+        exp as f64 * std::f64::consts::LN_2 + mant.ln()
+    }
+}
+
+/// A state's pass over the fields: optionally `f += ra + rb` first (`±2R_i` rows), then
+/// `e = e^{−2|f|}` and `t = tanh f = sign(f)(1 − e)/(1 + e)`; returns
+/// `Σ_j log 2cosh f_j = Σ|f| + log Π(1 + e)`. Two simple loops, so that each autovectorises:
+/// an element-wise map writing `t` and `e`, then the two reductions in `LANES` lanes.
+#[inline(always)]
+fn sweep<const UPDATE: bool>(
+    f: &mut [f32],
+    ra: &[f32],
+    rb: &[f32],
+    t: &mut [f32],
+    e: &mut [f32],
+) -> f64 {
+    for ((fj, (&a, &b)), (tj, ej)) in
+        f.iter_mut().zip(ra.iter().zip(rb)).zip(t.iter_mut().zip(e.iter_mut()))
+    {
+        let mut x = *fj;
+        if UPDATE {
+            x = x + a + b;
+            *fj = x;
+        }
+        let y = exp_neg2(x.abs());
+        *ej = y;
+        let th = (1.0 - y) / (1.0 + y);
+        *tj = f32::from_bits(th.to_bits() | (x.to_bits() & SIGN));
+    }
+    let block = LANES * FOLD_GROUPS;
+    let mut sum = [0.0f64; LANES];
+    let mut prod = LaneProd::ONE;
+    for (fb, eb) in f.chunks(block).zip(e.chunks(block)) {
+        let mut sum_abs = [0.0f32; LANES];
+        for (fc, ec) in fb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
+            let (fc, ec) = (lanes(fc), lanes(ec));
+            for l in 0..LANES {
+                sum_abs[l] += fc[l].abs();
+                prod.prod[l] *= 1.0 + ec[l];
+            }
+        }
+        add_lanes(&mut sum, &sum_abs);
+        prod.renorm();
+    }
+    sum.iter().sum::<f64>() + prod.ln()
+}
+
+/// `acc += k·row` in `f64`.
+#[inline]
+fn add_row(acc: &mut [f64], k: f64, row: &[f32]) {
+    for (a, &r) in acc.iter_mut().zip(row) {
+        *a += k * f64::from(r);
+    }
+}
+
+/// `acc += x`, lane by lane, in `f64`.
+#[inline(always)]
+fn add_lanes(acc: &mut [f64; LANES], x: &[f32; LANES]) {
+    for (a, &b) in acc.iter_mut().zip(x) {
+        *a += f64::from(b);
+    }
+}
+
+/// The pass of an odd state, which differs from the preceding even state (fields `f`,
+/// `e = e^{−2|f|}`) only by spin 0: `f' = f + δ`, `δ = ±2R_0`. With `σ = sign f`,
+/// `u = e^{−2σf'} = e·g` where `g = e^{−2σδ}` is tabulated (`g_pos` for `σ = +1`, `g_neg`
+/// for `σ = −1`), so no exponential is needed: `r = 1/(1 + u)`, `tanh f' = σ(1 − u)r`, and
+/// `log 2cosh f' = σf' + log(1 + u) = |f| + σδ − log r` (valid whatever the sign of `f'`).
+/// `r ≥ 1/(1 + e^{2|δ|max})`, so `fold` groups keep a lane product above `2^−100`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sweep_odd(
+    f: &[f32],
+    delta: &[f32],
+    e: &[f32],
+    g_pos: &[f32],
+    g_neg: &[f32],
+    t: &mut [f32],
+    r: &mut [f32],
+    fold: usize,
+) -> f64 {
+    for ((tj, rj), ((&x, &ej), (&gp, &gn))) in
+        t.iter_mut().zip(r.iter_mut()).zip(f.iter().zip(e).zip(g_pos.iter().zip(g_neg)))
+    {
+        let mask = ((x.to_bits() as i32) >> 31) as u32;
+        let g = f32::from_bits((gp.to_bits() & !mask) | (gn.to_bits() & mask));
+        let u = ej * g;
+        let rr = 1.0 / (1.0 + u);
+        *rj = rr;
+        *tj = f32::from_bits(((1.0 - u) * rr).to_bits() ^ (x.to_bits() & SIGN));
+    }
+    let block = LANES * fold.min(FOLD_GROUPS);
+    let mut sum = [0.0f64; LANES];
+    let mut prod = LaneProd::ONE;
+    for ((fb, db), rb) in f.chunks(block).zip(delta.chunks(block)).zip(r.chunks(block)) {
+        let mut part = [0.0f32; LANES];
+        let groups = fb.chunks_exact(LANES).zip(db.chunks_exact(LANES));
+        for ((fc, dc), rc) in groups.zip(rb.chunks_exact(LANES)) {
+            let (fc, dc, rc) = (lanes(fc), lanes(dc), lanes(rc));
+            for l in 0..LANES {
+                let sign = fc[l].to_bits() & SIGN;
+                part[l] += fc[l].abs() + f32::from_bits(dc[l].to_bits() ^ sign);
+                prod.prod[l] *= rc[l];
+            }
+        }
+        add_lanes(&mut sum, &part);
+        prod.renorm();
+    }
+    sum.iter().sum::<f64>() - prod.ln()
+}
+
+/// The sign bit of an `f32`.
+const SIGN: u32 = 0x8000_0000;
+/// The pair trick is used when `|δ| = |2R_0j| ≤ PAIR_DELTA_MAX` for all `j`.
+pub(super) const PAIR_DELTA_MAX: f64 = 12.0;
+
+/// Tables of the pair trick: `g[0] = e^{−4R_0}`, `g[1] = e^{+4R_0}`; `fold` as in
+/// [`sweep_odd`].
+struct PairTables {
+    g: [Vec<f32>; 2],
+    fold: usize,
+}
+
+/// The model for the fast path: `f32`, the summed side padded to `mp` (a multiple of
+/// `LANES`) with zero couplings; `rows[2i + 1] = 2R_i`, `rows[2i] = −2R_i` (the field change
+/// when spin `i` flips to `+1` or `−1`).
+struct FastNet {
+    n: usize,
+    m: usize,
+    mp: usize,
+    rows: Vec<f32>,
+    zero: Vec<f32>,
+    c: Vec<f64>,
+    d: Vec<f64>,
+    pair: Option<PairTables>,
+    transposed: bool,
+    symmetric: bool,
+}
+
+/// One chunk's partial sums (weights `e^{lw − lref}`).
+struct FastChunk {
+    cross: Vec<f32>,
+    t: Vec<f32>,
+    s: Vec<f64>,
+    z: f64,
+    lref: f64,
+}
+
+/// Work buffers of one chunk.
+struct FastScratch {
+    f: Vec<f32>,
+    /// `tanh f` of the states of the current quad (state `j` in `t[j mod 4]`).
+    t: [Vec<f32>; 4],
+    /// `e^{−2|f|}` of the even state.
+    e: Vec<f32>,
+    /// Scratch of the odd pass.
+    r: Vec<f32>,
+    /// The block sum being carried up the tree.
+    val: Vec<f32>,
+    /// `slots[ℓ]`: the sum of the pending left block of level `ℓ` (`slots[0..2]` unused).
+    slots: Vec<Vec<f32>>,
+}
+
+impl FastNet {
+    fn new(net: &Net<'_, f32>) -> Self {
+        let (nv, nh) = (net.visible, net.hidden);
+        let transposed = nh < nv;
+        let (n, m) = if transposed { (nh, nv) } else { (nv, nh) };
+        let mp = m.div_ceil(LANES) * LANES;
+        let mut rows = vec![0.0f32; 2 * n * mp];
+        for i in 0..nv {
+            for al in 0..nh {
+                let x = 2.0 * net.w[i * nh + al];
+                let (r, col) = if transposed { (al, i) } else { (i, al) };
+                rows[(2 * r + 1) * mp + col] = x;
+                rows[2 * r * mp + col] = -x;
+            }
+        }
+        let bias = |x: Option<&[f32]>, len: usize| {
+            let mut y = vec![0.0f64; len];
+            if let Some(x) = x {
+                for (yi, &xi) in y.iter_mut().zip(x) {
+                    *yi = f64::from(xi);
+                }
+            }
+            y
+        };
+        let (mut c, mut d) = (bias(net.a, nv), bias(net.b, nh));
+        if transposed {
+            std::mem::swap(&mut c, &mut d);
+        }
+        d.resize(mp, 0.0);
+        let symmetric = n > 0 && c.iter().chain(&d).all(|&x| x == 0.0);
+        let pair = if n > usize::from(symmetric) {
+            let delta = &rows[mp..2 * mp];
+            let max = delta.iter().fold(0.0f64, |a, &x| a.max(f64::from(x).abs()));
+            (max <= PAIR_DELTA_MAX).then(|| {
+                let bits = (1.0 + (2.0 * max).exp()).log2();
+                let fold = ((100.0 / bits) as usize).max(1);
+                let g = |sign: f64| {
+                    delta.iter().map(move |&x| (sign * 2.0 * f64::from(x)).exp() as f32)
+                };
+                PairTables { g: [g(-1.0).collect(), g(1.0).collect()], fold }
+            })
+        } else {
+            None
+        };
+        FastNet { n, m, mp, rows, zero: vec![0.0; mp], c, d, pair, transposed, symmetric }
+    }
+
+    /// The field change when spin `i` flips to `s`: `2 s R_i`.
+    fn row(&self, i: usize, s: f64) -> &[f32] {
+        let k = 2 * i + usize::from(s > 0.0);
+        &self.rows[k * self.mp..(k + 1) * self.mp]
+    }
+
+    /// `acc = d + Σ_{i ≥ from} s_i R_i` for the state `code`, in `f64`; returns `cᵀs`.
+    fn high_fields(&self, code: u64, from: usize, acc: &mut [f64]) -> f64 {
+        acc.copy_from_slice(&self.d);
+        let mut cs = 0.0;
+        for i in 0..self.n {
+            let s = spin(code, i);
+            cs += s * self.c[i];
+            if i >= from {
+                add_row(acc, 0.5 * s, self.row(i, 1.0));
+            }
+        }
+        cs
+    }
+
+    /// The two possible `Σ_{i < lo} s_i R_i` at the start of an aligned block of `2^lo`
+    /// states: there the Gray code has its low `lo` bits clear except perhaps bit `lo − 1`,
+    /// so `[0]` has all `s_i = −1` and `[1]` has `s_{lo−1} = +1`.
+    fn low_fields(&self, lo: usize) -> [Vec<f64>; 2] {
+        let mut low = [vec![0.0f64; self.mp], vec![0.0f64; self.mp]];
+        for (k, acc) in low.iter_mut().enumerate() {
+            for i in 0..lo {
+                let s = if i + 1 == lo && k == 1 { 1.0 } else { -1.0 };
+                add_row(acc, 0.5 * s, self.row(i, 1.0));
+            }
+        }
+        low
+    }
+
+    fn plan(&self) -> Plan {
+        if self.symmetric {
+            Plan::new(self.n - 1, 1 << (self.n - 1))
+        } else {
+            Plan::new(self.n, 0)
+        }
+    }
+
+    fn chunk(&self, plan: Plan, chunk: usize) -> FastChunk {
+        let (n, mp, local) = (self.n, self.mp, plan.local);
+        let buf = || vec![0.0f32; mp];
+        let mut sc = FastScratch {
+            f: buf(),
+            t: [buf(), buf(), buf(), buf()],
+            e: buf(),
+            r: buf(),
+            val: buf(),
+            slots: vec![buf(); local],
+        };
+        let mut cross = vec![0.0f32; n * mp];
+        let mut s_sum = vec![0.0f64; n];
+        let (mut z, mut lref, mut ps) = (0.0f64, f64::NEG_INFINITY, [0.0f64; 4]);
+        let mut code = plan.start(chunk);
+        // Exact fields: of the spins from `lo` on (constant within an anchor block), and the
+        // two possible contributions of the low spins at the start of a block.
+        let lo = ANCHOR_BITS.min(local);
+        let mut high = vec![0.0f64; mp];
+        let mut cs = self.high_fields(code, lo, &mut high);
+        let low = self.low_fields(lo);
+        // With the pair trick, odd states leave `f` at the even state's fields, and the next
+        // even state applies both flips.
+        let mut pending: &[f32] = &self.zero;
+        for j in 0..1u64 << local {
+            let odd = (j & 1) as usize;
+            let slot = (j & 3) as usize;
+            let i = j.trailing_zeros() as usize;
+            if j > 0 {
+                code ^= 1 << i;
+                cs += 2.0 * spin(code, i) * self.c[i];
+            }
+            let log_cosh = if j & ((1 << lo) - 1) == 0 {
+                if j > 0 {
+                    // Spin `i ≥ lo` flipped: `R_i` moves to the exact high fields.
+                    add_row(&mut high, 1.0, self.row(i, spin(code, i)));
+                }
+                debug_assert!(lo == 0 || code & ((1u64 << (lo - 1)) - 1) == 0);
+                let low = &low[usize::from(lo > 0 && (code >> (lo - 1)) & 1 == 1)];
+                for (fj, (&h, &l)) in sc.f.iter_mut().zip(high.iter().zip(low)) {
+                    *fj = (h + l) as f32;
+                }
+                pending = &self.zero;
+                sweep::<false>(&mut sc.f, &self.zero, &self.zero, &mut sc.t[slot], &mut sc.e)
+            } else if odd == 0 {
+                let row = self.row(i, spin(code, i));
+                let lc = sweep::<true>(&mut sc.f, pending, row, &mut sc.t[slot], &mut sc.e);
+                pending = &self.zero;
+                lc
+            } else {
+                let s = spin(code, 0);
+                match &self.pair {
+                    Some(pt) => {
+                        pending = self.row(0, s);
+                        let (gp, gn) =
+                            if s > 0.0 { (&pt.g[0], &pt.g[1]) } else { (&pt.g[1], &pt.g[0]) };
+                        let FastScratch { f, t, e, r, .. } = &mut sc;
+                        sweep_odd(f, pending, e, gp, gn, &mut t[slot], r, pt.fold)
+                    }
+                    None => {
+                        let t = &mut sc.t[slot];
+                        sweep::<true>(&mut sc.f, self.row(0, s), &self.zero, t, &mut sc.r)
+                    }
+                }
+            };
+            let lw = cs + log_cosh;
+            if lw > lref + RESCALE_MARGIN {
+                if z > 0.0 {
+                    let g = (lref - lw).exp();
+                    z *= g;
+                    ps.iter_mut().for_each(|x| *x *= g);
+                    s_sum.iter_mut().for_each(|x| *x *= g);
+                    let g = g as f32;
+                    let scale = |x: &mut f32| {
+                        let y = *x * g;
+                        *x = if y.abs() < TINY { 0.0 } else { y };
+                    };
+                    cross[..local * mp].iter_mut().for_each(scale);
+                    sc.slots.iter_mut().flatten().for_each(scale);
+                }
+                lref = lw;
+            }
+            // Far below the reference a state is negligible; flushing it to 0 also keeps
+            // subnormal numbers (slow on x86) out of the f32 sums.
+            let p = if lw - lref > -NEGLIGIBLE { (lw - lref).exp() } else { 0.0 };
+            z += p;
+            if !self.symmetric {
+                for (i, x) in s_sum.iter_mut().enumerate() {
+                    *x += p * spin(code, i);
+                }
+            }
+            ps[slot] = p;
+            if local == 0 {
+                let pf = p as f32;
+                for (v, &x) in sc.val.iter_mut().zip(&sc.t[0]) {
+                    *v = pf * x;
+                }
+            } else if local == 1 && odd == 1 {
+                self.accumulate_pair([ps[0] as f32, ps[1] as f32], code, &mut sc, &mut cross);
+            } else if slot == 3 {
+                let p4 = ps.map(|p| p as f32);
+                self.accumulate_quad(p4, j, code, &mut sc, &mut cross);
+            }
+        }
+        // `val` is now the chunk's Σ p·t; spins from `local` on are constant in the chunk.
+        for i in local..n {
+            let s = spin(code, i) as f32;
+            for (x, &y) in cross[i * mp..(i + 1) * mp].iter_mut().zip(&sc.val) {
+                *x = s * y;
+            }
+        }
+        FastChunk { cross, t: sc.val, s: s_sum, z, lref }
+    }
+
+    /// The whole chunk is the pair of states 0, 1 (weights `p`, `tanh f` in `sc.t[0..2]`):
+    /// spin 0 is `−s₀, s₀`, so `cross_0 += s₀(p₁t₁ − p₀t₀)` and `val = p₀t₀ + p₁t₁`.
+    fn accumulate_pair(&self, p: [f32; 2], code: u64, sc: &mut FastScratch, cross: &mut [f32]) {
+        let s0 = spin(code, 0) as f32;
+        let (a0, a1) = (-s0 * p[0], s0 * p[1]);
+        let [t0, t1, ..] = &sc.t;
+        let c0 = &mut cross[..self.mp];
+        for ((c, v), (&x0, &x1)) in c0.iter_mut().zip(&mut sc.val).zip(t0.iter().zip(t1)) {
+            *c += a0 * x0 + a1 * x1;
+            *v = p[0] * x0 + p[1] * x1;
+        }
+    }
+
+    /// Adds the quad of states `j − 3 … j` (weights `p`, `tanh f` in `sc.t`) to the block tree.
+    ///
+    /// The quad is an aligned level-2 block: spins from 2 on are shared, and with `(s₀, s₁)`
+    /// the spins 0 and 1 of state `j`, the four states have `(s₀, −s₁), (−s₀, −s₁), (−s₀, s₁),
+    /// (s₀, s₁)` (Gray order). One pass over the summed side adds the quad to `cross_0`,
+    /// `cross_1`, `cross_2` and forms its sum `Σ p·t`; above, when a level-`ℓ` block completes,
+    /// `cross_ℓ += s_ℓ·(its Σ p·t)`, and left blocks wait in `slots[ℓ]` for their sibling.
+    fn accumulate_quad(
+        &self,
+        p: [f32; 4],
+        j: u64,
+        code: u64,
+        sc: &mut FastScratch,
+        cross: &mut [f32],
+    ) {
+        let (mp, local) = (self.mp, sc.slots.len());
+        let (s0, s1) = (spin(code, 0) as f32, spin(code, 1) as f32);
+        let a = [s0 * p[0], -s0 * p[1], -s0 * p[2], s0 * p[3]];
+        let b = [-s1 * p[0], -s1 * p[1], s1 * p[2], s1 * p[3]];
+        let [t0, t1, t2, t3] = &sc.t;
+        let (c0, rest) = cross.split_at_mut(mp);
+        let (c1, rest) = rest.split_at_mut(mp);
+        let ts = t0.iter().zip(t1).zip(t2.iter().zip(t3));
+        let cs = c0.iter_mut().zip(c1.iter_mut());
+        if local == 2 {
+            // The quad is the whole chunk.
+            for ((c0, c1), (((&x0, &x1), (&x2, &x3)), v)) in cs.zip(ts.zip(sc.val.iter_mut())) {
+                *c0 += (a[0] * x0 + a[1] * x1) + (a[2] * x2 + a[3] * x3);
+                *c1 += (b[0] * x0 + b[1] * x1) + (b[2] * x2 + b[3] * x3);
+                *v = (p[0] * x0 + p[1] * x1) + (p[2] * x2 + p[3] * x3);
+            }
+            return;
+        }
+        let s2 = spin(code, 2) as f32;
+        let cs = cs.zip(rest[..mp].iter_mut());
+        if (j >> 2) & 1 == 0 {
+            // A left block of level 3: park the quad's sum.
+            let out = sc.slots[2].iter_mut();
+            for (((c0, c1), c2), (((&x0, &x1), (&x2, &x3)), v)) in cs.zip(ts.zip(out)) {
+                *c0 += (a[0] * x0 + a[1] * x1) + (a[2] * x2 + a[3] * x3);
+                *c1 += (b[0] * x0 + b[1] * x1) + (b[2] * x2 + b[3] * x3);
+                let y = (p[0] * x0 + p[1] * x1) + (p[2] * x2 + p[3] * x3);
+                *c2 += s2 * y;
+                *v = y;
+            }
+            return;
+        }
+        let out = sc.val.iter_mut().zip(&sc.slots[2]);
+        for (((c0, c1), c2), (((&x0, &x1), (&x2, &x3)), (v, &sl))) in cs.zip(ts.zip(out)) {
+            *c0 += (a[0] * x0 + a[1] * x1) + (a[2] * x2 + a[3] * x3);
+            *c1 += (b[0] * x0 + b[1] * x1) + (b[2] * x2 + b[3] * x3);
+            let y = (p[0] * x0 + p[1] * x1) + (p[2] * x2 + p[3] * x3);
+            *c2 += s2 * y;
+            *v = y + sl;
+        }
+        for l in 3..local {
+            let s = spin(code, l) as f32;
+            let cl = &mut cross[l * mp..(l + 1) * mp];
+            if (j >> l) & 1 == 0 {
+                for (c, &v) in cl.iter_mut().zip(&sc.val) {
+                    *c += s * v;
+                }
+                std::mem::swap(&mut sc.slots[l], &mut sc.val);
+                return;
+            }
+            for ((c, v), &sl) in cl.iter_mut().zip(sc.val.iter_mut()).zip(&sc.slots[l]) {
+                *c += s * *v;
+                *v += sl;
+            }
+        }
+    }
+
+    fn model_average(&self, out: &mut FastAverage) {
+        let (n, m, mp) = (self.n, self.m, self.mp);
+        let plan = self.plan();
+        let parts: Vec<FastChunk> =
+            (0..plan.chunks()).into_par_iter().map(|chunk| self.chunk(plan, chunk)).collect();
+        let top = parts.iter().map(|p| p.lref + p.z.ln()).fold(f64::NEG_INFINITY, f64::max);
+        let mut cross = vec![0.0f64; n * m];
+        let mut s = vec![0.0f64; n];
+        let mut t = vec![0.0f64; m];
+        let mut z = 0.0f64;
+        for part in &parts {
+            let g = (part.lref - top).exp();
+            z += g * part.z;
+            for i in 0..n {
+                let src = &part.cross[i * mp..i * mp + m];
+                for (x, &y) in cross[i * m..(i + 1) * m].iter_mut().zip(src) {
+                    *x += g * f64::from(y);
+                }
+            }
+            for (x, &y) in s.iter_mut().zip(&part.s) {
+                *x += g * y;
+            }
+            for (x, &y) in t.iter_mut().zip(&part.t) {
+                *x += g * f64::from(y);
+            }
+        }
+        let inv = 1.0 / z;
+        let scale = |x: &[f64]| -> Vec<f32> { x.iter().map(|&y| (y * inv) as f32).collect() };
+        let vh = scale(&cross);
+        let (s, t) =
+            if self.symmetric { (vec![0.0; n], vec![0.0; m]) } else { (scale(&s), scale(&t)) };
+        let pad = (mp - m) as f64 * std::f64::consts::LN_2;
+        let half = if self.symmetric { std::f64::consts::LN_2 } else { 0.0 };
+        out.log_z = top + z.ln() + half - pad;
+        let (vh, v, h) = if self.transposed { (transpose(&vh, n, m), t, s) } else { (vh, s, t) };
+        for (dst, src) in [(&mut out.vh, vh), (&mut out.v, v), (&mut out.h, h)] {
+            dst.clear();
+            dst.extend_from_slice(&src);
+        }
+    }
+}
+
+/// Whether [`model_average_fast`] uses the pair trick (odd states from tables) on `m`.
+#[cfg(test)]
+pub(super) fn uses_pair_trick(m: &Bipartite) -> bool {
+    FastNet::new(&m.net()).pair.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        // (max absolute error, max relative error for a ≤ 1/2, for a ≤ 4, for a ≤ 30)
+        let mut err = [0.0f64; 4];
+        let n = 3_000_000;
+        for k in 0..=n {
+            let a = 30.0 * k as f32 / n as f32;
+            let want = (-2.0 * f64::from(a)).exp();
+            let got = f64::from(exp_neg2(a));
+            let rel = (got - want).abs() / want;
+            err[0] = err[0].max((got - want).abs());
+            for (e, bound) in err[1..].iter_mut().zip([0.5, 4.0, 30.0]) {
+                if a <= bound {
+                    *e = e.max(rel);
+                }
+            }
+        }
+        let shown: Vec<String> = err.iter().map(|e| format!("{e:.2e}")).collect();
+        eprintln!("exp_neg2 errors: abs, rel (a ≤ 1/2, 4, 30): {shown:?}");
+        assert!(err[0] < 1.5e-7, "{err:?}");
+        assert!(err[1] < 2.5e-7, "{err:?}");
+        assert!(err[2] < 7e-7, "{err:?}");
+        assert!(err[3] < 5e-6, "{err:?}");
+        assert_eq!(exp_neg2(0.0), 1.0);
+        // Clamped: e^{−60}, a normal number.
+        for a in [30.0f32, 31.0, 1e30, f32::INFINITY] {
+            let e = exp_neg2(a);
+            assert!(e.is_normal() && (f64::from(e) / (-60.0f64).exp() - 1.0).abs() < 1e-5);
+        }
+    }
+}
