@@ -7,6 +7,7 @@ use core::fmt;
 
 /// A bit-packed spin buffer that breaks the layout invariant (see [`crate::spins`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpinError {
     /// The buffer does not hold `ceil(len / 64)` words.
     WordCount {
@@ -34,6 +35,7 @@ impl core::error::Error for SpinError {}
 
 /// A configuration or size that cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The visible layer has no unit.
     NoVisible,
@@ -57,6 +59,18 @@ pub enum ConfigError {
     LrDecay(f32),
     /// The learning-rate floor is negative or not finite.
     LrMin(f32),
+    /// A `pid` method on a dense model (PID trains the patterns of an RA model).
+    PidNeedsRa,
+    /// `exact` on an RA model (the exact model average is computed for dense models).
+    ExactNeedsDense,
+    /// A projection on a dense model (projections act on RA patterns).
+    ProjectionOnDense,
+    /// The batch size is 0.
+    Batch,
+    /// The block size is 0.
+    BlockRows,
+    /// PCD with no persistent chain.
+    NoChains,
 }
 
 impl fmt::Display for ConfigError {
@@ -83,6 +97,16 @@ impl fmt::Display for ConfigError {
             ConfigError::LrMin(x) => {
                 write!(f, "the learning-rate floor must be finite and non-negative, got {x}")
             }
+            ConfigError::PidNeedsRa => f.write_str("pid methods train RA models, not dense ones"),
+            ConfigError::ExactNeedsDense => {
+                f.write_str("exact training needs a dense model (the model average is of W)")
+            }
+            ConfigError::ProjectionOnDense => {
+                f.write_str("projections act on RA patterns: a dense model takes none")
+            }
+            ConfigError::Batch => f.write_str("the batch size must be at least 1"),
+            ConfigError::BlockRows => f.write_str("the block size must be at least 1 row"),
+            ConfigError::NoChains => f.write_str("PCD needs at least one persistent chain"),
         }
     }
 }
@@ -91,6 +115,7 @@ impl core::error::Error for ConfigError {}
 
 /// A model file that cannot be read (see [`crate::format`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Fewer bytes than the fixed header and checksum.
     TooShort {

@@ -23,7 +23,7 @@
 //! parameter is finite. Each failure has its own [`FormatError`].
 
 use crate::error::FormatError;
-use crate::model::Dims;
+use crate::ra::model::Dims;
 
 /// The magic bytes at offset 0.
 pub const MAGIC: [u8; 8] = *b"RAPIDMDL";

@@ -1,9 +1,9 @@
-//! Optimisers over flat parameter slices, in the ascent direction: `θ ← θ + step`, where the
-//! gradient `g` is a log-likelihood ascent direction (as [`crate::train::pid_gradient`] and
-//! [`crate::dense::cd_gradient`] return it).
+//! Optimisers, projections and the learning-rate schedule, over flat parameter slices, in the
+//! ascent direction: `θ ← θ + step`, where the gradient `g` is a log-likelihood ascent
+//! direction (as the training step, [`crate::step`], computes it).
 //!
 //! # Equations
-//! SGD with momentum μ and weight decay λ ([`sgd_update`], re-exported from [`crate::train`]):
+//! SGD with momentum μ and weight decay λ ([`sgd_update`]):
 //!
 //! ```text
 //! Δ ← μΔ − ηλθ + ηg;   θ ← θ + Δ
@@ -20,10 +20,76 @@
 //! The bias correction uses the number of updates done, as in Kingma & Ba. The authors'
 //! reference code corrects by the epoch number instead (so within an epoch every step shares
 //! one correction); we use the step count, which is what the corrections are derived for.
+//!
+//! Projections ([`Projection`]): `sign` (`θ ← sign(θ)`, `sign(0) = +1`) every `n` updates or at
+//! each epoch end; `clamp(x)` (`θ ← clamp(θ, −x, x)`) after every update. The schedule
+//! ([`LrSchedule`]) decays the learning rate per epoch, `η ← max(γη, η_min)`.
 
 use crate::error::ConfigError;
+use crate::spins::sign_f32;
 
-pub use crate::train::{sgd_update, Sgd};
+/// The optimiser of a training run, with its initial learning rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// SGD with momentum and weight decay ([`sgd_update`]).
+    Sgd(Sgd),
+    /// Adam ([`adam_update`]).
+    Adam(Adam),
+}
+
+impl Optimizer {
+    /// The initial learning rate.
+    pub fn lr(&self) -> f32 {
+        match self {
+            Optimizer::Sgd(s) => s.lr,
+            Optimizer::Adam(a) => a.lr,
+        }
+    }
+
+    /// Checks the hyper-parameters.
+    ///
+    /// # Errors
+    /// The first out-of-range value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Optimizer::Sgd(s) => s.validate(),
+            Optimizer::Adam(a) => a.validate(),
+        }
+    }
+
+    /// Entries of optimiser state for `n` parameters: SGD `n` for the velocity (0 without
+    /// momentum), Adam `2n` (the moments `m`, then `v`).
+    pub const fn state_len(&self, n: usize) -> usize {
+        match self {
+            Optimizer::Sgd(s) => {
+                if s.momentum == 0.0 {
+                    0
+                } else {
+                    n
+                }
+            }
+            Optimizer::Adam(_) => 2 * n,
+        }
+    }
+
+    /// One update of `params` along `grad` with learning rate `lr`; `t` is the 1-based number
+    /// of this update (Adam's bias correction). `state` is [`Optimizer::state_len`] entries
+    /// (for SGD also `n` without momentum: the velocity is then kept, and stays 0).
+    ///
+    /// # Panics
+    /// On a length mismatch.
+    pub fn update(&self, params: &mut [f32], state: &mut [f32], grad: &[f32], lr: f32, t: u64) {
+        match *self {
+            Optimizer::Sgd(s) => sgd_update(params, state, grad, &Sgd { lr, ..s }),
+            Optimizer::Adam(a) => {
+                assert_eq!(state.len(), 2 * params.len(), "Adam state must have 2n entries");
+                let (m, v) = state.split_at_mut(params.len());
+                adam_update(params, m, v, grad, &Adam { lr, ..a }, t);
+            }
+        }
+    }
+}
+
 
 /// Adam hyper-parameters. `Default` is `η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e−8` (the
 /// paper's baselines use `η = 0.001`).
@@ -100,6 +166,168 @@ pub fn adam_update(
     }
 }
 
+/// SGD with momentum and weight decay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    /// Learning rate η.
+    pub lr: f32,
+    /// Momentum μ in `[0, 1)`.
+    pub momentum: f32,
+    /// Weight decay λ ≥ 0.
+    pub weight_decay: f32,
+}
+
+impl Sgd {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// The first out-of-range value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(ConfigError::LearningRate(self.lr));
+        }
+        if !(self.momentum >= 0.0 && self.momentum < 1.0) {
+            return Err(ConfigError::Momentum(self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(ConfigError::WeightDecay(self.weight_decay));
+        }
+        Ok(())
+    }
+}
+
+/// How patterns are brought back to spins (or bounded) after updates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Projection {
+    /// No projection.
+    None,
+    /// `Ξ ← sign(Ξ)` after every `every`-th update; `every = 0` means at the end of each epoch
+    /// (the reference set-up).
+    Sign {
+        /// Updates between projections, or 0 for once per epoch.
+        every: u32,
+    },
+    /// `Ξ ← clamp(Ξ, −bound, bound)` after every update (reference MNIST: bound 1).
+    Clamp {
+        /// The bound `x > 0`.
+        bound: f32,
+    },
+}
+
+impl Projection {
+    /// Checks the clamp bound.
+    ///
+    /// # Errors
+    /// [`ConfigError::ClampBound`] for a bound that is not finite and positive.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            Projection::Clamp { bound } if !(bound.is_finite() && bound > 0.0) => {
+                Err(ConfigError::ClampBound(bound))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies the projection due after an update; `updates_done` counts updates including
+    /// this one.
+    pub fn after_update(&self, xi: &mut [f32], updates_done: u64) {
+        match *self {
+            Projection::Clamp { bound } => project_clamp(xi, bound),
+            Projection::Sign { every }
+                if every > 0 && updates_done.is_multiple_of(u64::from(every)) =>
+            {
+                project_sign(xi)
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the projection due at the end of an epoch.
+    pub fn at_epoch_end(&self, xi: &mut [f32]) {
+        if let Projection::Sign { every: 0 } = *self {
+            project_sign(xi);
+        }
+    }
+}
+
+/// `x ← sign(x)` for every entry, with `sign(0) = +1` and `sign(NaN) = +1`.
+pub fn project_sign(xi: &mut [f32]) {
+    for x in xi.iter_mut() {
+        *x = sign_f32(*x);
+    }
+}
+
+/// `x ← clamp(x, −bound, bound)` for every entry; NaN becomes 0. A non-positive or NaN bound
+/// clamps everything to 0.
+pub fn project_clamp(xi: &mut [f32], bound: f32) {
+    let b = if bound > 0.0 { bound } else { 0.0 };
+    for x in xi.iter_mut() {
+        *x = if x.is_nan() { 0.0 } else { x.clamp(-b, b) };
+    }
+}
+
+/// Per-epoch learning-rate decay `η ← max(γη, η_min)`, from epoch `start_epoch` on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrSchedule {
+    /// Factor γ in `(0, 1]`.
+    pub decay: f32,
+    /// Floor η_min ≥ 0.
+    pub min: f32,
+    /// Number of epochs before decay starts (MNIST reference: 100).
+    pub start_epoch: u32,
+}
+
+impl LrSchedule {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// The first out-of-range value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.decay > 0.0 && self.decay <= 1.0) {
+            return Err(ConfigError::LrDecay(self.decay));
+        }
+        if !(self.min.is_finite() && self.min >= 0.0) {
+            return Err(ConfigError::LrMin(self.min));
+        }
+        Ok(())
+    }
+
+    /// The learning rate after epoch number `epochs_done` (1-based) ends.
+    pub fn next(&self, lr: f32, epochs_done: u32) -> f32 {
+        if epochs_done > self.start_epoch {
+            (lr * self.decay).max(self.min)
+        } else {
+            lr
+        }
+    }
+}
+
+/// One SGD update: `Δ ← μΔ − ηλθ + ηg; θ ← θ + Δ`.
+///
+/// `velocity` holds `Δ` between updates. With momentum 0 it may be empty: then `Δ` starts
+/// from 0 at every update, which gives the same bits as a velocity buffer would.
+///
+/// # Panics
+/// If `grad` differs in length from `params`, or `velocity` is neither empty nor as long, or
+/// `velocity` is empty while the momentum is not 0.
+pub fn sgd_update(params: &mut [f32], velocity: &mut [f32], grad: &[f32], sgd: &Sgd) {
+    assert_eq!(params.len(), grad.len(), "grad differs in length from the parameters");
+    let (mu, eta, lambda) = (sgd.momentum, sgd.lr, sgd.weight_decay);
+    if velocity.is_empty() {
+        assert!(mu == 0.0, "momentum needs a velocity buffer");
+        for (x, &g) in params.iter_mut().zip(grad) {
+            let d = mu * 0.0 - eta * lambda * *x + eta * g;
+            *x += d;
+        }
+        return;
+    }
+    assert_eq!(velocity.len(), params.len(), "velocity differs in length from the parameters");
+    for ((x, d), &g) in params.iter_mut().zip(velocity.iter_mut()).zip(grad) {
+        *d = mu * *d - eta * lambda * *x + eta * g;
+        *x += *d;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,10 +387,82 @@ mod tests {
     }
 
     #[test]
-    fn sgd_is_reexported() {
-        let sgd = Sgd { lr: 0.5, momentum: 0.0, weight_decay: 0.0 };
-        let (mut p, mut d) = ([1.0f32], [0.0f32]);
-        sgd_update(&mut p, &mut d, &[2.0], &sgd);
-        assert_eq!(p, [2.0]);
+    fn sgd_without_velocity_equals_a_zero_velocity() {
+        let sgd = Sgd { lr: 0.3, momentum: 0.0, weight_decay: 0.01 };
+        let (mut p, mut q, mut d) = ([1.0f32, -0.7, 0.2], [1.0f32, -0.7, 0.2], [0.0f32; 3]);
+        let g = [2.0f32, 0.1, -3.0];
+        for _ in 0..3 {
+            sgd_update(&mut p, &mut d, &g, &sgd);
+            sgd_update(&mut q, &mut [], &g, &sgd);
+        }
+        assert_eq!(p, q);
+    }
+
+    #[test]
+    #[should_panic(expected = "momentum needs a velocity buffer")]
+    fn momentum_without_velocity_is_a_caller_bug() {
+        let sgd = Sgd { lr: 0.3, momentum: 0.5, weight_decay: 0.0 };
+        sgd_update(&mut [1.0], &mut [], &[1.0], &sgd);
+    }
+
+    #[test]
+    fn projections_hold_their_invariants() {
+        let mut xi = [0.0f32, -0.0, 0.3, -2.5, f32::NAN, 7.0, -1e-20];
+        let mut c = xi;
+        project_sign(&mut xi);
+        assert_eq!(xi, [1.0, 1.0, 1.0, -1.0, 1.0, 1.0, -1.0]);
+        project_clamp(&mut c, 1.5);
+        assert_eq!(c, [0.0, -0.0, 0.3, -1.5, 0.0, 1.5, -1e-20]);
+        let mut big: [f32; 5] = [9.0, -9.0, 0.1, -0.3, 0.26];
+        project_clamp(&mut big, 0.25);
+        assert!(big.iter().all(|x| (-0.25..=0.25).contains(x)));
+    }
+
+    #[test]
+    fn sgd_follows_the_update_rule() {
+        let mut xi = [1.0f32, -0.5];
+        let mut vel = [0.1f32, 0.0];
+        let grad = [2.0f32, -1.0];
+        let sgd = Sgd { lr: 0.1, momentum: 0.5, weight_decay: 0.01 };
+        sgd_update(&mut xi, &mut vel, &grad, &sgd);
+        let d0 = 0.5 * 0.1 - 0.1 * 0.01 * 1.0 + 0.1 * 2.0;
+        let d1 = 0.1 * 0.01 * 0.5 - 0.1;
+        assert!((vel[0] - d0).abs() < 1e-7 && (vel[1] - d1).abs() < 1e-7);
+        assert!((xi[0] - (1.0 + d0)).abs() < 1e-7 && (xi[1] - (-0.5 + d1)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn schedule_and_sign_cadence() {
+        let s = LrSchedule { decay: 0.5, min: 0.1, start_epoch: 1 };
+        assert_eq!(s.next(1.0, 1), 1.0);
+        assert_eq!(s.next(1.0, 2), 0.5);
+        assert_eq!(s.next(0.15, 3), 0.1);
+        let p = Projection::Sign { every: 3 };
+        let mut x = [0.5f32];
+        p.after_update(&mut x, 2);
+        assert_eq!(x, [0.5]);
+        p.after_update(&mut x, 3);
+        assert_eq!(x, [1.0]);
+        let mut y = [0.5f32];
+        Projection::Sign { every: 0 }.after_update(&mut y, 3);
+        assert_eq!(y, [0.5]);
+        Projection::Sign { every: 0 }.at_epoch_end(&mut y);
+        assert_eq!(y, [1.0]);
+    }
+
+    #[test]
+    fn optimizer_state_lengths_and_dispatch() {
+        let sgd = Optimizer::Sgd(Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 });
+        assert_eq!(sgd.state_len(7), 0);
+        let mom = Optimizer::Sgd(Sgd { lr: 0.1, momentum: 0.9, weight_decay: 0.0 });
+        assert_eq!(mom.state_len(7), 7);
+        let adam = Optimizer::Adam(Adam::default());
+        assert_eq!(adam.state_len(7), 14);
+        let (mut p, mut q) = ([1.0f32, 2.0], [1.0f32, 2.0]);
+        let (mut st, mut m, mut v) = ([0.0f32; 4], [0.0f32; 2], [0.0f32; 2]);
+        adam.update(&mut p, &mut st, &[0.5, -1.0], 0.01, 1);
+        adam_update(&mut q, &mut m, &mut v, &[0.5, -1.0], &Adam { lr: 0.01, ..Adam::default() }, 1);
+        assert_eq!(p, q);
+        assert_eq!(st[..2], m);
     }
 }

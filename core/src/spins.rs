@@ -228,6 +228,19 @@ pub fn dot_f32<S: AsRef<[u64]>>(s: &PackedSpins<S>, x: &[f32]) -> f32 {
     acc
 }
 
+/// Mask of the valid bits in word `c` of a vector of `len` spins.
+#[inline]
+pub(crate) fn word_mask(c: usize, len: usize) -> u64 {
+    let start = c * WORD_BITS;
+    if len >= start + WORD_BITS {
+        u64::MAX
+    } else if len <= start {
+        0
+    } else {
+        (1u64 << (len - start)) - 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,9 +23,9 @@
 //!
 //!   | method | what one step does | cost |
 //!   | --- | --- | --- |
-//!   | `pid-lowrank` | [`pid_gradient`] (the `pid` negative phase) + [`sgd_update`] + [`project_sign`], `W` never formed | O((B+K)·K·(V+H)) |
-//!   | `pid-formed-w` | forms `W = Ξ_vᵀΞ_h/√K`, the phases from the dense `W` ([`dense_accumulate_phase`]), the `W` gradient chained back to `Ξ` ([`FormedW`]) + [`sgd_update`] + [`project_sign`] | O((B+K)·V·H) |
-//!   | `cd:10` | [`cd_gradient`] with 10 Gibbs steps + [`adam_update`] on a dense model of the same `V`, `H` | O(10·B·V·H) |
+//!   | `pid-lowrank` | the core's [`Engine::step`]: `pid`, SGD, `sign` after every step; `W` never formed | O((B+K)·K·(V+H)) |
+//!   | `pid-formed-w` | forms `W = Ξ_vᵀΞ_h/√K`, the phases from the dense `W`, the `W` gradient chained back to `Ξ` ([`FormedW`]), then the core's [`Engine::finish`] (the same SGD and projection) | O((B+K)·V·H) |
+//!   | `cd:10` | the core's [`Engine::step`]: CD-10 + Adam on a dense model of the same `V`, `H` | O(10·B·V·H) |
 //!
 //!   `pid-formed-w` is the cost model of an implementation that forms `W`: it computes the
 //!   same gradient as `pid-lowrank` (checked by a unit test) at the dense cost. Both PID
@@ -44,15 +44,13 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use rand_core::RngCore;
-use rapid_core::dense::{
-    block_scratch_len, cd_gradient, cd_scratch_len, dense_accumulate_phase, DenseDims, DenseRbm,
-    DENSE_BLOCK,
-};
-use rapid_core::kernels::{self, gemm, Isa, MatRef, GEMM_PACK_LEN};
-use rapid_core::optim::{adam_update, Adam};
+use rapid_core::blocks::{accumulate_phase, block_scratch_len, Workspace, BLOCK_ROWS};
+use rapid_core::dense::{DenseDims, DenseRbm};
+use rapid_core::kernels::{self, gemm, gemm_pack_len, Isa, MatRef};
+use rapid_core::optim::{Adam, LrSchedule, Optimizer, Projection, Sgd};
 use rapid_core::spins::sign_f32;
-use rapid_core::train::{pid_gradient, pid_scratch_len, project_sign, sgd_update, Sgd};
-use rapid_core::{Dims, NegativePhase, Projection, RaModel};
+use rapid_core::step::{Buffers, Engine, Method as CoreMethod, Shape, StepConfig};
+use rapid_core::{Dims, NegativePhase, RaModel};
 use serde_json::json;
 
 use crate::data::{bars4, bas, random, Dataset};
@@ -573,19 +571,20 @@ impl FormedW {
     /// Buffers for models of `dims`: `W` and its gradient (V·H each), the K negative samples.
     pub fn new(dims: Dims) -> Self {
         let dd = DenseDims::new(dims.visible, dims.hidden, false);
+        let isa = kernels::active();
         FormedW {
             dims,
             w: vec![0.0; dims.weights_len()],
             gw: vec![0.0; dims.weights_len()],
             neg: vec![0.0; dims.patterns * dims.visible],
-            scratch: vec![0.0; block_scratch_len(dd, DENSE_BLOCK)],
-            pack: vec![0.0; GEMM_PACK_LEN],
+            scratch: vec![0.0; block_scratch_len(isa, dd.visible, dd.hidden, 0, BLOCK_ROWS)],
+            pack: vec![0.0; gemm_pack_len(isa)],
         }
     }
 
     /// The `pid` step direction `∇ = g(batch) − g({sign ξᵏ_v})` (replaces `grad`), with the
     /// positive phase summed over the batch rows and divided by `divisor` (0 means the row
-    /// count), as [`pid_gradient`] with [`NegativePhase::Patterns`].
+    /// count), as the core's `pid` step computes it.
     ///
     /// # Panics
     /// If the model's sizes differ from `new`'s, `batch.len()` is not a multiple of `V` or
@@ -618,8 +617,9 @@ impl FormedW {
         // G_W from the dense W: data phase minus pattern phase.
         let dense = DenseRbm::new(&self.w[..], DenseDims::new(d.visible, d.hidden, false));
         self.gw.fill(0.0);
-        dense_accumulate_phase(&dense, batch, weight, &mut self.gw, &mut self.scratch);
-        dense_accumulate_phase(&dense, &self.neg, -1.0, &mut self.gw, &mut self.scratch);
+        let mut ws = Workspace::new(&mut self.scratch, BLOCK_ROWS);
+        accumulate_phase(&dense, batch, weight, &mut self.gw, &mut ws);
+        accumulate_phase(&dense, &self.neg, -1.0, &mut self.gw, &mut ws);
         // Chain rule back to the patterns: g_Ξv = Ξ_h G_Wᵀ/√K, g_Ξh = Ξ_v G_W/√K.
         grad.fill(0.0);
         let gw = MatRef::row_major(&self.gw, h); // V × H
@@ -677,27 +677,18 @@ const PID_SGD: Sgd = Sgd { lr: 0.02, momentum: 0.0, weight_decay: 0.0 };
 /// Gibbs steps of the CD baseline.
 const CD_K: u32 = 10;
 
-/// A model in training, one step at a time, on a fixed batch.
-enum Stepper {
-    Pid {
-        dims: Dims,
-        xi: Vec<f32>,
-        velocity: Vec<f32>,
-        grad: Vec<f32>,
-        scratch: Vec<f32>,
-        formed: Option<FormedW>,
-        rng: Rng,
-    },
-    Cd {
-        dims: DenseDims,
-        params: Vec<f32>,
-        m: Vec<f32>,
-        v: Vec<f32>,
-        t: u64,
-        grad: Vec<f32>,
-        scratch: Vec<f32>,
-        rng: Rng,
-    },
+/// A model in training on a fixed batch, one core step at a time: the buffers of an
+/// [`Engine`], and for `pid-formed-w` the formed-`W` gradient in place of the core's phases.
+struct Run {
+    engine: Engine,
+    params: Vec<f32>,
+    opt: Vec<f32>,
+    grad: Vec<f32>,
+    lane_grad: Vec<f32>,
+    negs: Vec<f32>,
+    scratch: Vec<f32>,
+    formed: Option<FormedW>,
+    rng: Rng,
 }
 
 /// Box–Muller normal draw.
@@ -707,70 +698,80 @@ fn normal(rng: &mut Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
-impl Stepper {
+impl Run {
     /// Initial parameters as `rapid train` draws them: uniform ±1 patterns, `W ~ N(0, 0.01²)`.
+    /// The PID methods sign the patterns after every step (`--projection sign:1`).
     fn new(method: ScalingMethod, dims: Dims, batch: usize, mut rng: Rng) -> Self {
-        match method {
-            ScalingMethod::PidLowRank | ScalingMethod::PidFormedW => {
-                let n = dims.xi_len();
-                let xi = (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect();
-                Stepper::Pid {
-                    dims,
-                    xi,
-                    velocity: vec![0.0; n],
-                    grad: vec![0.0; n],
-                    scratch: vec![0.0; pid_scratch_len(dims)],
-                    formed: (method == ScalingMethod::PidFormedW).then(|| FormedW::new(dims)),
-                    rng,
-                }
+        let (shape, cfg) = match method {
+            ScalingMethod::PidLowRank | ScalingMethod::PidFormedW => (
+                Shape::Ra(dims),
+                StepConfig {
+                    method: CoreMethod::Pid(NegativePhase::Patterns),
+                    optimizer: Optimizer::Sgd(PID_SGD),
+                    projection: Projection::Sign { every: 1 },
+                    schedule: LrSchedule { decay: 1.0, min: 0.0, start_epoch: 0 },
+                    batch,
+                    block_rows: BLOCK_ROWS,
+                },
+            ),
+            ScalingMethod::Cd10 => (
+                Shape::Dense(DenseDims::new(dims.visible, dims.hidden, false)),
+                StepConfig {
+                    method: CoreMethod::Cd { k: CD_K },
+                    optimizer: Optimizer::Adam(Adam { lr: 0.001, ..Adam::default() }),
+                    projection: Projection::None,
+                    schedule: LrSchedule { decay: 1.0, min: 0.0, start_epoch: 0 },
+                    batch,
+                    block_rows: BLOCK_ROWS,
+                },
+            ),
+        };
+        let engine = Engine::new(shape, cfg).expect("the scaling sizes were validated");
+        let n = engine.param_len();
+        let params = match shape {
+            Shape::Ra(_) => {
+                (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
             }
-            ScalingMethod::Cd10 => {
-                let dd = DenseDims::new(dims.visible, dims.hidden, false);
-                let n = dd.param_len();
-                let params = (0..n).map(|_| 0.01 * normal(&mut rng)).collect();
-                Stepper::Cd {
-                    dims: dd,
-                    params,
-                    m: vec![0.0; n],
-                    v: vec![0.0; n],
-                    t: 0,
-                    grad: vec![0.0; n],
-                    scratch: vec![0.0; cd_scratch_len(dd, batch)],
-                    rng,
-                }
-            }
+            Shape::Dense(_) => (0..n).map(|_| 0.01 * normal(&mut rng)).collect(),
+        };
+        Run {
+            params,
+            opt: vec![0.0; engine.opt_len()],
+            grad: vec![0.0; n],
+            lane_grad: vec![0.0; engine.lane_grad_len()],
+            negs: vec![0.0; engine.negatives_len()],
+            scratch: vec![0.0; engine.scratch_len(kernels::active())],
+            formed: (method == ScalingMethod::PidFormedW).then(|| FormedW::new(dims)),
+            engine,
+            rng,
         }
     }
 
     /// One update on `batch`.
     fn step(&mut self, batch: &[f32]) {
-        match self {
-            Stepper::Pid { dims, xi, velocity, grad, scratch, formed, rng } => {
-                let model = RaModel::new(&xi[..], *dims);
-                match formed {
-                    None => {
-                        pid_gradient(&model, batch, 0, NegativePhase::Patterns, grad, scratch, rng)
-                    }
-                    Some(f) => f.pid_gradient(&model, batch, 0, grad),
-                }
-                sgd_update(xi, velocity, grad, &PID_SGD);
-                // `--projection sign:1`: keeps the patterns ±1 however many steps run.
-                project_sign(xi);
-            }
-            Stepper::Cd { dims, params, m, v, t, grad, scratch, rng } => {
-                let model = DenseRbm::new(&params[..], *dims);
-                cd_gradient(&model, batch, 0, CD_K, grad, scratch, rng);
-                *t += 1;
-                adam_update(params, m, v, grad, &Adam { lr: 0.001, ..Adam::default() }, *t);
-            }
-        }
+        let Some(formed) = &mut self.formed else {
+            let mut bufs = Buffers {
+                params: &mut self.params,
+                opt: &mut self.opt,
+                grad: &mut self.grad,
+                lane_grad: &mut self.lane_grad,
+                negatives: &mut self.negs,
+                chains: &mut [],
+                scratch: &mut self.scratch,
+            };
+            self.engine.step(&mut bufs, batch, None, None, &mut self.rng);
+            return;
+        };
+        let Shape::Ra(dims) = self.engine.shape() else { unreachable!("formed W is PID") };
+        let rows = batch.len() / dims.visible;
+        let (p, negs, sc) = (&self.params[..], &mut self.negs, &mut self.scratch);
+        let up = self.engine.begin(p, rows, None, negs, sc, &mut self.rng);
+        formed.pid_gradient(&RaModel::new_unchecked(p, dims), batch, 0, &mut self.grad);
+        self.engine.finish(up, &mut self.params, &mut self.opt, &mut self.grad, sc, None);
     }
 
     fn params_finite(&self) -> bool {
-        match self {
-            Stepper::Pid { xi, .. } => xi.iter().all(|x| x.is_finite()),
-            Stepper::Cd { params, .. } => params.iter().all(|x| x.is_finite()),
-        }
+        self.params.iter().all(|x| x.is_finite())
     }
 }
 
@@ -907,7 +908,7 @@ pub fn run_scaling(
         for (mi, curve) in curves.iter_mut().enumerate() {
             let method = curve.method;
             let rng = stream(cfg.seed, Stream::Train, n as u64, mi as u64);
-            let mut s = Stepper::new(method, dims, cfg.batch, rng);
+            let mut s = Run::new(method, dims, cfg.batch, rng);
             let t0 = Instant::now();
             s.step(&batch);
             let first = t0.elapsed().as_secs_f64().max(1e-9);
@@ -1096,18 +1097,22 @@ mod tests {
                 .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
                 .collect();
             let batch = random(v, b, 5).train;
-            let model = RaModel::new(&xi[..], dims);
+            let model = RaModel::new_unchecked(&xi[..], dims);
+            // The core's step gradient (one lane at these sizes), before the optimiser.
+            let cfg = StepConfig { batch: b, ..StepConfig::paper_bars() };
+            let engine = Engine::new(Shape::Ra(dims), cfg).unwrap();
+            assert_eq!(engine.lanes(), 1);
             let mut low = vec![0.0; dims.xi_len()];
-            let mut scratch = vec![0.0; pid_scratch_len(dims)];
-            pid_gradient(
-                &model,
-                &batch,
-                divisor,
-                NegativePhase::Patterns,
-                &mut low,
-                &mut scratch,
-                &mut rng,
-            );
+            let mut negs = vec![0.0; engine.negatives_len()];
+            let mut scratch = vec![0.0; engine.scratch_len(kernels::active())];
+            let div = std::num::NonZeroUsize::new(divisor);
+            let up = engine.begin(&xi, b, div, &mut negs, &mut scratch, &mut rng);
+            let bufs = rapid_core::step::LaneBuffers {
+                grad: &mut low,
+                scratch: &mut scratch,
+                chains: &mut [],
+            };
+            engine.lane::<Rng>(&up, 0, &xi, &batch, &negs, bufs);
             let mut formed = vec![0.0; dims.xi_len()];
             FormedW::new(dims).pid_gradient(&model, &batch, divisor, &mut formed);
             let e = rel_err(&low, &formed);

@@ -28,7 +28,7 @@
 use std::fmt;
 
 use rapid_core::format::crc32;
-use rapid_core::train::LrSchedule;
+use rapid_core::optim::LrSchedule;
 
 use crate::data::DatasetSpec;
 use crate::metrics::HdProtocol;
@@ -365,7 +365,7 @@ mod tests {
             assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c, "{m}");
         }
         let mut c = sample(Method::Pid(NegativePhase::Patterns));
-        c.config.projection = rapid_core::Projection::Clamp { bound: 0.3 };
+        c.config.projection = rapid_core::optim::Projection::Clamp { bound: 0.3 };
         c.config.lr = 0.017_3;
         assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
     }

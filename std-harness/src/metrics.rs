@@ -12,7 +12,7 @@
 //! summed in image order, so the result does not depend on the thread count.
 //!
 //! RA models whose patterns are all ±1 (what the `sign` projection leaves), evaluated on ±1
-//! images, take the integer path of [`rapid_core::binary`]: packed spins, XOR + popcount
+//! images, take the integer path of [`rapid_core::ra::binary`]: packed spins, XOR + popcount
 //! overlaps (the unkept pixels masked out as neutral), integer fields and threshold-table
 //! draws from sixteen xoshiro128++ lanes seeded from the image's stream. It draws from the
 //! exact conditionals to within `2⁻³²` (the float path: `2⁻²⁴`) but reads other random
@@ -32,10 +32,10 @@
 //!   [`cd_min_energy`] for CD (the training set after `k` Gibbs steps, best of 10 repeats).
 
 use rand_core::RngCore;
-use rapid_core::binary::{self, BinaryRa, ThresholdTable};
+use rapid_core::ra::binary::{self, BinaryRa, ThresholdTable};
 use rapid_core::kernels::bulk::Lanes;
 use rapid_core::num::{sigmoid, uniform01};
-use rapid_core::sample::sample_spins_in_place;
+use rapid_core::ra::gibbs::sample_spins_in_place;
 use rapid_core::spins::{words_for, PackedSpins};
 use rapid_core::RaModel;
 use rayon::prelude::*;
@@ -346,7 +346,7 @@ mod tests {
         let img = [1.0f32, -1.0, -1.0, 1.0];
         let mut xi = img.to_vec();
         xi.extend(std::iter::repeat_n(1.0, 200));
-        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let model = ModelRef::Ra(RaModel::new_unchecked(&xi[..], d));
         let kept = [true, true, false, false];
         let hd = reconstruction_hd(&model, &img, &kept, HdProtocol::default(), 1, 0);
         assert!(hd < 1e-3, "hd = {hd}");
@@ -357,7 +357,7 @@ mod tests {
     fn zero_model_guesses_at_random() {
         let d = Dims::new(16, 10, 2);
         let xi = vec![0.0f32; d.xi_len()];
-        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let model = ModelRef::Ra(RaModel::new_unchecked(&xi[..], d));
         let img: Vec<f32> = (0..32).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
         let kept: Vec<bool> = (0..16).map(|p| p < 4).collect();
         let p = HdProtocol { repeats: 2000, ..HdProtocol::default() };
@@ -371,7 +371,7 @@ mod tests {
     /// Bars 4×4 HD of an RA model with patterns `xi` (V=16, H=30, K=3) is the same bits on 1,
     /// 2 and 3 threads.
     fn assert_hd_independent_of_threads(xi: &[f32]) {
-        let model = ModelRef::Ra(RaModel::new(xi, Dims::new(16, 30, 3)));
+        let model = ModelRef::Ra(RaModel::new_unchecked(xi, Dims::new(16, 30, 3)));
         let data = crate::data::bars4();
         let run = |threads| {
             rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
@@ -438,7 +438,7 @@ mod tests {
         let mut rng = stream(5, Stream::Train, 0, 0);
         let mut xi = vec![0.0f32; d.xi_len()];
         random_spins(&mut rng, &mut xi);
-        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let model = ModelRef::Ra(RaModel::new_unchecked(&xi[..], d));
         let data = crate::data::bars4();
         let form = binary_form(&model, &data.train).expect("±1 model and images");
         let (imgs, kept) = (&data.train, &data.kept);
@@ -470,7 +470,7 @@ mod tests {
         images[5] = 0.0;
         assert!(binary_form(&model, &images).is_none());
         xi[3] = 0.5;
-        let model = ModelRef::Ra(RaModel::new(&xi[..], d));
+        let model = ModelRef::Ra(RaModel::new_unchecked(&xi[..], d));
         assert!(binary_form(&model, &data.train).is_none());
         let w = model.weights();
         let dense = DenseRbm::new(&w[..], DenseDims::new(16, 8, false));
@@ -492,7 +492,7 @@ mod tests {
         let d = Dims::new(6, 40, 1);
         let mut xi = vec![1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
         xi.extend((0..40).map(|a| if a % 3 == 0 { -1.0 } else { 1.0 }));
-        let model = RaModel::new(&xi[..], d);
+        let model = RaModel::new_unchecked(&xi[..], d);
         // E_GS = −|ξ_v|²|ξ_h|²/√K... with h = sign(φ): −Σ_α |φ_α| = −V·H for ±1 patterns.
         let e_gs = -(6.0 * 40.0);
         let view = ModelRef::Ra(model);
@@ -506,7 +506,7 @@ mod tests {
         });
         // A zero model never gets below energy 0.
         let z = vec![0.0f32; d.xi_len()];
-        let zero = ModelRef::Ra(RaModel::new(&z[..], d));
+        let zero = ModelRef::Ra(RaModel::new_unchecked(&z[..], d));
         let mut rng = stream(1, Stream::Eval, 0, 0);
         let data = [1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
         zero.with_bipartite(|bip| assert_eq!(chains_min_energy(&zero, bip, &data, &mut rng), 0.0));

@@ -42,7 +42,7 @@ impl Model {
     /// The core view.
     pub fn view(&self) -> ModelRef<'_> {
         match self {
-            Model::Ra { dims, xi } => ModelRef::Ra(RaModel::new(&xi[..], *dims)),
+            Model::Ra { dims, xi } => ModelRef::Ra(RaModel::new_unchecked(&xi[..], *dims)),
             Model::Dense { dims, params } => ModelRef::Dense(DenseRbm::new(&params[..], *dims)),
         }
     }

@@ -27,18 +27,18 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use rand_core::{RngCore, SeedableRng};
-use rapid_core::dense::{
-    cd_negative_phase, cd_scratch_len, dense_accumulate_phase, pcd_init_chains, pcd_negative_phase,
-    pcd_scratch_len, DenseDims, DenseRbm,
-};
-use rapid_core::optim::{adam_update, Adam};
+use std::num::NonZeroUsize;
+
+use rand_core::RngCore;
+use rapid_core::blocks::{init_chains, BLOCK_ROWS};
+use rapid_core::dense::DenseDims;
+use rapid_core::kernels;
+use rapid_core::optim::{Adam, LrSchedule, Optimizer as CoreOptimizer, Projection, Sgd};
 use rapid_core::spins::words_for;
-use rapid_core::train::{
-    accumulate_hebb_negative, accumulate_phase, negative_samples, pid_scratch_len, sgd_update,
-    LrSchedule, Sgd,
+use rapid_core::step::{
+    Engine, LaneBuffers, Method as CoreMethod, ModelAverage, Shape, StepConfig, TrainState,
 };
-use rapid_core::{ConfigError, Dims, NegativePhase, Projection, RaModel};
+use rapid_core::{ConfigError, Dims, NegativePhase};
 use rayon::prelude::*;
 
 use crate::data::Dataset;
@@ -73,6 +73,16 @@ pub enum Method {
 }
 
 impl Method {
+    /// The core's method.
+    pub fn to_core(self) -> CoreMethod {
+        match self {
+            Method::Pid(neg) => CoreMethod::Pid(neg),
+            Method::Cd { k } => CoreMethod::Cd { k },
+            Method::Pcd { k, chains } => CoreMethod::Pcd { k, chains },
+            Method::Exact => CoreMethod::Exact,
+        }
+    }
+
     /// Whether the method trains an RA model.
     pub fn is_ra(&self) -> bool {
         matches!(self, Method::Pid(_))
@@ -456,6 +466,34 @@ impl TrainConfig {
         DenseDims::new(data.visible(), self.hidden, self.biases)
     }
 
+    /// The model shape for a dataset.
+    pub fn shape(&self, data: &Dataset) -> Shape {
+        if self.method.is_ra() {
+            Shape::Ra(self.ra_dims(data))
+        } else {
+            Shape::Dense(self.dense_dims(data))
+        }
+    }
+
+    /// The core's step configuration (blocks of [`BLOCK_ROWS`] rows).
+    pub fn step_config(&self) -> StepConfig {
+        StepConfig {
+            method: self.method.to_core(),
+            optimizer: match self.optimizer {
+                Optimizer::Sgd => CoreOptimizer::Sgd(Sgd {
+                    lr: self.lr,
+                    momentum: self.momentum,
+                    weight_decay: self.weight_decay,
+                }),
+                Optimizer::Adam => CoreOptimizer::Adam(Adam { lr: self.lr, ..Adam::default() }),
+            },
+            projection: self.projection,
+            schedule: self.schedule,
+            batch: self.batch,
+            block_rows: BLOCK_ROWS,
+        }
+    }
+
     fn param_len(&self, data: &Dataset) -> usize {
         if self.method.is_ra() {
             self.ra_dims(data).xi_len()
@@ -593,31 +631,7 @@ pub struct TrainerState {
     pub lr: f32,
 }
 
-enum OptState {
-    Sgd { velocity: Vec<f32> },
-    Adam { m: Vec<f32>, v: Vec<f32>, t: u64 },
-}
-
-/// Most lanes a batch is split into ([`lanes_for`]).
-pub const MAX_LANES: usize = 8;
-/// Fewest rows per lane.
-pub const MIN_LANE_ROWS: usize = 32;
-
-/// Lanes for a set of `rows` rows: the largest power of two `≤ rows / MIN_LANE_ROWS`, between
-/// 1 and [`MAX_LANES`]. Depends on the sizes only, never on the thread count, so results are
-/// the same on any number of threads.
-pub fn lanes_for(rows: usize) -> usize {
-    let mut l = 1;
-    while l < MAX_LANES && 2 * l * MIN_LANE_ROWS <= rows {
-        l *= 2;
-    }
-    l
-}
-
-/// The `lane`-th of `lanes` contiguous, near-equal parts of `0..n`.
-pub fn lane_range(n: usize, lanes: usize, lane: usize) -> std::ops::Range<usize> {
-    (n * lane / lanes)..(n * (lane + 1) / lanes)
-}
+pub use rapid_core::step::{lane_range, lanes_for, MAX_LANES, MIN_LANE_ROWS};
 
 /// One lane of an update: its share of the gradient and its own scratch.
 struct Lane {
@@ -625,18 +639,20 @@ struct Lane {
     scratch: Vec<f32>,
 }
 
-/// A training run in progress: the model, optimiser state, chains and RNG.
+/// A training run in progress: the core's [`Engine`] (counters and configuration) and the
+/// buffers it trains: the model, optimiser state, chains, gradients and scratch.
 ///
 /// # Threads
-/// An update splits the batch (and the negative samples or chains) into [`lanes_for`] lanes,
-/// runs the lanes on the rayon pool, and adds their gradients in lane order; lanes that draw
-/// random numbers get a generator seeded from the training stream in lane order. The lane
-/// count depends on the batch size only, so a run gives the same bits on any number of
-/// threads.
+/// An update splits the batch (and the negative samples or chains) into the engine's lanes
+/// ([`lanes_for`]), runs [`Engine::lane`] for each on the rayon pool, and adds their
+/// gradients in lane order; the lane count depends on the sizes only, so a run gives the same
+/// bits on any number of threads (and the same as the core's sequential [`Engine::step`]).
 pub struct Trainer {
     cfg: TrainConfig,
+    engine: Engine,
     model: Model,
-    opt: OptState,
+    /// SGD: the velocity `Δ` (kept even without momentum, for checkpoints); Adam: `m` then `v`.
+    opt: Vec<f32>,
     grad: Vec<f32>,
     scratch: Vec<f32>,
     lanes: Vec<Lane>,
@@ -646,37 +662,6 @@ pub struct Trainer {
     batch_buf: Vec<f32>,
     order: Vec<usize>,
     rng: Rng,
-    lr: f32,
-    updates: u64,
-    epoch: u32,
-}
-
-/// Runs `f(lane, lanes, buffers, extra)` for every lane on the rayon pool (inline for one
-/// lane), each lane starting from a zero gradient and taking its own `extras` entry, then
-/// writes the lane gradients' sum, in lane order, into `grad`.
-fn run_lanes<T, F>(lanes: &mut [Lane], extras: Vec<T>, grad: &mut [f32], f: F)
-where
-    T: Send,
-    F: Fn(usize, usize, &mut Lane, T) + Sync,
-{
-    let n = lanes.len();
-    assert_eq!(extras.len(), n, "one extra per lane");
-    let work = |(l, (lane, extra)): (usize, (&mut Lane, T))| {
-        lane.grad.fill(0.0);
-        f(l, n, lane, extra);
-    };
-    if n == 1 {
-        let extra = extras.into_iter().next().expect("one lane");
-        work((0, (&mut lanes[0], extra)));
-    } else {
-        lanes.par_iter_mut().zip(extras).enumerate().for_each(work);
-    }
-    grad.copy_from_slice(&lanes[0].grad);
-    for lane in &lanes[1..] {
-        for (g, &x) in grad.iter_mut().zip(&lane.grad) {
-            *g += x;
-        }
-    }
 }
 
 /// Box–Muller normal draw.
@@ -693,60 +678,43 @@ impl Trainer {
     /// A configuration problem.
     pub fn new(cfg: &TrainConfig, data: &Dataset) -> Result<Self, TrainError> {
         cfg.validate(data)?;
+        let engine = Engine::new(cfg.shape(data), cfg.step_config())?;
         let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
         let v = data.visible();
-        let (model, scratch_len) = if cfg.method.is_ra() {
+        let model = if cfg.method.is_ra() {
             let dims = cfg.ra_dims(data);
             let xi = (0..dims.xi_len())
                 .map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 })
                 .collect();
-            (Model::Ra { dims, xi }, pid_scratch_len(dims))
+            Model::Ra { dims, xi }
         } else {
             let dims = cfg.dense_dims(data);
             let mut params = vec![0.0f32; dims.param_len()];
             for w in params[..dims.visible * dims.hidden].iter_mut() {
                 *w = 0.01 * normal(&mut rng);
             }
-            let scratch = match cfg.method {
-                Method::Pcd { chains, .. } => pcd_scratch_len(dims, chains, cfg.batch),
-                _ => cd_scratch_len(dims, cfg.batch),
-            };
-            (Model::Dense { dims, params }, scratch)
+            Model::Dense { dims, params }
         };
-        let n = model.params().len();
+        let n = engine.param_len();
         let opt = match cfg.optimizer {
-            Optimizer::Sgd => OptState::Sgd { velocity: vec![0.0; n] },
-            Optimizer::Adam => OptState::Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0 },
+            Optimizer::Sgd => vec![0.0; n],
+            Optimizer::Adam => vec![0.0; 2 * n],
         };
-        let chain_words = match (cfg.method, &model) {
-            (Method::Pcd { chains, .. }, Model::Dense { .. }) => {
-                let mut w = vec![0u64; chains * words_for(v)];
-                pcd_init_chains(&mut w, chains, v, &mut rng);
-                w
-            }
-            _ => Vec::new(),
-        };
-        let lane_rows = match cfg.method {
-            Method::Pcd { chains, .. } => cfg.batch.max(chains),
-            Method::Pid(_) => cfg.batch.max(cfg.patterns),
-            _ => cfg.batch,
-        };
-        let n_lanes = if cfg.method == Method::Exact { 0 } else { lanes_for(lane_rows) };
-        let lanes = (0..n_lanes)
+        let mut chain_words = vec![0u64; engine.chain_words_len()];
+        init_chains(&mut chain_words, v, &mut rng);
+        let scratch_len = engine.scratch_len(kernels::active());
+        let lanes = (0..engine.lanes())
             .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; scratch_len] })
             .collect();
-        let negs = match &model {
-            Model::Ra { dims, .. } => vec![0.0; dims.patterns * dims.visible],
-            Model::Dense { .. } => Vec::new(),
-        };
         Ok(Trainer {
             cfg: *cfg,
+            engine,
             model,
             opt,
             grad: vec![0.0; n],
             scratch: vec![0.0; scratch_len],
             lanes,
-            negs,
+            negs: vec![0.0; engine.negatives_len()],
             chain_words,
             avg: if cfg.method == Method::Exact {
                 FastAverage::new(v, cfg.hidden)
@@ -756,9 +724,6 @@ impl Trainer {
             batch_buf: vec![0.0; cfg.batch * v],
             order: (0..data.n_train()).collect(),
             rng,
-            lr: cfg.lr,
-            updates: 0,
-            epoch: 0,
         })
     }
 
@@ -769,12 +734,12 @@ impl Trainer {
 
     /// Epochs done.
     pub fn epochs_done(&self) -> u32 {
-        self.epoch
+        self.engine.state().epochs
     }
 
     /// The current learning rate.
     pub fn lr(&self) -> f32 {
-        self.lr
+        self.engine.state().lr
     }
 
     /// The persistent PCD chains as ±1 rows (empty for other methods).
@@ -793,143 +758,60 @@ impl Trainer {
         }
     }
 
-    /// One update on a batch of images (rows of `V`), the positive phase divided by `divisor`.
+    /// One update on a batch of images (rows of `V`), the positive phase divided by `divisor`:
+    /// the core's [`Engine::begin`], its lanes on the rayon pool, their gradients summed in
+    /// lane order, [`Engine::finish`].
     fn update(&mut self, rows: usize, divisor: usize) {
-        let v = match &self.model {
-            Model::Ra { dims, .. } => dims.visible,
-            Model::Dense { dims, .. } => dims.visible,
-        };
+        let engine = &self.engine;
+        let v = engine.shape().visible();
         let batch = &self.batch_buf[..rows * v];
-        match (&self.model, self.cfg.method) {
-            (Model::Ra { dims, xi }, Method::Pid(neg)) => {
-                let m = RaModel::new(&xi[..], *dims);
-                let (v, k) = (dims.visible, dims.patterns);
-                let has_negs =
-                    negative_samples(&m, neg, &mut self.negs, &mut self.scratch, &mut self.rng);
-                let negs = &self.negs;
-                let weight = rows as f32 / divisor as f32;
-                let none = vec![(); self.lanes.len()];
-                run_lanes(&mut self.lanes, none, &mut self.grad, |l, n_lanes, lane, ()| {
-                    let pos = lane_range(rows, n_lanes, l);
-                    let w = weight * pos.len() as f32 / rows as f32;
-                    let part = &batch[pos.start * v..pos.end * v];
-                    accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
-                    if has_negs {
-                        let neg = lane_range(k, n_lanes, l);
-                        let w = -(neg.len() as f32) / k as f32;
-                        let part = &negs[neg.start * v..neg.end * v];
-                        accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
-                    }
-                });
-                if !has_negs {
-                    accumulate_hebb_negative(&m, &mut self.grad, &mut self.scratch);
-                }
-            }
-            (Model::Dense { dims, params }, Method::Cd { k }) => {
-                let m = DenseRbm::new(&params[..], *dims);
-                let v = dims.visible;
-                let seeds: Vec<u64> = self.lanes.iter().map(|_| self.rng.next_u64()).collect();
-                let weight = rows as f32 / divisor as f32;
-                let none = vec![(); self.lanes.len()];
-                run_lanes(&mut self.lanes, none, &mut self.grad, |l, n_lanes, lane, ()| {
-                    let r = lane_range(rows, n_lanes, l);
-                    let share = r.len() as f32 / rows as f32;
-                    let part = &batch[r.start * v..r.end * v];
-                    let mut rng = Rng::seed_from_u64(seeds[l]);
-                    dense_accumulate_phase(
-                        &m,
-                        part,
-                        weight * share,
-                        &mut lane.grad,
-                        &mut lane.scratch,
-                    );
-                    cd_negative_phase(
-                        &m,
-                        part,
-                        k,
-                        -share,
-                        &mut lane.grad,
-                        &mut lane.scratch,
-                        &mut rng,
-                    );
-                });
-            }
-            (Model::Dense { dims, params }, Method::Pcd { k, chains }) => {
-                let m = DenseRbm::new(&params[..], *dims);
-                let (v, nw) = (dims.visible, words_for(dims.visible));
-                let seeds: Vec<u64> = self.lanes.iter().map(|_| self.rng.next_u64()).collect();
-                let weight = rows as f32 / divisor as f32;
-                let n_lanes = self.lanes.len();
-                let mut parts: Vec<&mut [u64]> = Vec::with_capacity(n_lanes);
-                let mut rest = &mut self.chain_words[..];
-                for l in 0..n_lanes {
-                    let (here, tail) = rest.split_at_mut(lane_range(chains, n_lanes, l).len() * nw);
-                    parts.push(here);
-                    rest = tail;
-                }
-                run_lanes(&mut self.lanes, parts, &mut self.grad, |l, n_lanes, lane, words| {
-                    let r = lane_range(rows, n_lanes, l);
-                    let part = &batch[r.start * v..r.end * v];
-                    let w = weight * r.len() as f32 / rows as f32;
-                    dense_accumulate_phase(&m, part, w, &mut lane.grad, &mut lane.scratch);
-                    let c = lane_range(chains, n_lanes, l).len();
-                    let mut rng = Rng::seed_from_u64(seeds[l]);
-                    let w = -(c as f32) / chains as f32;
-                    pcd_negative_phase(
-                        &m,
-                        k,
-                        words,
-                        c,
-                        w,
-                        &mut lane.grad,
-                        &mut lane.scratch,
-                        &mut rng,
-                    );
-                });
-            }
-            (Model::Dense { dims, params }, Method::Exact) => {
-                let m = DenseRbm::new(&params[..], *dims);
-                self.grad.fill(0.0);
-                let weight = rows as f32 / divisor as f32;
-                dense_accumulate_phase(&m, batch, weight, &mut self.grad, &mut self.scratch);
-                let avg = &mut self.avg;
-                self.model
-                    .view()
-                    .with_bipartite(|b| exact::model_average_fast(b, avg))
-                    .expect("the enumeration size was validated");
-                let vh = dims.visible * dims.hidden;
-                for (g, &x) in self.grad[..vh].iter_mut().zip(&avg.vh) {
-                    *g -= x;
-                }
-                if dims.biases {
-                    let (ga, gb) = self.grad[vh..].split_at_mut(dims.visible);
-                    for (g, &x) in ga.iter_mut().zip(&avg.v) {
-                        *g -= x;
-                    }
-                    for (g, &x) in gb.iter_mut().zip(&avg.h) {
-                        *g -= x;
-                    }
-                }
-            }
-            _ => unreachable!("the model kind follows the method"),
+        let params = self.model.params();
+        let up = engine.begin(
+            params,
+            rows,
+            NonZeroUsize::new(divisor),
+            &mut self.negs,
+            &mut self.scratch,
+            &mut self.rng,
+        );
+        // Each lane takes its own slice of the persistent chains (PCD; empty otherwise).
+        let words = words_for(v);
+        let mut chains: Vec<&mut [u64]> = Vec::with_capacity(up.lanes());
+        let mut rest = &mut self.chain_words[..];
+        for l in 0..up.lanes() {
+            let (here, tail) = rest.split_at_mut(engine.chain_range(up.lanes(), l).len() * words);
+            chains.push(here);
+            rest = tail;
         }
+        let negs = &self.negs;
+        let work = |(l, (lane, chains)): (usize, (&mut Lane, &mut [u64]))| {
+            let bufs = LaneBuffers { grad: &mut lane.grad, scratch: &mut lane.scratch, chains };
+            engine.lane::<Rng>(&up, l, params, batch, negs, bufs);
+        };
+        let lanes = &mut self.lanes[..up.lanes()];
+        if lanes.len() == 1 {
+            work((0, (&mut lanes[0], chains.pop().expect("one lane"))));
+        } else {
+            lanes.par_iter_mut().zip(chains).enumerate().for_each(work);
+        }
+        self.grad.copy_from_slice(&lanes[0].grad);
+        for lane in &lanes[1..] {
+            for (g, &x) in self.grad.iter_mut().zip(&lane.grad) {
+                *g += x;
+            }
+        }
+        let average = if self.cfg.method == Method::Exact {
+            let avg = &mut self.avg;
+            self.model
+                .view()
+                .with_bipartite(|b| exact::model_average_fast(b, avg))
+                .expect("the enumeration size was validated");
+            Some(ModelAverage { vh: &avg.vh, v: &avg.v, h: &avg.h })
+        } else {
+            None
+        };
         let params = self.model.params_mut();
-        match &mut self.opt {
-            OptState::Sgd { velocity } => {
-                let sgd = Sgd {
-                    lr: self.lr,
-                    momentum: self.cfg.momentum,
-                    weight_decay: self.cfg.weight_decay,
-                };
-                sgd_update(params, velocity, &self.grad, &sgd);
-            }
-            OptState::Adam { m, v, t } => {
-                *t += 1;
-                adam_update(params, m, v, &self.grad, &Adam { lr: self.lr, ..Adam::default() }, *t);
-            }
-        }
-        self.updates += 1;
-        self.cfg.projection.after_update(params, self.updates);
+        self.engine.finish(up, params, &mut self.opt, &mut self.grad, &mut self.scratch, average);
     }
 
     /// Trains one epoch and returns its wall seconds.
@@ -938,7 +820,7 @@ impl Trainer {
     /// [`TrainError::NonFinite`] when a parameter stops being finite.
     pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
         let t0 = Instant::now();
-        let epoch = self.epoch + 1;
+        let epoch = self.engine.state().epochs + 1;
         self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
         let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
         // Each epoch shuffles from the identity: its order depends on (seed, epoch) only.
@@ -967,9 +849,7 @@ impl Trainer {
                 return Err(TrainError::NonFinite { epoch, batch: start / b + 1 });
             }
         }
-        self.cfg.projection.at_epoch_end(self.model.params_mut());
-        self.epoch = epoch;
-        self.lr = self.cfg.schedule.next(self.lr, epoch);
+        self.engine.end_epoch(self.model.params_mut());
         Ok(t0.elapsed().as_secs_f64())
     }
 
@@ -979,9 +859,9 @@ impl Trainer {
     /// # Errors
     /// [`TrainError::NonFinite`], or an enumeration that is too large.
     pub fn next_epoch(&mut self, data: &Dataset) -> Result<EpochReport, TrainError> {
-        let lr = self.lr;
+        let lr = self.lr();
         let seconds = self.train_epoch(data)?;
-        let (epoch, every) = (self.epoch, self.cfg.eval_every);
+        let (epoch, every) = (self.epochs_done(), self.cfg.eval_every);
         let due = epoch == self.cfg.epochs || (every > 0 && epoch % every == 0);
         let mut r = EpochReport {
             epoch,
@@ -1020,18 +900,22 @@ impl Trainer {
 
     /// Everything needed to continue this run bit-identically (see [`Trainer::restore`]).
     pub fn state(&self) -> TrainerState {
+        let st = self.engine.state();
+        let n = self.model.params().len();
         TrainerState {
             model: self.model.clone(),
-            opt: match &self.opt {
-                OptState::Sgd { velocity } => OptSnapshot::Sgd { velocity: velocity.clone() },
-                OptState::Adam { m, v, t } => {
-                    OptSnapshot::Adam { m: m.clone(), v: v.clone(), t: *t }
-                }
+            opt: match self.cfg.optimizer {
+                Optimizer::Sgd => OptSnapshot::Sgd { velocity: self.opt.clone() },
+                Optimizer::Adam => OptSnapshot::Adam {
+                    m: self.opt[..n].to_vec(),
+                    v: self.opt[n..].to_vec(),
+                    t: st.updates,
+                },
             },
             chains: self.chain_words.clone(),
-            epoch: self.epoch,
-            updates: self.updates,
-            lr: self.lr,
+            epoch: st.epochs,
+            updates: st.updates,
+            lr: st.lr,
         }
     }
 
@@ -1054,11 +938,18 @@ impl Trainer {
         }
         let n = st.model.params().len();
         t.opt = match (st.opt, cfg.optimizer) {
-            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => {
-                OptState::Sgd { velocity }
-            }
-            (OptSnapshot::Adam { m, v, t }, Optimizer::Adam) if m.len() == n && v.len() == n => {
-                OptState::Adam { m, v, t }
+            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => velocity,
+            (OptSnapshot::Adam { mut m, v, t: steps }, Optimizer::Adam)
+                if m.len() == n && v.len() == n =>
+            {
+                if steps != st.updates {
+                    return Err(format!(
+                        "the saved Adam step count ({steps}) differs from the update count ({})",
+                        st.updates
+                    ));
+                }
+                m.extend_from_slice(&v);
+                m
             }
             _ => return Err("the saved optimiser state does not match the configuration".into()),
         };
@@ -1073,11 +964,11 @@ impl Trainer {
                 t.chain_words.len()
             ));
         }
+        let state = TrainState { lr: st.lr, updates: st.updates, epochs: st.epoch };
+        t.engine = Engine::resume(t.engine.shape(), *t.engine.config(), state)
+            .map_err(|e| format!("the saved state: {e}"))?;
         t.model = st.model;
         t.chain_words = st_chains;
-        t.epoch = st.epoch;
-        t.updates = st.updates;
-        t.lr = st.lr;
         Ok(t)
     }
 
@@ -1094,7 +985,7 @@ impl Trainer {
             self.cfg.eval,
             track,
             self.cfg.seed,
-            u64::from(self.epoch),
+            u64::from(self.epochs_done()),
         )
     }
 }

@@ -59,7 +59,7 @@
 //! then the visible units. The lanes advance as one vector, so the draws vectorise (a
 //! `next_u32` per unit from a scalar RNG was most of the time of a step), and a run is
 //! reproducible from the seed, bit for bit on every target. This is not the stream of the
-//! float path ([`crate::sample`], one `next_u32` per unit), so the two paths agree in
+//! float path ([`crate::ra::gibbs`], one `next_u32` per unit), so the two paths agree in
 //! distribution, not draw for draw.
 //!
 //! # Layout
@@ -76,8 +76,8 @@
 
 use core::fmt;
 
+use super::model::{Dims, RaModel};
 use crate::kernels::bulk::{Lanes, LANES};
-use crate::model::{Dims, RaModel};
 use crate::spins::{words_for, PackedSpins, WORD_BITS};
 
 /// An RA model that cannot take the binary path.
@@ -738,7 +738,7 @@ mod tests {
         }
 
         fn binary(&mut self) -> BinaryRa<&mut [u64], &mut [i32]> {
-            let model = RaModel::new(&self.xi[..], self.dims);
+            let model = RaModel::new_unchecked(&self.xi[..], self.dims);
             BinaryRa::from_model(&model, &mut self.packed[..], &mut self.plus[..]).unwrap()
         }
     }
@@ -773,7 +773,7 @@ mod tests {
                     let dims = Dims::new(v_len, h_len, k);
                     let mut fx = Fixture::random(&mut rng, dims);
                     let xi = fx.xi.clone();
-                    let model = RaModel::new(&xi[..], dims);
+                    let model = RaModel::new_unchecked(&xi[..], dims);
                     let bin = fx.binary();
                     for k2 in 0..k {
                         assert_eq!(bin.xi_v_packed(k2), &packed(model.xi_v(k2))[..]);
@@ -835,7 +835,7 @@ mod tests {
             let dims = Dims::new(v_len, 65, 5);
             let mut fx = Fixture::random(&mut rng, dims);
             let xi = fx.xi.clone();
-            let model = RaModel::new(&xi[..], dims);
+            let model = RaModel::new_unchecked(&xi[..], dims);
             let bin = fx.binary();
             for trial in 0..6 {
                 // Trials 0 and 1: every entry neutral, none neutral; then random thirds.
@@ -1008,7 +1008,7 @@ mod tests {
             1.0, 1.0, -1.0, -1.0, 1.0,
             -1.0, 1.0, 1.0, 1.0, -1.0,
         ];
-        let model = RaModel::new(&xi[..], dims);
+        let model = RaModel::new_unchecked(&xi[..], dims);
         let (mut pk, mut pl) = (vec![0u64; packed_len(dims)], vec![0i32; signs_len(dims)]);
         let bin = BinaryRa::from_model(&model, &mut pk[..], &mut pl[..]).unwrap();
         let (mut tb_h, mut tb_v) =
@@ -1030,7 +1030,7 @@ mod tests {
                 assert!(v[0] < 8 && h[0] < 4, "padding bits stay 0");
                 bin_counts[v[0] as usize] += 1;
                 let (mut vf, mut hf, mut s) = (v0.clone(), [0.0f32; 2], [0.0f32; 3]);
-                crate::sample::gibbs_step(&model, &mut vf, &mut hf, &mut s, &mut rng);
+                crate::ra::gibbs::gibbs_step(&model, &mut vf, &mut hf, &mut s, &mut rng);
                 float_counts[packed(&vf)[0] as usize] += 1;
             }
             for (c, &p) in want.iter().enumerate() {
@@ -1084,9 +1084,12 @@ mod tests {
         let dims = Dims::new(2, 3, 2);
         let mut xi = [1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0];
         let (mut pk, mut pl) = ([7u64; 4], [7i32; 10]);
-        assert!(
-            BinaryRa::from_model(&RaModel::new(&xi[..], dims), &mut pk[..], &mut pl[..]).is_ok()
-        );
+        assert!(BinaryRa::from_model(
+            &RaModel::new_unchecked(&xi[..], dims),
+            &mut pk[..],
+            &mut pl[..]
+        )
+        .is_ok());
         // Rows ξ¹ = (1, −1 | 1, 1, −1), ξ² = (−1, 1 | −1, −1, 1): Ξ_v rows, then Ξ_h rows.
         assert_eq!(pk, [0b01, 0b10, 0b011, 0b100]);
         assert_eq!(pl, [-1, 0, 0, -1, -1, -1, 0, 0, 0, -1]);
@@ -1094,13 +1097,18 @@ mod tests {
             let mut x = xi;
             x[at] = bad;
             let (mut pk, mut pl) = ([7u64; 4], [7i32; 10]);
-            let err = BinaryRa::from_model(&RaModel::new(&x[..], dims), &mut pk[..], &mut pl[..])
-                .unwrap_err();
+            let err = BinaryRa::from_model(
+                &RaModel::new_unchecked(&x[..], dims),
+                &mut pk[..],
+                &mut pl[..],
+            )
+            .unwrap_err();
             assert_eq!(err, BinaryError::NotPm1 { pattern: at / 5, entry: at % 5 });
             assert_eq!((pk, pl), ([7u64; 4], [7i32; 10]), "buffers untouched on error");
         }
         xi[7] = 0.5;
-        let err = BinaryRa::from_model(&RaModel::new(&xi[..], dims), &mut pk[..], &mut pl[..]);
+        let err =
+            BinaryRa::from_model(&RaModel::new_unchecked(&xi[..], dims), &mut pk[..], &mut pl[..]);
         assert_eq!(
             std::format!("{}", err.unwrap_err()),
             "pattern 1 entry 2 is not exactly +1 or -1"

@@ -5,18 +5,17 @@
 //! (DESIGN.md §1; the factor 2 comes from ±1 spins). Fields are computed low-rank
 //! ([`RaModel::hidden_field`]), so one half-step costs O(K(V+H)).
 //!
-//! The single-chain functions draw exactly one `next_u32` per unit, in unit order;
-//! [`gibbs_rows`] runs many chains as GEMMs with bulk draws
-//! ([`crate::kernels::sample_pm1_in_place`]). Either way a run is reproducible from the RNG's
-//! seed.
+//! These single-chain functions draw exactly one `next_u32` per unit, in unit order, so a run
+//! is reproducible from the RNG's seed. Many chains at once, as GEMMs with bulk draws, are
+//! [`crate::blocks::gibbs_rows`].
 
 use rand_core::RngCore;
 
-use crate::model::RaModel;
+use super::model::RaModel;
 use crate::num::uniform01;
 
 /// Scratch length for the Gibbs functions: `K`.
-pub const fn gibbs_scratch_len(dims: crate::model::Dims) -> usize {
+pub const fn gibbs_scratch_len(dims: super::model::Dims) -> usize {
     dims.patterns
 }
 
@@ -77,52 +76,11 @@ pub fn gibbs_step<S: AsRef<[f32]>, R: RngCore + ?Sized>(
     sample_visible(model, h, v, scratch, rng);
 }
 
-/// Runs `steps` block Gibbs steps on every row of `v` (rows of `V` spins, ±1 or 0 for a
-/// neutral spin on entry; ±1 after a step), in place, in blocks of rows — as many as `scratch`
-/// holds, see [`crate::train::phase_scratch_len`] (`b·(2K + H) + GEMM_PACK_LEN` for `b` rows).
-/// Each block makes all its steps, then the next block starts. Per step the fields are four
-/// GEMMs that never form `W` (`M = V Ξ_vᵀ`, `Φ = M Ξ_h/√K`, `U = H Ξ_hᵀ`, `Ψ = U Ξ_v/√K`), and the
-/// draws are [`crate::kernels::sample_pm1_in_place`] over the block's hidden units, then over
-/// its visible units. Reproducible from the RNG's seed for a given scratch length.
-///
-/// # Panics
-/// If `v.len()` is not a multiple of `V` or `scratch` holds less than one row.
-pub fn gibbs_rows<S: AsRef<[f32]>, R: RngCore + ?Sized>(
-    model: &RaModel<S>,
-    v: &mut [f32],
-    steps: u32,
-    scratch: &mut [f32],
-    rng: &mut R,
-) {
-    use crate::kernels::{active, sample_pm1_in_place};
-    let d = model.dims();
-    assert_eq!(v.len() % d.visible, 0, "chain rows must have V entries");
-    let n = v.len() / d.visible;
-    if n == 0 || steps == 0 {
-        return;
-    }
-    let (kk, vv, hh) = (d.patterns, d.visible, d.hidden);
-    let (pack, m, u, h) = crate::train::phase_buffers(d, scratch, n);
-    let b = m.len() / kk;
-    let isa = active();
-    for block in v.chunks_mut(b * vv) {
-        let r = block.len() / vv;
-        let (m, u, h) = (&mut m[..r * kk], &mut u[..r * kk], &mut h[..r * hh]);
-        for _ in 0..steps {
-            model.hidden_fields_rows(isa, block, m, h, pack);
-            sample_pm1_in_place(h, rng);
-            // Ψ replaces the block in place: the fields are read from `u`, not from `block`.
-            model.visible_fields_rows(isa, h, u, block, pack);
-            sample_pm1_in_place(block, rng);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Dims;
     use crate::num::sigmoid;
+    use crate::ra::model::Dims;
     use rand_core::SeedableRng;
     use rand_pcg::Pcg64;
 
@@ -132,7 +90,7 @@ mod tests {
         let dims = Dims::new(3, 2, 2);
         // ξ¹ = (1, −1, 1 | 0.5, −1), ξ² = (0.2, 1, 1 | 1, 0.3)
         let xi = [1.0, -1.0, 1.0, 0.5, -1.0, 0.2, 1.0, 1.0, 1.0, 0.3];
-        let model = RaModel::new(&xi[..], dims);
+        let model = RaModel::new_unchecked(&xi[..], dims);
         let v = [1.0, 1.0, -1.0];
         let (mut m, mut phi) = ([0.0; 2], [0.0; 2]);
         model.hidden_field(&v, &mut m, &mut phi);
@@ -170,7 +128,7 @@ mod tests {
     fn gibbs_is_reproducible_from_the_seed() {
         let dims = Dims::new(4, 3, 2);
         let xi = [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -1.0];
-        let model = RaModel::new(&xi[..], dims);
+        let model = RaModel::new_unchecked(&xi[..], dims);
         let run = |seed| {
             let mut rng = Pcg64::seed_from_u64(seed);
             let (mut v, mut h, mut s) = ([1.0f32; 4], [0.0f32; 3], [0.0f32; 2]);
@@ -190,14 +148,16 @@ mod tests {
     fn gibbs_rows_follow_the_two_step_kernel() {
         extern crate std;
         use std::vec;
-        let dims = crate::model::Dims::new(2, 2, 2);
+        let dims = Dims::new(2, 2, 2);
         let xi = [0.9f32, -0.3, 0.5, 1.2, -0.7, 0.4, -1.1, 0.8];
-        let model = RaModel::new(&xi[..], dims);
+        let model = RaModel::new_unchecked(&xi[..], dims);
         let v0 = [1.0f32, -1.0];
         let n = 200_000;
         let mut v: std::vec::Vec<f32> = (0..n).flat_map(|_| v0).collect();
-        let mut scratch = vec![0.0; crate::train::phase_scratch_len(dims, n)];
-        gibbs_rows(&model, &mut v, 1, &mut scratch, &mut Pcg64::seed_from_u64(9));
+        let isa = crate::kernels::active();
+        let mut scratch = vec![0.0; crate::blocks::block_scratch_len(isa, 2, 2, 4, n)];
+        let mut ws = crate::blocks::Workspace::with_isa(&mut scratch, n, isa);
+        crate::blocks::gibbs_rows(&model, &mut v, 1, &mut ws, &mut Pcg64::seed_from_u64(9));
         // Exact kernel in f64 through the formed W.
         let k = 2.0f64.sqrt();
         let w = |i: usize, a: usize| {
