@@ -2,8 +2,9 @@
 //!
 //! For ±1 spins, `P(s = +1 | field x) = σ(2x)` with `σ(x) = 1/(1 + e^{−x})`. The free energy
 //! needs `log(2 cosh x)`, evaluated as `|x| + log1p(e^{−2|x|})` (since
-//! `2 cosh x = e^{|x|}(1 + e^{−2|x|})`), which never overflows. DESIGN.md §1 writes an extra
-//! `+ ln 2`; that would be `log(4 cosh x)`, and the tests below check the identity directly.
+//! `2 cosh x = e^{|x|}(1 + e^{−2|x|})`), which never overflows. An extra `+ ln 2`
+//! (a slip that is easy to make) would give `log(4 cosh x)`; the tests below check the identity
+//! directly.
 //! `σ` and `tanh` are evaluated through [`exp_fast`], a range-reduced polynomial in plain `f32`
 //! arithmetic: loops over it vectorise (libm's `expf`/`tanhf` do not, and were most of the
 //! time of a sampling or PID step), and, like libm called by name, it gives the same bits with

@@ -184,6 +184,62 @@ impl StepConfig {
     }
 }
 
+/// The buffer lengths of a run ([`StepConfig::lengths`]), in entries (`f32`, chains `u64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lengths {
+    /// Parameters, and the gradient.
+    pub params: usize,
+    /// Optimiser state ([`Optimizer::state_len`]).
+    pub opt: usize,
+    /// Negative samples: `K·V` for `pid` and `pid-gibbs`, else 0.
+    pub negatives: usize,
+    /// Persistent chain words (PCD), else 0.
+    pub chain_words: usize,
+    /// Lanes per update.
+    pub lanes: usize,
+    /// The second gradient of [`Engine::step`]: the parameter length with more than one
+    /// lane, else 0.
+    pub lane_grad: usize,
+    /// Scratch for one lane, and for [`Engine::begin`]/[`Engine::finish`].
+    pub scratch: usize,
+}
+
+impl StepConfig {
+    /// Every buffer length for a model of `shape` at kernel level `isa`, as a `const fn` so
+    /// that firmware can size `static` buffers at compile time. Meaningful for a configuration
+    /// that [`StepConfig::validate`] accepts.
+    pub const fn lengths(&self, shape: Shape, isa: Isa) -> Lengths {
+        let params = shape.param_len();
+        let (negatives, extra) = match (self.method, shape) {
+            (Method::Pid(NegativePhase::Hebb), Shape::Ra(d)) => (0, d.patterns),
+            (Method::Pid(_), Shape::Ra(d)) => (d.patterns * d.visible, d.patterns),
+            (Method::Pcd { chains, .. }, _) => (0, chains),
+            _ => (0, 0),
+        };
+        let chain_words = match self.method {
+            Method::Pcd { chains, .. } => chain_words_len(shape.visible(), chains),
+            _ => 0,
+        };
+        let max_rows = if self.batch > extra { self.batch } else { extra };
+        let lanes = lanes_for(max_rows);
+        let b = if self.block_rows < max_rows { self.block_rows } else { max_rows };
+        let gram = match shape {
+            Shape::Ra(d) => d.patterns,
+            Shape::Dense(_) => 0,
+        };
+        let (v, h, w) = (shape.visible(), shape.hidden(), shape.row_work());
+        Lengths {
+            params,
+            opt: self.optimizer.state_len(params),
+            negatives,
+            chain_words,
+            lanes,
+            lane_grad: if lanes > 1 { params } else { 0 },
+            scratch: block_scratch_len(isa, v, h, w, b) + gram,
+        }
+    }
+}
+
 /// The counters of a run: what a checkpoint must keep besides the buffers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainState {
@@ -431,69 +487,47 @@ impl Engine {
         self.state
     }
 
+    /// Every buffer length of this run at kernel level `isa` ([`StepConfig::lengths`]).
+    pub const fn lengths(&self, isa: Isa) -> Lengths {
+        self.cfg.lengths(self.shape, isa)
+    }
+
     /// Parameter (and gradient) entries.
-    pub fn param_len(&self) -> usize {
+    pub const fn param_len(&self) -> usize {
         self.shape.param_len()
     }
 
     /// Optimiser state entries ([`Optimizer::state_len`]).
-    pub fn opt_len(&self) -> usize {
-        self.cfg.optimizer.state_len(self.param_len())
+    pub const fn opt_len(&self) -> usize {
+        self.lengths(Isa::Scalar).opt
     }
 
     /// Negative-sample entries: `K·V` for `pid` and `pid-gibbs`, else 0.
-    pub fn negatives_len(&self) -> usize {
-        match (self.cfg.method, self.shape) {
-            (Method::Pid(NegativePhase::Hebb), _) => 0,
-            (Method::Pid(_), Shape::Ra(d)) => d.patterns * d.visible,
-            _ => 0,
-        }
+    pub const fn negatives_len(&self) -> usize {
+        self.lengths(Isa::Scalar).negatives
     }
 
     /// Persistent chain words (PCD), else 0.
-    pub fn chain_words_len(&self) -> usize {
-        match self.cfg.method {
-            Method::Pcd { chains, .. } => chain_words_len(self.shape.visible(), chains),
-            _ => 0,
-        }
-    }
-
-    /// The most rows a block function sees: the batch, the K negative samples, the chains.
-    fn max_rows(&self) -> usize {
-        let extra = match (self.cfg.method, self.shape) {
-            (Method::Pid(_), Shape::Ra(d)) => d.patterns,
-            (Method::Pcd { chains, .. }, _) => chains,
-            _ => 0,
-        };
-        self.cfg.batch.max(extra)
+    pub const fn chain_words_len(&self) -> usize {
+        self.lengths(Isa::Scalar).chain_words
     }
 
     /// Lanes per update (fixed by the configured sizes).
-    pub fn lanes(&self) -> usize {
-        lanes_for(self.max_rows())
+    pub const fn lanes(&self) -> usize {
+        self.lengths(Isa::Scalar).lanes
     }
 
     /// Entries of a second gradient buffer for [`Engine::step`]: the parameter length when
     /// an update has more than one lane, else 0.
-    pub fn lane_grad_len(&self) -> usize {
-        if self.lanes() > 1 {
-            self.param_len()
-        } else {
-            0
-        }
+    pub const fn lane_grad_len(&self) -> usize {
+        self.lengths(Isa::Scalar).lane_grad
     }
 
     /// Scratch entries at kernel level `isa`: blocks of `min(block_rows, most rows)` rows,
     /// plus the `K` entries of the `pid-hebb` Gram row. One lane needs this much, and so does
     /// [`Engine::begin`]/[`Engine::finish`].
-    pub fn scratch_len(&self, isa: Isa) -> usize {
-        let b = self.cfg.block_rows.min(self.max_rows());
-        let (v, h, w) = (self.shape.visible(), self.shape.hidden(), self.shape.row_work());
-        let gram = match self.shape {
-            Shape::Ra(d) => d.patterns,
-            Shape::Dense(_) => 0,
-        };
-        block_scratch_len(isa, v, h, w, b) + gram
+    pub const fn scratch_len(&self, isa: Isa) -> usize {
+        self.lengths(isa).scratch
     }
 
     /// The chains of lane `lane` of `lanes` (PCD; empty otherwise), as a range of chains: its
@@ -518,7 +552,8 @@ impl Engine {
     /// batch size for a short last batch to weigh each image the same).
     ///
     /// # Panics
-    /// If `params`, `negatives` or `scratch` is shorter than its `*_len`, or `rows` is 0.
+    /// If `params`, `negatives` or `scratch` is shorter than its `*_len`, or `rows` is 0 or
+    /// more than the configured batch.
     pub fn begin<R: RngCore + ?Sized>(
         &self,
         params: &[f32],
@@ -530,6 +565,11 @@ impl Engine {
     ) -> Update {
         assert_eq!(params.len(), self.param_len(), "params must have param_len entries");
         assert!(rows > 0, "an update needs at least one row");
+        assert!(
+            rows <= self.cfg.batch,
+            "{rows} rows exceed the configured batch of {} (the scratch is sized for it)",
+            self.cfg.batch
+        );
         let weight = match divisor {
             Some(d) => rows as f32 / d.get() as f32,
             None => 1.0,
@@ -675,6 +715,8 @@ impl Engine {
     /// One whole update, lanes in order on this thread: [`Engine::begin`], every
     /// [`Engine::lane`] (the first into `bufs.grad`, the others into `bufs.lane_grad` and added),
     /// [`Engine::finish`]. The same bits as the lanes run on threads and summed in order.
+    /// Afterwards `bufs.grad` holds the step direction `∇` of this update (before the
+    /// optimiser), for callers that inspect it.
     ///
     /// # Panics
     /// As [`Engine::begin`], [`Engine::lane`] and [`Engine::finish`].

@@ -1,4 +1,4 @@
-//! Small dense linear algebra in `f64`: the singular values of `W` (DESIGN.md §3, the paper's
+//! Small dense linear algebra in `f64`: the singular values of `W` (the paper's
 //! Fig. 3).
 //!
 //! The singular values of a `V × H` matrix are the square roots of the eigenvalues of the

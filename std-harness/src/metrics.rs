@@ -1,4 +1,4 @@
-//! Reconstruction Hamming distance (DESIGN.md §3).
+//! Reconstruction Hamming distance.
 //!
 //! Reference protocol (the authors' code): keep some pixels of the image (the dataset's
 //! `kept` mask: the top row for Bars), set the others to 0 (a neutral spin), make one step
@@ -20,7 +20,7 @@
 //! as reproducible and as independent of the thread count. Continuous patterns and dense
 //! models take the float path.
 //!
-//! Accessibilities (DESIGN.md §3, the paper's Fig. 1) compare an energy with the exact
+//! Accessibilities (the paper's Fig. 1) compare an energy with the exact
 //! ground-state energy `E_GS < 0`; a ratio of 1 means the ground state was reached. Energies
 //! are computed in `f64` from the same `f32` weights as `E_GS` ([`energy_f64`]), so a ratio
 //! never exceeds 1 by rounding:
@@ -98,7 +98,7 @@ fn binary_form(model: &ModelRef<'_>, images: &[f32]) -> Option<BinaryRa<Vec<u64>
     }
     let d = ra.dims();
     let packed = vec![0u64; binary::packed_len(d)];
-    BinaryRa::from_model(ra, packed, vec![0i32; binary::signs_len(d)]).ok()
+    BinaryRa::from_model(ra, packed, vec![0i32; binary::sign_masks_len(d)]).ok()
 }
 
 /// [`reconstruction_hd`] in `f32` for any model (the path for continuous patterns and dense

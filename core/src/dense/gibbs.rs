@@ -19,7 +19,7 @@ pub const fn gibbs_scratch_len(dims: DenseDims) -> usize {
 }
 
 /// Draws `h ~ P(h | v)` into `h` for a real-valued `v` (0 acts as a neutral spin, as in the
-/// reconstruction test of DESIGN.md §3). One `next_u32` per hidden unit, in order.
+/// reconstruction test, which zeroes the unkept pixels). One `next_u32` per hidden unit, in order.
 ///
 /// # Panics
 /// If `v.len() != V` or `h.len() != H`.

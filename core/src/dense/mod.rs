@@ -1,7 +1,7 @@
 //! Dense ±1 RBMs over a caller-owned parameter slice, trained by CD-k and PCD-k (the
-//! baselines of DESIGN.md §2).
+//! baselines RAPID is compared with).
 //!
-//! # Equations (DESIGN.md §1)
+//! # Equations
 //! ```text
 //! E(v, h) = −vᵀ W h − aᵀ v − bᵀ h
 //! φ = Wᵀ v + b   (hidden field, H)        P(h_α = +1 | v) = σ(2φ_α)
@@ -9,8 +9,8 @@
 //! F(v) = −aᵀ v − Σ_α log(2 cosh φ_α)
 //! ```
 //!
-//! `log 2cosh` is [`crate::num::log_2cosh`], `|x| + log1p(e^{−2|x|})` (no `+ ln 2`, which
-//! DESIGN.md §1 wrongly adds). A model without biases has `a = 0`, `b = 0`.
+//! `log 2cosh` is [`crate::num::log_2cosh`], `|x| + log1p(e^{−2|x|})` (exactly `log 2cosh x`:
+//! `2 cosh x = e^{|x|}(1 + e^{−2|x|})`, no `+ ln 2` term). A model without biases has `a = 0`, `b = 0`.
 //!
 //! The log-likelihood ascent direction, Rao–Blackwellised (the hidden units are summed out):
 //!

@@ -16,7 +16,7 @@
 //!
 //! so `φ = f/√K` and `ψ = g/√K` are the fields of [`RaModel`] exactly (the float path rounds
 //! them to `f32`). A visible input with neutral `0` entries (the reconstruction protocol of
-//! DESIGN.md §3 sets unkept pixels to 0) is a packed `v` plus a `mask` whose set bits mark the
+//! the reconstruction test sets unkept pixels to 0) is a packed `v` plus a `mask` whose set bits mark the
 //! units that count (`n = popcount(mask)`):
 //!
 //! ```text
@@ -67,7 +67,7 @@
 //! * `packed` (`u64`, [`packed_len`]): the `K` rows `ξᵏ_v` of [`words_for`]`(V)` words each,
 //!   then the `K` rows `ξᵏ_h` of `words_for(H)` words each, packed as [`PackedSpins`]
 //!   (bit 1 = +1, padding bits 0).
-//! * `plus` (`i32`, [`signs_len`] = `K·(V+H)`): the masks `P`, `−1` (all bits set) where the
+//! * `sign_masks` (`i32`, [`sign_masks_len`] = `K·(V+H)`): the masks `P`, `−1` (all bits set) where the
 //!   entry is `+1` and `0` where it is `−1`: the `K × V` rows of `Ξ_v`, then the `K × H`
 //!   rows of `Ξ_h`, row-major by pattern (the field sums sweep one row per pattern).
 //!
@@ -122,8 +122,8 @@ pub const fn packed_len(dims: Dims) -> usize {
     dims.patterns * (words_for(dims.visible) + words_for(dims.hidden))
 }
 
-/// Length of the `plus` buffer of [`BinaryRa`]: `K·(V + H)`.
-pub const fn signs_len(dims: Dims) -> usize {
+/// Length of the `sign_masks` buffer of [`BinaryRa`]: `K·(V + H)`.
+pub const fn sign_masks_len(dims: Dims) -> usize {
     dims.xi_len()
 }
 
@@ -235,7 +235,7 @@ fn masked_xor_popcount(a: &[u64], b: &[u64], mask: &[u64]) -> u32 {
     a.iter().zip(b).zip(mask).map(|((x, y), m)| ((x ^ y) & m).count_ones()).sum()
 }
 
-/// `out_j = Σ_k s_kj c_k` for `s = ±1` given by the masks `plus` (`K` rows of `out.len()`):
+/// `out_j = Σ_k s_kj c_k` for `s = ±1` given by the masks `sign_masks` (`K` rows of `out.len()`):
 /// `2·Σ_k (c_k & P_kj) − Σ_k c_k`. The caller guarantees `2·Σ|c_k|` fits an `i32`.
 #[inline]
 fn signed_sum(c: &[i32], plus: &[i32], out: &mut [i32]) {
@@ -277,13 +277,13 @@ fn signed_sum(c: &[i32], plus: &[i32], out: &mut [i32]) {
 #[derive(Clone, Copy, Debug)]
 pub struct BinaryRa<B, S> {
     packed: B,
-    plus: S,
+    sign_masks: S,
     dims: Dims,
 }
 
 impl<B: AsRef<[u64]> + AsMut<[u64]>, S: AsRef<[i32]> + AsMut<[i32]>> BinaryRa<B, S> {
-    /// Builds the integer form of `model` into `packed` ([`packed_len`] words) and `plus`
-    /// ([`signs_len`] entries), checking first that every pattern entry is exactly `±1.0`.
+    /// Builds the integer form of `model` into `packed` ([`packed_len`] words) and `sign_masks`
+    /// ([`sign_masks_len`] entries), checking first that every pattern entry is exactly `±1.0`.
     ///
     /// # Errors
     /// [`BinaryError::TooLarge`] if `2K·max(V, H) > i32::MAX`; [`BinaryError::NotPm1`] for the
@@ -295,11 +295,15 @@ impl<B: AsRef<[u64]> + AsMut<[u64]>, S: AsRef<[i32]> + AsMut<[i32]>> BinaryRa<B,
     pub fn from_model<X: AsRef<[f32]>>(
         model: &RaModel<X>,
         mut packed: B,
-        mut plus: S,
+        mut sign_masks: S,
     ) -> Result<Self, BinaryError> {
         let d = model.dims();
         assert_eq!(packed.as_ref().len(), packed_len(d), "packed must hold packed_len words");
-        assert_eq!(plus.as_ref().len(), signs_len(d), "plus must hold signs_len entries");
+        assert_eq!(
+            sign_masks.as_ref().len(),
+            sign_masks_len(d),
+            "sign_masks must hold sign_masks_len entries"
+        );
         if !fits_i32(d) {
             return Err(BinaryError::TooLarge);
         }
@@ -312,7 +316,7 @@ impl<B: AsRef<[u64]> + AsMut<[u64]>, S: AsRef<[i32]> + AsMut<[i32]>> BinaryRa<B,
         // Zero first: the packing views expect zero padding bits.
         packed.as_mut().fill(0);
         let (pv, ph) = packed.as_mut().split_at_mut(d.patterns * wv);
-        let (sv, sh) = plus.as_mut().split_at_mut(d.patterns * d.visible);
+        let (sv, sh) = sign_masks.as_mut().split_at_mut(d.patterns * d.visible);
         for k in 0..d.patterns {
             PackedSpins::new_unchecked(&mut pv[k * wv..(k + 1) * wv], d.visible)
                 .copy_from_f32(model.xi_v(k));
@@ -326,7 +330,7 @@ impl<B: AsRef<[u64]> + AsMut<[u64]>, S: AsRef<[i32]> + AsMut<[i32]>> BinaryRa<B,
                 *s = -i32::from(x > 0.0);
             }
         }
-        Ok(BinaryRa { packed, plus, dims: d })
+        Ok(BinaryRa { packed, sign_masks, dims: d })
     }
 }
 
@@ -337,9 +341,9 @@ impl<B: AsRef<[u64]>, S: AsRef<[i32]>> BinaryRa<B, S> {
         self.dims
     }
 
-    /// Gives the buffers back: `(packed, plus)`.
+    /// Gives the buffers back: `(packed, sign_masks)`.
     pub fn into_inner(self) -> (B, S) {
-        (self.packed, self.plus)
+        (self.packed, self.sign_masks)
     }
 
     /// `ξᵏ_v` packed ([`words_for`]`(V)` words).
@@ -359,14 +363,14 @@ impl<B: AsRef<[u64]>, S: AsRef<[i32]>> BinaryRa<B, S> {
 
     /// The `K × V` masks of `Ξ_v`.
     #[inline]
-    fn plus_v(&self) -> &[i32] {
-        &self.plus.as_ref()[..self.dims.patterns * self.dims.visible]
+    fn sign_masks_v(&self) -> &[i32] {
+        &self.sign_masks.as_ref()[..self.dims.patterns * self.dims.visible]
     }
 
     /// The `K × H` masks of `Ξ_h`.
     #[inline]
-    fn plus_h(&self) -> &[i32] {
-        &self.plus.as_ref()[self.dims.patterns * self.dims.visible..]
+    fn sign_masks_h(&self) -> &[i32] {
+        &self.sign_masks.as_ref()[self.dims.patterns * self.dims.visible..]
     }
 
     /// Overlaps `m_k = V − 2·popcount(ξᵏ_v ⊕ v)` (replaces `m`).
@@ -428,7 +432,7 @@ impl<B: AsRef<[u64]>, S: AsRef<[i32]>> BinaryRa<B, S> {
         assert_eq!(m.len(), d.patterns, "m must have K entries");
         assert_eq!(f.len(), d.hidden, "f must have H entries");
         debug_assert!(m.iter().all(|x| x.unsigned_abs() as usize <= d.visible));
-        signed_sum(m, self.plus_h(), f);
+        signed_sum(m, self.sign_masks_h(), f);
     }
 
     /// Visible integer field `g_i = Σ_k ξᵏ_i u_k = √K·ψ_i` (replaces `g`). `u` must hold
@@ -441,7 +445,7 @@ impl<B: AsRef<[u64]>, S: AsRef<[i32]>> BinaryRa<B, S> {
         assert_eq!(u.len(), d.patterns, "u must have K entries");
         assert_eq!(g.len(), d.visible, "g must have V entries");
         debug_assert!(u.iter().all(|x| x.unsigned_abs() as usize <= d.hidden));
-        signed_sum(u, self.plus_v(), g);
+        signed_sum(u, self.sign_masks_v(), g);
     }
 
     /// Hidden integer field of a packed `v`; `m` (K) holds the overlaps after.
@@ -734,7 +738,12 @@ mod tests {
     impl Fixture {
         fn random(rng: &mut Pcg64, dims: Dims) -> Self {
             let xi = pm1(rng, dims.xi_len());
-            Fixture { xi, packed: vec![0; packed_len(dims)], plus: vec![0; signs_len(dims)], dims }
+            Fixture {
+                xi,
+                packed: vec![0; packed_len(dims)],
+                plus: vec![0; sign_masks_len(dims)],
+                dims,
+            }
         }
 
         fn binary(&mut self) -> BinaryRa<&mut [u64], &mut [i32]> {
@@ -1009,7 +1018,7 @@ mod tests {
             -1.0, 1.0, 1.0, 1.0, -1.0,
         ];
         let model = RaModel::new_unchecked(&xi[..], dims);
-        let (mut pk, mut pl) = (vec![0u64; packed_len(dims)], vec![0i32; signs_len(dims)]);
+        let (mut pk, mut pl) = (vec![0u64; packed_len(dims)], vec![0i32; sign_masks_len(dims)]);
         let bin = BinaryRa::from_model(&model, &mut pk[..], &mut pl[..]).unwrap();
         let (mut tb_h, mut tb_v) =
             (vec![0u32; hidden_table_len(dims)], vec![0u32; visible_table_len(dims)]);

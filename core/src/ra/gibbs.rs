@@ -2,7 +2,7 @@
 //!
 //! # Equations
 //! `P(h_α = +1 | v) = σ(2φ_α)`, `φ = Wᵀv`; `P(v_i = +1 | h) = σ(2ψ_i)`, `ψ = W h`
-//! (DESIGN.md §1; the factor 2 comes from ±1 spins). Fields are computed low-rank
+//! (the factor 2 comes from ±1 spins). Fields are computed low-rank
 //! ([`RaModel::hidden_field`]), so one half-step costs O(K(V+H)).
 //!
 //! These single-chain functions draw exactly one `next_u32` per unit, in unit order, so a run

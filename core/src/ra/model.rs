@@ -17,7 +17,7 @@
 //! F(v)    = −Σ_α log(2 cosh φ_α)
 //! ```
 //!
-//! RA models carry no biases. `F` has the sign of DESIGN.md §1 (the paper's eq. A2 drops it).
+//! RA models carry no biases. `F` carries the minus sign that the paper's eq. A2 drops.
 //!
 //! # Layout
 //! `Ξ` is one row-major `K × (V+H)` slice of `f32`: row `k` is `ξᵏ_v` followed by `ξᵏ_h`.

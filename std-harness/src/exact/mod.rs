@@ -1,4 +1,4 @@
-//! Exact enumeration for small models (DESIGN.md §1 and §3 "Exact"): `log Z`, the negative
+//! Exact enumeration for small models: `log Z`, the negative
 //! log-likelihood, the model average (the exact gradient) and the ground state, in `f64` and
 //! in constant memory.
 //!
