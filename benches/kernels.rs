@@ -38,10 +38,13 @@
 //! | `gibbs_hidden` | dense hidden fields `F = S W` | `r × H × V` | row-major |
 //! | `gibbs_visible` | dense visible fields `G = H Wᵀ` | `r × V × H` | `B` transposed (`Wᵀ`) |
 //!
-//! with `b = min(batch, PHASE_BLOCK)` (the block of `rapid_core::train::accumulate_phase`:
-//! 3, 120 and 1024 rows) and `r = DENSE_BLOCK` (128 chains, the block of the dense Gibbs
-//! sweeps). The Bars PID products (`b = 3`) and other small products take the core's direct
-//! (unpacked) path; the rest the packed, register-tiled one.
+//! with `b = min(batch, block_rows)` (the block of `rapid_core::blocks::accumulate_phase`: 3,
+//! 120 and 256 rows) and `r = block_rows` (256 chains, the block of the Gibbs chains of
+//! `rapid_core::blocks`), where `block_rows` is `StepConfig::block_rows` at its default,
+//! `rapid_core::blocks::BLOCK_ROWS`: 256 rows on every architecture. The Bars PID products
+//! (`b = 3`) and other small products take the core's direct (unpacked) path; the rest the
+//! packed, register-tiled one. The packing buffer has `GEMM_PACK_LEN` entries, enough for
+//! every level (`gemm_pack_len(level)` is what each level needs; 0 at the scalar level).
 //!
 //! # Inputs
 //! All from fixed seeds: patterns and spins ±1 ([`random_spins`]), other operands and the
@@ -62,12 +65,11 @@ use rapid_benches::{
     available_isas, random_fields, random_spins, report_isa, restore_detected_isa, rng, PaperSize,
     BARS_4X4, BAS_12X12, MNIST,
 };
-use rapid_core::dense::DENSE_BLOCK;
+use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::kernels::{
     force, gemm_with, sample_pm1_in_place, sigmoid2_in_place, tanh_in_place, Isa, MatRef,
     GEMM_PACK_LEN,
 };
-use rapid_core::train::PHASE_BLOCK;
 
 /// Entries of the slice-kernel benches.
 const SLICE_LEN: usize = 1 << 16;
@@ -125,7 +127,7 @@ fn bench_product(group: &mut BenchmarkGroup<'_, WallTime>, p: &Product<'_>, pack
 fn pid_products(group: &mut BenchmarkGroup<'_, WallTime>, size: &PaperSize, pack: &mut [f32]) {
     let d = size.dims;
     let (kk, v, h, w) = (d.patterns, d.visible, d.hidden, d.width());
-    let b = size.batch.min(PHASE_BLOCK);
+    let b = size.batch.min(BLOCK_ROWS);
     let xi = random_spins(GEMM_SEED, d.xi_len());
     let m_rows = random_fields(GEMM_SEED + 1, b * kk, 8.0); // overlaps M: b × K
     let t_rows = random_fields(GEMM_SEED + 2, b * h, 1.0); // tanh Φ: b × H
@@ -174,11 +176,11 @@ fn pid_products(group: &mut BenchmarkGroup<'_, WallTime>, size: &PaperSize, pack
     }
 }
 
-/// The two field products of a dense Gibbs step on a block of [`DENSE_BLOCK`] chains at
+/// The two field products of a dense Gibbs step on a block of [`BLOCK_ROWS`] chains at
 /// `size`.
 fn gibbs_products(group: &mut BenchmarkGroup<'_, WallTime>, size: &PaperSize, pack: &mut [f32]) {
     let (v, h) = (size.dims.visible, size.dims.hidden);
-    let r = DENSE_BLOCK;
+    let r = BLOCK_ROWS;
     let weights = random_fields(GEMM_SEED + 3, v * h, 0.01); // W: V × H
     let s = random_spins(GEMM_SEED + 4, r * v); // visible states: r × V
     let hs = random_spins(GEMM_SEED + 5, r * h); // hidden states: r × H

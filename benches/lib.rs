@@ -1,12 +1,18 @@
 //! # rapid-benches
 //!
 //! Helpers shared by the criterion benches of the rapid workspace: the paper's model sizes and
-//! seeded random inputs.
+//! training configurations, seeded random inputs, and the buffers of a training step.
 //!
 //! Every random value comes from a [`Pcg64`] seeded with an explicit `u64`, so a bench run
 //! measures the same work each time. Spins are `f32` values `+1.0` or `−1.0`, laid out as the
 //! core expects: a batch is `B` rows of `V` spins, and the patterns `Ξ` are one row-major
-//! `K × (V+H)` slice (see `rapid_core::model`).
+//! `K × (V+H)` slice (see `rapid_core::ra::model`).
+//!
+//! # Training steps
+//! Every training-step bench runs the core's one step implementation,
+//! `rapid_core::step::Engine::step` (lanes in order, optimiser, projection), over the buffers
+//! of a [`StepBuffers`]: PID through `Shape::Ra` ([`PaperSize::config`]), CD-k and PCD-k
+//! through `Shape::Dense` ([`dense_config`]).
 //!
 //! # Instruction-set levels
 //! The kernels pick their level at run time (rapid-core's `std` feature, which this package
@@ -22,14 +28,17 @@
 
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64;
+use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::dense::DenseDims;
 use rapid_core::kernels::{active, force, Isa};
-use rapid_core::model::Dims;
+use rapid_core::optim::{Adam, LrSchedule, Optimizer, Projection, Sgd};
+use rapid_core::ra::model::Dims;
+use rapid_core::step::{Buffers, Engine, Method, Shape, StepConfig};
+use rapid_core::NegativePhase;
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // the module's one `unsafe` call is behind run-time feature detection
 pub mod fma_peak;
-use rapid_core::train::{LrSchedule, NegativePhase, PidConfig, Projection, Sgd};
 
 /// A [`Pcg64`] seeded from `seed` (through `SeedableRng::seed_from_u64`).
 pub fn rng(seed: u64) -> Pcg64 {
@@ -69,23 +78,32 @@ pub struct PaperSize {
     pub name: &'static str,
     /// Layer sizes `V`, `H`, `K`.
     pub dims: Dims,
-    /// Images per update.
+    /// Images per update (also `config.batch`).
     pub batch: usize,
-    /// Training configuration (negative phase `pid`; benches may override it).
-    pub config: PidConfig,
+    /// The RAPID training configuration (method `pid`; benches may override it), with the
+    /// default block size [`BLOCK_ROWS`].
+    pub config: StepConfig,
 }
 
-/// Bars 4×4: V = 16, H = 1000, K = 8, batch 3, SGD η = 0.02, sign projection each epoch.
+impl PaperSize {
+    /// The RA shape of this size.
+    pub const fn shape(&self) -> Shape {
+        Shape::Ra(self.dims)
+    }
+
+    /// [`PaperSize::config`] with another method.
+    pub const fn with_method(&self, method: Method) -> StepConfig {
+        StepConfig { method, ..self.config }
+    }
+}
+
+/// Bars 4×4: V = 16, H = 1000, K = 8, batch 3, SGD η = 0.02, sign projection each epoch
+/// (`StepConfig::paper_bars`).
 pub const BARS_4X4: PaperSize = PaperSize {
     name: "bars4x4",
     dims: Dims::new(16, 1000, 8),
     batch: 3,
-    config: PidConfig {
-        negative: NegativePhase::Patterns,
-        sgd: Sgd { lr: 0.02, momentum: 0.0, weight_decay: 0.0 },
-        projection: Projection::Sign { every: 0 },
-        schedule: LrSchedule { decay: 0.96, min: 1e-5, start_epoch: 0 },
-    },
+    config: StepConfig::paper_bars(),
 };
 
 /// BAS 12×12: V = 144, H = 1000, K = 40, batch 120, the Bars optimiser settings.
@@ -93,7 +111,7 @@ pub const BAS_12X12: PaperSize = PaperSize {
     name: "bas12x12",
     dims: Dims::new(144, 1000, 40),
     batch: 120,
-    config: BARS_4X4.config,
+    config: StepConfig { batch: 120, ..StepConfig::paper_bars() },
 };
 
 /// MNIST size: V = 784, H = 3000, K = 200, batch 8000, SGD η = 0.015, clamp(1) after every
@@ -103,11 +121,13 @@ pub const MNIST: PaperSize = PaperSize {
     name: "mnist",
     dims: Dims::new(784, 3000, 200),
     batch: 8000,
-    config: PidConfig {
-        negative: NegativePhase::Patterns,
-        sgd: Sgd { lr: 0.015, momentum: 0.0, weight_decay: 0.0 },
+    config: StepConfig {
+        method: Method::Pid(NegativePhase::Patterns),
+        optimizer: Optimizer::Sgd(Sgd { lr: 0.015, momentum: 0.0, weight_decay: 0.0 }),
         projection: Projection::Clamp { bound: 1.0 },
         schedule: LrSchedule { decay: 0.99, min: 1e-3, start_epoch: 100 },
+        batch: 8000,
+        block_rows: BLOCK_ROWS,
     },
 };
 
@@ -115,6 +135,73 @@ pub const MNIST: PaperSize = PaperSize {
 /// (the harness default for `cd`/`pcd`).
 pub const fn dense_dims(size: &PaperSize) -> DenseDims {
     DenseDims::new(size.dims.visible, size.dims.hidden, false)
+}
+
+/// The training configuration of a dense baseline (`cd:k`, `pcd:k`) at a paper size: the
+/// paper's Adam (η = 0.001), no projection (dense models take none), no learning-rate decay,
+/// `size`'s batch and the default block size.
+pub const fn dense_config(size: &PaperSize, method: Method) -> StepConfig {
+    StepConfig {
+        method,
+        optimizer: Optimizer::Adam(Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
+        projection: Projection::None,
+        schedule: LrSchedule { decay: 1.0, min: 0.0, start_epoch: 0 },
+        batch: size.batch,
+        block_rows: BLOCK_ROWS,
+    }
+}
+
+/// Every buffer of an [`Engine`]'s training step, allocated at the lengths its `*_len`
+/// methods give for the [`active`] kernel level.
+#[derive(Clone, Debug)]
+pub struct StepBuffers {
+    /// The parameters.
+    pub params: Vec<f32>,
+    /// Optimiser state (zeros).
+    pub opt: Vec<f32>,
+    /// The update's gradient.
+    pub grad: Vec<f32>,
+    /// The second gradient of multi-lane updates.
+    pub lane_grad: Vec<f32>,
+    /// Negative samples of `pid` and `pid-gibbs`.
+    pub negatives: Vec<f32>,
+    /// PCD chains (zero bits: all −1; see `rapid_core::blocks::init_chains`).
+    pub chains: Vec<u64>,
+    /// Scratch.
+    pub scratch: Vec<f32>,
+}
+
+impl StepBuffers {
+    /// Buffers for `engine` holding the parameters `params`.
+    ///
+    /// # Panics
+    /// If `params` does not have `engine.param_len()` entries.
+    pub fn new(engine: &Engine, params: Vec<f32>) -> Self {
+        let n = engine.param_len();
+        assert_eq!(params.len(), n, "params must have param_len entries");
+        StepBuffers {
+            params,
+            opt: vec![0.0; engine.opt_len()],
+            grad: vec![0.0; n],
+            lane_grad: vec![0.0; engine.lane_grad_len()],
+            negatives: vec![0.0; engine.negatives_len()],
+            chains: vec![0; engine.chain_words_len()],
+            scratch: vec![0.0; engine.scratch_len(active())],
+        }
+    }
+
+    /// The borrowed view [`Engine::step`] takes.
+    pub fn buffers(&mut self) -> Buffers<'_> {
+        Buffers {
+            params: &mut self.params,
+            opt: &mut self.opt,
+            grad: &mut self.grad,
+            lane_grad: &mut self.lane_grad,
+            negatives: &mut self.negatives,
+            chains: &mut self.chains,
+            scratch: &mut self.scratch,
+        }
+    }
 }
 
 /// Prints `<bench>: kernel level <level> (detected; available: …)` to stderr, so a bench log
@@ -203,9 +290,30 @@ mod tests {
     #[test]
     fn paper_configs_are_valid() {
         for s in [BARS_4X4, BAS_12X12, MNIST] {
-            assert!(s.dims.validate().is_ok(), "{}", s.name);
-            assert!(s.config.validate().is_ok(), "{}", s.name);
-            assert!(dense_dims(&s).validate().is_ok(), "{}", s.name);
+            assert_eq!(s.config.batch, s.batch, "{}", s.name);
+            assert!(s.config.validate(s.shape()).is_ok(), "{}", s.name);
+            let dense = Shape::Dense(dense_dims(&s));
+            for method in [Method::Cd { k: 10 }, Method::Pcd { k: 10, chains: 2048 }] {
+                assert!(dense_config(&s, method).validate(dense).is_ok(), "{}", s.name);
+            }
         }
+    }
+
+    #[test]
+    fn step_buffers_fit_the_engine() {
+        let size = BARS_4X4;
+        let gibbs = size.with_method(Method::Pid(NegativePhase::Gibbs { steps: 1 }));
+        let mut engine = Engine::new(size.shape(), gibbs).unwrap();
+        let mut bufs = StepBuffers::new(&engine, random_patterns(1, size.dims));
+        let batch = random_batch(2, size.dims, size.batch);
+        engine.step(&mut bufs.buffers(), &batch, None, None, &mut rng(3));
+        engine.end_epoch(&mut bufs.params);
+        assert!(bufs.params.iter().all(|&x| x == 1.0 || x == -1.0));
+        let pcd = dense_config(&size, Method::Pcd { k: 1, chains: 64 });
+        let mut engine = Engine::new(Shape::Dense(dense_dims(&size)), pcd).unwrap();
+        let mut bufs = StepBuffers::new(&engine, random_fields(4, engine.param_len(), 0.01));
+        assert_eq!(engine.lanes(), 2);
+        engine.step(&mut bufs.buffers(), &batch, None, None, &mut rng(5));
+        assert!(bufs.params.iter().all(|x| x.is_finite()));
     }
 }

@@ -1,6 +1,6 @@
 //! Block Gibbs sampling on small models built from the input: the dense packed sampler
 //! (`gibbs_packed`, `V ∈ 1..=130` so word boundaries are crossed, `H ∈ 1..=8`, with or without
-//! biases) and the RA sampler (`sample::gibbs_step`, `V ∈ 1..=130`, `H, K ∈ 1..=8`).
+//! biases) and the RA sampler (`ra::gibbs::gibbs_step`, `V ∈ 1..=130`, `H, K ∈ 1..=8`).
 //!
 //! Parameters are finite: either dyadic values in `[−2, 2)` (one byte each) or any finite `f32`
 //! bit pattern (four bytes each; NaN and ±inf read as 0), so fields may overflow to ±inf or NaN
@@ -10,15 +10,21 @@
 //! * the same seed gives the same chain;
 //! * with dyadic parameters (every field exact in `f32`), `gibbs_packed` draws exactly what the
 //!   unpacked half-steps `dense::sample_hidden` / `dense::sample_visible` draw;
-//! * the RA sampler leaves only ±1 values in `v` and `h`.
+//! * the RA sampler leaves only ±1 values in `v` and `h`;
+//! * the block sampler `blocks::gibbs_rows` (the one the training step uses), on `1..=8` rows
+//!   that start at the start state with some entries 0 (neutral), in blocks of `1..=4` rows,
+//!   for both models: only ±1 values after at least one step, rows untouched after zero steps,
+//!   and the same seed gives the same rows.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rand_core::SeedableRng;
 use rand_pcg::Pcg32;
+use rapid_core::blocks::{block_scratch_len, gibbs_rows, BlockModel, Workspace};
 use rapid_core::dense::{self, gibbs_packed, DenseDims, DenseRbm};
-use rapid_core::model::{Dims, RaModel};
-use rapid_core::sample::{gibbs_scratch_len, gibbs_step};
+use rapid_core::kernels::active;
+use rapid_core::ra::gibbs::{gibbs_scratch_len, gibbs_step};
+use rapid_core::ra::model::{Dims, RaModel};
 use rapid_core::spins::{words_for, PackedSpins, WORD_BITS};
 
 #[path = "../common/bytes.rs"]
@@ -63,6 +69,9 @@ fuzz_target!(|data: &[u8]| {
     }
     PackedSpins::new_checked(&start[..], nv).expect("masked start state is valid");
 
+    let mut vf_start = vec![0.0f32; nv];
+    PackedSpins::new_checked(&start[..], nv).unwrap().to_f32(&mut vf_start);
+
     // Dense, packed.
     let model = DenseRbm::new(&params[..], d);
     let mut colsum = vec![0.0f32; nh];
@@ -103,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
     // RA: the visible layer reuses V, with its own H and K.
     let dims = Dims::new(nv, input.size(8), input.size(8));
     let xi: Vec<f32> = (0..dims.xi_len()).map(|_| input.param(dyadic)).collect();
-    let ra = RaModel::new(&xi[..], dims);
+    let ra = RaModel::new(&xi[..], dims).expect("sizes 1..=130 and 1..=8 are valid");
     let mut vr = vec![0.0f32; nv];
     PackedSpins::new_checked(&start[..], nv).unwrap().to_f32(&mut vr);
     let mut hr = vec![0.0f32; dims.hidden];
@@ -114,4 +123,39 @@ fuzz_target!(|data: &[u8]| {
         assert!(vr.iter().all(|&x| is_pm1(x)), "RA visible state not ±1: {vr:?}");
         assert!(hr.iter().all(|&x| is_pm1(x)), "RA hidden state not ±1: {hr:?}");
     }
+
+    // Block chains, both models: rows from the start state, some spins neutral (0).
+    let n_rows = input.size(8);
+    let block_rows = input.size(4);
+    let neutral = input.u64();
+    let start_rows: Vec<f32> = (0..n_rows)
+        .flat_map(|r| {
+            let vf = &vf_start;
+            (0..nv).map(move |i| if (neutral >> ((r * 7 + i) % 64)) & 1 == 1 { 0.0 } else { vf[i] })
+        })
+        .collect();
+    block_chains(&model, &start_rows, steps, block_rows, seed);
+    block_chains(&ra, &start_rows, steps, block_rows, seed);
 });
+
+/// `gibbs_rows` on `rows` in blocks of `block_rows`: ±1 after a step, unchanged after none,
+/// reproducible.
+fn block_chains<M: BlockModel>(model: &M, rows: &[f32], steps: u32, block_rows: usize, seed: u64) {
+    let (v, h, w) = (model.visible(), model.hidden(), model.row_work());
+    let n = rows.len() / v;
+    let run = || {
+        let mut out = rows.to_vec();
+        let mut scratch = vec![0.0f32; block_scratch_len(active(), v, h, w, block_rows.min(n))];
+        let mut ws = Workspace::new(&mut scratch, block_rows);
+        gibbs_rows(model, &mut out, steps, &mut ws, &mut Pcg32::seed_from_u64(seed));
+        out
+    };
+    let out = run();
+    if steps == 0 {
+        assert_eq!(out, rows, "zero steps must leave the rows alone");
+    } else {
+        assert!(out.iter().all(|&x| is_pm1(x)), "block chain state not ±1: {out:?}");
+    }
+    let again = run();
+    assert!(out.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()), "not reproducible");
+}

@@ -1,7 +1,7 @@
 //! `project_sign` and `project_clamp` on arbitrary `f32` bit patterns (NaN, ±inf, ±0,
 //! subnormals) and an arbitrary bound.
 //!
-//! Checks exactly what `rapid_core::train` documents:
+//! Checks exactly what `rapid_core::optim` documents:
 //! * sign: every entry becomes `+1.0` or `−1.0`; `x < 0 → −1`, anything else (`±0`, NaN) `→ +1`;
 //! * clamp: the effective bound is `b = bound` if `bound > 0`, else `0` (non-positive and NaN
 //!   bounds clamp everything to 0); NaN becomes `+0.0`; other entries become
@@ -11,7 +11,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use rapid_core::train::{project_clamp, project_sign, Projection};
+use rapid_core::optim::{project_clamp, project_sign, Projection};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
