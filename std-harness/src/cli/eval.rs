@@ -1,0 +1,124 @@
+//! `rapid eval`: HD, exact NLL and ground state of a model file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rapid_harness::data::{Dataset, DatasetSpec};
+use rapid_harness::exact::MAX_ENUM_BITS;
+use rapid_harness::metrics::HdProtocol;
+use rapid_harness::model::Model;
+use rapid_harness::run::{evaluate, Method, Track};
+use serde_json::json;
+
+use super::{fail, load_model};
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// The model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Dataset: bars4 or bas:N (its V must match the model's).
+    #[arg(long, default_value = "bars4")]
+    dataset: DatasetSpec,
+    /// Seed of the BAS train/test split.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Seed of the evaluation draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Draws per image in the HD evaluation.
+    #[arg(long, default_value_t = 100)]
+    eval_repeats: usize,
+    /// Largest layer to enumerate for the exact NLL and ground state (at most 30).
+    #[arg(long, default_value_t = 24)]
+    max_enum: usize,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
+    let model = match load_model(&a.model) {
+        Ok(m) => m,
+        Err(e) => return fail(2, e),
+    };
+    let data = Dataset::new(a.dataset, a.split_seed);
+    let view = model.view();
+    if view.visible() != data.visible() {
+        return fail(
+            2,
+            format_args!(
+                "the model has V={} but {} images have {} pixels",
+                view.visible(),
+                a.dataset,
+                data.visible()
+            ),
+        );
+    }
+    if a.eval_repeats == 0 {
+        return fail(2, "--eval-repeats must be at least 1");
+    }
+    let enumerable = view.visible().min(view.hidden()) <= a.max_enum.min(MAX_ENUM_BITS);
+    let track = Track { gs: enumerable, method: false, svd: true, nll: enumerable };
+    let protocol = HdProtocol { repeats: a.eval_repeats, ..HdProtocol::default() };
+    let method = if matches!(model, Model::Ra { .. }) {
+        Method::Pid(rapid_core::NegativePhase::Patterns)
+    } else {
+        Method::Exact
+    };
+    let e = match evaluate(&model, method, &[], &data, protocol, track, a.seed, 0) {
+        Ok(e) => e,
+        Err(e) => return fail(1, e),
+    };
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "model": a.model.display().to_string(),
+                "kind": model.describe(),
+                "dataset": a.dataset.to_string(),
+                "hd_train": e.hd_train,
+                "hd_test": e.hd_test,
+                "nll_train": e.nll_train,
+                "nll_test": e.nll_test,
+                "ground_state_energy": e.e_gs,
+                "gs_access": e.gs_access,
+                "singular_values": e.svd,
+            })
+        );
+    } else {
+        println!("model            {} ({})", a.model.display(), model.describe());
+        println!(
+            "dataset          {} ({} train / {} test)",
+            a.dataset,
+            data.n_train(),
+            data.n_test()
+        );
+        println!(
+            "HD train / test  {:.4} / {:.4}  ({} draws per image)",
+            e.hd_train, e.hd_test, a.eval_repeats
+        );
+        match (e.nll_train, e.nll_test, e.e_gs, e.gs_access) {
+            (Some(tr), Some(te), Some(gs), Some(acc)) => {
+                println!("exact NLL        {tr:.4} train / {te:.4} test (nats per image)");
+                println!("ground state     E_GS = {gs:.4}");
+                println!("Gibbs GS access  {acc:.4}");
+            }
+            _ => println!(
+                "exact NLL        not computed: min(V, H) = {} is above --max-enum {}",
+                view.visible().min(view.hidden()),
+                a.max_enum
+            ),
+        }
+        if let Some(sv) = &e.svd {
+            let shown: Vec<String> = sv.iter().take(8).map(|x| format!("{x:.3}")).collect();
+            println!(
+                "singular values  {}{}",
+                shown.join(" "),
+                if sv.len() > 8 { " …" } else { "" }
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}

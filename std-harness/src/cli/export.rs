@@ -1,0 +1,55 @@
+//! `rapid export`: a model file's weights as NumPy .npy files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rapid_harness::model::Model;
+use rapid_harness::modelio::AtomicFile;
+use rapid_harness::npy;
+
+use super::{fail, load_model};
+
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// The model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Output folder (created if missing): W.npy (V×H f32), xi.npy (K×(V+H)) for RA models,
+    /// a.npy and b.npy for models with biases.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(crate) fn cmd_export(a: ExportArgs) -> ExitCode {
+    let model = match load_model(&a.model) {
+        Ok(m) => m,
+        Err(e) => return fail(2, e),
+    };
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        return fail(2, format_args!("creating {}: {e}", a.out.display()));
+    }
+    let view = model.view();
+    let (v, h) = (view.visible(), view.hidden());
+    let mut files: Vec<(&str, Vec<u8>)> =
+        vec![("W.npy", npy::encode_f32(&view.weights(), &[v, h]))];
+    match &model {
+        Model::Ra { dims, xi } => {
+            files.push(("xi.npy", npy::encode_f32(xi, &[dims.patterns, dims.width()])))
+        }
+        Model::Dense { .. } => {
+            if let (Some(av), Some(bv)) = view.biases() {
+                files.push(("a.npy", npy::encode_f32(av, &[v])));
+                files.push(("b.npy", npy::encode_f32(bv, &[h])));
+            }
+        }
+    }
+    for (name, bytes) in files {
+        let path = a.out.join(name);
+        if let Err(e) = AtomicFile::prepare(&path).and_then(|f| f.commit(&bytes)) {
+            return fail(1, format_args!("writing {}: {e}", path.display()));
+        }
+        println!("{}", path.display());
+    }
+    ExitCode::SUCCESS
+}

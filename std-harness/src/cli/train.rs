@@ -1,0 +1,499 @@
+//! `rapid train`: the options, the settings a checkpoint fixes, the run and its table or JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use indicatif::ProgressBar;
+use rapid_core::optim::LrSchedule;
+use rapid_core::optim::Projection;
+use rapid_harness::checkpoint::Checkpoint;
+use rapid_harness::data::{Dataset, DatasetSpec};
+use rapid_harness::metrics::HdProtocol;
+use rapid_harness::modelio::AtomicFile;
+use rapid_harness::run::{
+    parse_projection, projection_name, EpochReport, Method, Optimizer, PartialBatch, Track,
+    TrainConfig, TrainError, Trainer,
+};
+use serde_json::json;
+
+use super::{fail, progress_bar};
+
+#[derive(Args)]
+#[command(after_long_help = "\
+Defaults follow the paper's Bars 4x4 set-up for the chosen method. RAPID (pid methods): RA model
+with H=1000, K=8, SGD lr 0.02, batch 3, lr decay 0.96 per epoch down to 1e-5, patterns signed at
+the end of each epoch. Baselines (cd, pcd, exact): dense W ~ N(0, 0.01^2), no biases, Adam
+lr 0.001, batch 1, no decay. Any option given overrides the default.
+
+Datasets:
+  bars4    Bars 4x4, the paper's split: 10 training and 4 test images, each set closed
+           under negation.
+  bas:N    Bars and stripes NxN (3 <= N <= 16), 2(2^N-2) images, split 80/20 by
+           negation pairs with --split-seed (bas:12 gives 6550/1638).
+
+Methods:
+  pid              RAPID; negative phase from the K signed visible patterns (authors' code)
+  pid-hebb         RAPID; <v h>_model ~ (1/K) sum_k xi_k xi_k^T (the paper's eq. 6)
+  pid-gibbs:K      RAPID; K block-Gibbs steps from each visible pattern
+  cd:K             contrastive divergence, chains start at the batch
+  pcd:K[:CHAINS]   persistent contrastive divergence (default 2048 chains)
+  exact            exact gradient, model average by enumeration (min(V,H) <= 30)
+
+Metric: reconstruction Hamming distance. Keep some pixels of each image, set the rest to 0,
+make one step v->h->v, count the wrong pixels over all V, average over --eval-repeats draws.
+Bars keeps the top row; BAS keeps the top row and the left column, because the top row says
+nothing about a stripe image. Random guessing scores 0.5.
+
+--track gs,method,svd,nll adds per evaluated epoch: the Gibbs GS accessibility (10 chains from
+random v, 10 Gibbs steps, lowest energy over the exact ground-state energy), the method
+accessibility (lowest energy among the negative-phase configurations over the ground state),
+the singular values of W, and the exact mean NLL of the training and test sets.
+
+Output: a table on stdout and a progress bar on stderr; with --json, one JSON object per
+epoch on stdout ({\"epoch\", \"seconds\", \"lr\", \"hd_train\", \"hd_test\", plus tracked keys;
+\"seconds\" is the training time of that epoch, evaluation excluded; values are null in
+epochs not evaluated), then one object with \"final\": true.")]
+pub(crate) struct TrainArgs {
+    /// Dataset: bars4 or bas:N.
+    #[arg(long, default_value = "bars4")]
+    dataset: DatasetSpec,
+    /// Method: pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS] or exact.
+    #[arg(long, default_value = "pid")]
+    method: Method,
+    /// Hidden units H [default: 1000].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Patterns K, RA models [default: 8].
+    #[arg(long)]
+    patterns: Option<usize>,
+    /// Visible and hidden biases, dense models.
+    #[arg(long)]
+    biases: bool,
+    /// Training epochs [default: 300].
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Images per update [default: 3 for pid, 1 otherwise].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// The short last batch of an epoch: scaled (positive phase divided by --batch, so every
+    /// image weighs the same; the authors' code), mean (plain mean), or drop.
+    #[arg(long, default_value = "scaled")]
+    partial_batch: PartialBatch,
+    /// Optimizer: sgd or adam [default: sgd for pid, adam otherwise].
+    #[arg(long)]
+    optimizer: Option<Optimizer>,
+    /// Initial learning rate [default: 0.02 for pid, 0.001 otherwise].
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f32>,
+    /// Learning-rate decay γ per epoch: lr ← max(γ·lr, lr_min) [default: 0.96 for pid, 1].
+    #[arg(long, allow_negative_numbers = true)]
+    lr_decay: Option<f32>,
+    /// Learning-rate floor [default: 1e-5 for pid, 0].
+    #[arg(long, allow_negative_numbers = true)]
+    lr_min: Option<f32>,
+    /// Epochs before the decay starts.
+    #[arg(long, default_value_t = 0)]
+    lr_decay_start: u32,
+    /// SGD momentum in [0, 1).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    momentum: f32,
+    /// SGD weight decay.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    weight_decay: f32,
+    /// RA projection: sign (each epoch end), sign:N (every N updates), clamp:X (every update),
+    /// none [default: sign for pid, none otherwise].
+    #[arg(long, value_parser = parse_projection)]
+    projection: Option<Projection>,
+    /// Seed of every random choice in training and evaluation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Seed of the BAS train/test split.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Evaluate every N epochs (the last epoch is always evaluated; 0 = last only).
+    #[arg(long, default_value_t = 1)]
+    eval_every: u32,
+    /// Draws per image in the HD evaluation.
+    #[arg(long, default_value_t = 100)]
+    eval_repeats: usize,
+    /// Also track, comma-separated: gs, method, svd, nll.
+    #[arg(long, default_value = "")]
+    track: Track,
+    /// Write the trained model to FILE (atomically; checked for writability before training).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Save a checkpoint to FILE (atomically) every --checkpoint-every epochs and at the end:
+    /// model, optimiser state, PCD chains, epoch. A failed run leaves the last good one.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Epochs between checkpoints.
+    #[arg(long, value_name = "N", requires = "checkpoint")]
+    checkpoint_every: Option<u32>,
+    /// Continue the run saved in FILE; it ends bit-identical to an uninterrupted run. The
+    /// settings come from the checkpoint (only --epochs may extend it; --out, --checkpoint,
+    /// --checkpoint-every and --json apply as usual).
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per line on stdout, no progress bar.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Training settings that a checkpoint fixes (refused together with --resume).
+const SETTINGS: [&str; 20] = [
+    "dataset",
+    "method",
+    "hidden",
+    "patterns",
+    "biases",
+    "batch",
+    "partial_batch",
+    "optimizer",
+    "lr",
+    "lr_decay",
+    "lr_min",
+    "lr_decay_start",
+    "momentum",
+    "weight_decay",
+    "projection",
+    "seed",
+    "split_seed",
+    "eval_every",
+    "eval_repeats",
+    "track",
+];
+
+/// Epochs shown in the human-readable table: 1, 2, 5, 10, 20, 50, … and the last.
+fn shown(epoch: u32, last: u32) -> bool {
+    let mut e = epoch;
+    while e.is_multiple_of(10) {
+        e /= 10;
+    }
+    epoch == last || matches!(e, 1 | 2 | 5)
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"))
+}
+
+/// The training settings given on the command line (not defaulted).
+pub(crate) fn explicit_settings(m: &ArgMatches) -> Vec<&'static str> {
+    SETTINGS.into_iter().filter(|id| m.value_source(id) == Some(ValueSource::CommandLine)).collect()
+}
+
+fn train_config(a: &TrainArgs) -> TrainConfig {
+    let p = TrainConfig::paper(a.method);
+    TrainConfig {
+        method: a.method,
+        hidden: a.hidden.unwrap_or(p.hidden),
+        patterns: a.patterns.unwrap_or(p.patterns),
+        biases: a.biases,
+        epochs: a.epochs.unwrap_or(p.epochs),
+        batch: a.batch.unwrap_or(p.batch),
+        partial_batch: a.partial_batch,
+        optimizer: a.optimizer.unwrap_or(p.optimizer),
+        lr: a.lr.unwrap_or(p.lr),
+        momentum: a.momentum,
+        weight_decay: a.weight_decay,
+        projection: a.projection.unwrap_or(p.projection),
+        schedule: LrSchedule {
+            decay: a.lr_decay.unwrap_or(p.schedule.decay),
+            min: a.lr_min.unwrap_or(p.schedule.min),
+            start_epoch: a.lr_decay_start,
+        },
+        seed: a.seed,
+        eval_every: a.eval_every,
+        eval: HdProtocol { repeats: a.eval_repeats, ..HdProtocol::default() },
+        track: a.track,
+    }
+}
+
+fn report_json(r: &EpochReport) -> serde_json::Value {
+    let mut j = json!({"epoch": r.epoch, "seconds": r.seconds, "lr": r.lr, "hd_train": r.hd_train, "hd_test": r.hd_test});
+    let o = j.as_object_mut().expect("object");
+    if r.gs_access.is_some() {
+        o.insert("gs_access".into(), json!(r.gs_access));
+    }
+    if r.method_access.is_some() {
+        o.insert("method_access".into(), json!(r.method_access));
+    }
+    if let Some(s) = &r.svd {
+        o.insert("singular_values".into(), json!(s));
+    }
+    if r.nll_train.is_some() {
+        o.insert("nll_train".into(), json!(r.nll_train));
+        o.insert("nll_test".into(), json!(r.nll_test));
+    }
+    j
+}
+
+/// Where a run starts: fresh from the arguments, or from a checkpoint.
+fn start(
+    a: &TrainArgs,
+    explicit: &[&str],
+) -> Result<(DatasetSpec, u64, TrainConfig, Dataset, Trainer), String> {
+    let Some(path) = &a.resume else {
+        let cfg = train_config(a);
+        let data = Dataset::new(a.dataset, a.split_seed);
+        let t = Trainer::new(&cfg, &data).map_err(|e| e.to_string())?;
+        return Ok((a.dataset, a.split_seed, cfg, data, t));
+    };
+    if !explicit.is_empty() {
+        let flags: Vec<String> =
+            explicit.iter().map(|id| format!("--{}", id.replace('_', "-"))).collect();
+        return Err(format!(
+            "--resume takes the settings from the checkpoint; remove {}",
+            flags.join(", ")
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let ck = Checkpoint::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut cfg = ck.config;
+    if let Some(e) = a.epochs {
+        if e < ck.state.epoch {
+            return Err(format!(
+                "--epochs {e} is before the checkpoint's epoch {}",
+                ck.state.epoch
+            ));
+        }
+        cfg.epochs = e;
+    }
+    let data = Dataset::new(ck.dataset, ck.split_seed);
+    cfg.validate(&data).map_err(|e| e.to_string())?;
+    let t =
+        Trainer::restore(&cfg, &data, ck.state).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((ck.dataset, ck.split_seed, cfg, data, t))
+}
+
+pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
+    if a.checkpoint_every == Some(0) {
+        return fail(2, "--checkpoint-every must be at least 1");
+    }
+    let (dataset, split_seed, cfg, data, mut trainer) = match start(&a, &explicit) {
+        Ok(x) => x,
+        Err(e) => return fail(2, e),
+    };
+    let out = match a.out.as_deref().map(AtomicFile::prepare).transpose() {
+        Ok(o) => o,
+        Err(e) => {
+            let path = a.out.as_deref().unwrap_or(Path::new("")).display();
+            return fail(2, format_args!("cannot write --out {path}: {e}"));
+        }
+    };
+    if let Some(ck) = &a.checkpoint {
+        if let Err(e) = AtomicFile::prepare(ck) {
+            return fail(2, format_args!("cannot write --checkpoint {}: {e}", ck.display()));
+        }
+    }
+    let every = a.checkpoint_every.unwrap_or(1);
+    let model_desc = if cfg.method.is_ra() {
+        format!("RA V={} H={} K={}", data.visible(), cfg.hidden, cfg.patterns)
+    } else {
+        format!(
+            "dense V={} H={}{}",
+            data.visible(),
+            cfg.hidden,
+            if cfg.biases { " with biases" } else { "" }
+        )
+    };
+    let header = format!(
+        "{}: {model_desc}, {} train / {} test images; method {}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
+        dataset,
+        data.n_train(),
+        data.n_test(),
+        cfg.method,
+        cfg.optimizer,
+        cfg.lr,
+        cfg.schedule.decay,
+        cfg.schedule.min,
+        cfg.batch,
+        cfg.partial_batch,
+        cfg.momentum,
+        cfg.weight_decay,
+        projection_name(cfg.projection),
+        cfg.seed,
+        if trainer.epochs_done() > 0 {
+            format!("; resumed after epoch {}", trainer.epochs_done())
+        } else {
+            String::new()
+        }
+    );
+    let json = a.json;
+    let extra = |r: &EpochReport| -> String {
+        let mut s = String::new();
+        if let Some(x) = r.gs_access {
+            s += &format!(" {:>9.4}", x);
+        }
+        if cfg.track.method {
+            s += &format!(" {:>9}", fmt_opt(r.method_access));
+        }
+        if let Some(x) = r.nll_test {
+            s += &format!(" {:>9.4} {:>9.4}", r.nll_train.unwrap_or(f64::NAN), x);
+        }
+        if let Some(sv) = &r.svd {
+            s += &format!(
+                "  [{}]",
+                sv.iter().take(6).map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(" ")
+            );
+        }
+        s
+    };
+    let pb = if json {
+        ProgressBar::hidden()
+    } else {
+        println!("# {header}");
+        println!(
+            "# HD: reconstruction from the {}, {} draws per image",
+            data.kept_description(),
+            cfg.eval.repeats
+        );
+        let mut cols = format!(
+            "{:>7} {:>11} {:>10} {:>9} {:>9}",
+            "epoch", "seconds", "lr", "hd_train", "hd_test"
+        );
+        if cfg.track.gs {
+            cols += &format!(" {:>9}", "gs_acc");
+        }
+        if cfg.track.method {
+            cols += &format!(" {:>9}", "meth_acc");
+        }
+        if cfg.track.nll {
+            cols += &format!(" {:>9} {:>9}", "nll_trn", "nll_tst");
+        }
+        if cfg.track.svd {
+            cols += "  singular values";
+        }
+        println!("{cols}");
+        progress_bar(u64::from(cfg.epochs), "epochs")
+    };
+    let epochs = cfg.epochs;
+    let show = |r: &EpochReport| {
+        if json {
+            println!("{}", report_json(r));
+        } else {
+            if let Some(t) = r.hd_test {
+                pb.set_message(format!("hd_test {t:.4}"));
+            }
+            if shown(r.epoch, epochs) {
+                pb.suspend(|| {
+                    println!(
+                        "{:>7} {:>11.6} {:>10.3e} {:>9} {:>9}{}",
+                        r.epoch,
+                        r.seconds,
+                        r.lr,
+                        fmt_opt(r.hd_train),
+                        fmt_opt(r.hd_test),
+                        extra(r)
+                    )
+                });
+            }
+            pb.inc(1);
+        }
+    };
+    pb.inc(u64::from(trainer.epochs_done()));
+    let mut reports = Vec::new();
+    while trainer.epochs_done() < epochs {
+        let r = match trainer.next_epoch(&data) {
+            Ok(r) => r,
+            Err(e) => {
+                pb.finish_and_clear();
+                let code = if matches!(e, TrainError::NonFinite { .. }) { 1 } else { 2 };
+                let kept = match &a.checkpoint {
+                    Some(c) if c.exists() => {
+                        format!(" (the last good checkpoint, {}, is kept)", c.display())
+                    }
+                    _ => String::new(),
+                };
+                return fail(code, format_args!("{e}{kept}"));
+            }
+        };
+        show(&r);
+        if let Some(path) = &a.checkpoint {
+            if r.epoch % every == 0 || r.epoch == epochs {
+                let ck = Checkpoint { dataset, split_seed, config: cfg, state: trainer.state() };
+                if let Err(e) = AtomicFile::prepare(path).and_then(|f| f.commit(&ck.encode())) {
+                    pb.finish_and_clear();
+                    return fail(1, format_args!("writing checkpoint {}: {e}", path.display()));
+                }
+            }
+        }
+        reports.push(r);
+    }
+    pb.finish_and_clear();
+    let model = trainer.model();
+    let Some(last) = reports.last().cloned() else {
+        // Resumed at the last epoch: nothing left to train; evaluate the model as it is.
+        if let (Some(file), Some(path)) = (out, a.out.as_deref()) {
+            if let Err(e) = file.commit(&model.encode()) {
+                return fail(1, format_args!("writing {}: {e}", path.display()));
+            }
+        }
+        eprintln!("rapid: the checkpoint already has all {epochs} epochs; nothing to train");
+        return ExitCode::SUCCESS;
+    };
+    let total: f64 = reports.iter().map(|r| r.seconds).sum();
+    let trained_epochs = reports.len() as u32;
+    if let (Some(file), Some(path)) = (out, a.out.as_deref()) {
+        if let Err(e) = file.commit(&model.encode()) {
+            return fail(1, format_args!("writing {}: {e}", path.display()));
+        }
+    }
+    if json {
+        let mut fin = report_json(&last);
+        let o = fin.as_object_mut().expect("object");
+        o.remove("seconds");
+        o.remove("lr");
+        for (k, v) in [
+            ("final", json!(true)),
+            ("dataset", json!(dataset.to_string())),
+            ("method", json!(cfg.method.to_string())),
+            ("visible", json!(data.visible())),
+            ("hidden", json!(cfg.hidden)),
+            ("patterns", json!(if cfg.method.is_ra() { Some(cfg.patterns) } else { None })),
+            ("epochs", json!(epochs)),
+            ("seconds", json!(total)),
+            ("seconds_per_epoch", json!(total / f64::from(trained_epochs))),
+            ("seed", json!(cfg.seed)),
+            ("model", json!(a.out.as_ref().map(|p| p.display().to_string()))),
+        ] {
+            o.insert(k.into(), v);
+        }
+        println!("{fin}");
+    } else {
+        println!(
+            "# trained {trained_epochs} epochs in {total:.3} s ({:.3} ms per epoch, evaluation excluded); final HD train {} test {}",
+            1e3 * total / f64::from(trained_epochs),
+            fmt_opt(last.hd_train),
+            fmt_opt(last.hd_test)
+        );
+        if let Some(p) = &a.out {
+            println!("# model written to {}", p.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_parses() {
+        assert_eq!(parse_projection("sign:4").unwrap(), Projection::Sign { every: 4 });
+        assert_eq!(parse_projection("clamp:1").unwrap(), Projection::Clamp { bound: 1.0 });
+        assert!(parse_projection("clamp:-1").is_err());
+        assert!(parse_projection("sign:0").is_err());
+        assert_eq!(projection_name(Projection::Sign { every: 0 }), "sign");
+        for p in ["sign", "sign:3", "clamp:0.1", "none"] {
+            assert_eq!(projection_name(parse_projection(p).unwrap()), p);
+        }
+    }
+
+    #[test]
+    fn table_epochs_follow_1_2_5() {
+        let e: Vec<u32> = (1..=300).filter(|&e| shown(e, 300)).collect();
+        assert_eq!(e, [1, 2, 5, 10, 20, 50, 100, 200, 300]);
+    }
+}

@@ -1,0 +1,609 @@
+//! A run's settings: the [`Method`], [`Optimizer`] and [`PartialBatch`] choices, projections,
+//! tracked quantities, [`TrainConfig`] (the paper's set-ups, the core's shape and step
+//! configuration, validation) and [`TrainError`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use rapid_core::blocks::BLOCK_ROWS;
+use rapid_core::dense::DenseDims;
+use rapid_core::optim::{Adam, LrSchedule, Optimizer as CoreOptimizer, Projection, Sgd};
+use rapid_core::step::{Method as CoreMethod, Shape, StepConfig};
+use rapid_core::{ConfigError, Dims, NegativePhase};
+
+use crate::data::Dataset;
+use crate::exact::{ExactError, MAX_ENUM_BITS};
+use crate::metrics::HdProtocol;
+
+/// A training method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// RAPID: an RA model trained by PID with this negative phase.
+    Pid(NegativePhase),
+    /// CD-k on a dense model: chains start at the batch.
+    Cd {
+        /// Gibbs steps.
+        k: u32,
+    },
+    /// PCD-k on a dense model: persistent chains.
+    Pcd {
+        /// Gibbs steps per update.
+        k: u32,
+        /// Number of chains.
+        chains: usize,
+    },
+    /// Exact gradient on a dense model: the model average by enumeration.
+    Exact,
+}
+
+impl Method {
+    /// The core's method.
+    pub fn to_core(self) -> CoreMethod {
+        match self {
+            Method::Pid(neg) => CoreMethod::Pid(neg),
+            Method::Cd { k } => CoreMethod::Cd { k },
+            Method::Pcd { k, chains } => CoreMethod::Pcd { k, chains },
+            Method::Exact => CoreMethod::Exact,
+        }
+    }
+
+    /// Whether the method trains an RA model.
+    pub fn is_ra(&self) -> bool {
+        matches!(self, Method::Pid(_))
+    }
+
+    /// The name used in figures: `RAPID`, `CD-10`, `PCD-10`, `Exact`.
+    pub fn label(&self) -> String {
+        match self {
+            Method::Pid(NegativePhase::Patterns) => "RAPID".into(),
+            Method::Pid(_) => format!("RAPID ({self})"),
+            Method::Cd { k } => format!("CD-{k}"),
+            Method::Pcd { k, .. } => format!("PCD-{k}"),
+            Method::Exact => "Exact".into(),
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let num = |x: &str, what: &str| -> Result<u32, String> {
+            match x.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("{what} needs a whole number >= 1, got '{x}'")),
+            }
+        };
+        match s {
+            "pid" => return Ok(Method::Pid(NegativePhase::Patterns)),
+            "pid-hebb" => return Ok(Method::Pid(NegativePhase::Hebb)),
+            "exact" => return Ok(Method::Exact),
+            _ => {}
+        }
+        if let Some(k) = s.strip_prefix("pid-gibbs:") {
+            return Ok(Method::Pid(NegativePhase::Gibbs { steps: num(k, "pid-gibbs:K")? }));
+        }
+        if let Some(k) = s.strip_prefix("cd:") {
+            return Ok(Method::Cd { k: num(k, "cd:K")? });
+        }
+        if let Some(rest) = s.strip_prefix("pcd:") {
+            let mut it = rest.splitn(2, ':');
+            let k = num(it.next().unwrap_or(""), "pcd:K")?;
+            let chains = match it.next() {
+                Some(c) => num(c, "pcd:K:CHAINS")? as usize,
+                None => 2048,
+            };
+            return Ok(Method::Pcd { k, chains });
+        }
+        Err(format!(
+            "unknown method '{s}' (expected pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS] or exact)"
+        ))
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Method::Pid(NegativePhase::Patterns) => f.write_str("pid"),
+            Method::Pid(NegativePhase::Hebb) => f.write_str("pid-hebb"),
+            Method::Pid(NegativePhase::Gibbs { steps }) => write!(f, "pid-gibbs:{steps}"),
+            Method::Cd { k } => write!(f, "cd:{k}"),
+            Method::Pcd { k, chains } => write!(f, "pcd:{k}:{chains}"),
+            Method::Exact => f.write_str("exact"),
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimizer {
+    /// SGD with momentum and weight decay.
+    Sgd,
+    /// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8).
+    Adam,
+}
+
+impl FromStr for Optimizer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sgd" => Ok(Optimizer::Sgd),
+            "adam" => Ok(Optimizer::Adam),
+            _ => Err(format!("unknown optimizer '{s}' (expected sgd or adam)")),
+        }
+    }
+}
+
+impl fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Optimizer::Sgd => "sgd",
+            Optimizer::Adam => "adam",
+        })
+    }
+}
+
+/// What to do with the short last batch of an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PartialBatch {
+    /// Divide its positive phase by the configured batch size (every image weighs the same).
+    #[default]
+    Scaled,
+    /// Use the plain mean over its images (its images weigh more).
+    Mean,
+    /// Skip it (those images wait for the next shuffle).
+    Drop,
+}
+
+impl FromStr for PartialBatch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "scaled" => Ok(PartialBatch::Scaled),
+            "mean" => Ok(PartialBatch::Mean),
+            "drop" => Ok(PartialBatch::Drop),
+            _ => Err(format!("unknown partial-batch policy '{s}' (expected scaled, mean or drop)")),
+        }
+    }
+}
+
+impl fmt::Display for PartialBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PartialBatch::Scaled => "scaled",
+            PartialBatch::Mean => "mean",
+            PartialBatch::Drop => "drop",
+        })
+    }
+}
+
+/// Parses a projection: `sign` (each epoch end), `sign:N` (every N updates), `clamp:X`
+/// (every update) or `none`.
+///
+/// # Errors
+/// A message naming the problem.
+pub fn parse_projection(s: &str) -> Result<Projection, String> {
+    match s {
+        "sign" => return Ok(Projection::Sign { every: 0 }),
+        "none" => return Ok(Projection::None),
+        _ => {}
+    }
+    if let Some(n) = s.strip_prefix("sign:") {
+        return match n.parse::<u32>() {
+            Ok(every) if every >= 1 => Ok(Projection::Sign { every }),
+            _ => Err(format!("sign:N needs a whole number N >= 1, got '{n}'")),
+        };
+    }
+    if let Some(x) = s.strip_prefix("clamp:") {
+        return match x.parse::<f32>() {
+            Ok(bound) if bound.is_finite() && bound > 0.0 => Ok(Projection::Clamp { bound }),
+            _ => Err(format!("clamp:X needs a positive number X, got '{x}'")),
+        };
+    }
+    Err(format!("unknown projection '{s}' (expected sign, sign:N, clamp:X or none)"))
+}
+
+/// The name [`parse_projection`] reads back (exactly, for the clamp bound too).
+pub fn projection_name(p: Projection) -> String {
+    match p {
+        Projection::None => "none".into(),
+        Projection::Sign { every: 0 } => "sign".into(),
+        Projection::Sign { every } => format!("sign:{every}"),
+        Projection::Clamp { bound } => format!("clamp:{bound:?}"),
+    }
+}
+
+/// Quantities tracked per evaluated epoch besides the HD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Track {
+    /// Gibbs GS accessibility (needs exact enumeration of the ground state).
+    pub gs: bool,
+    /// Method accessibility (needs exact enumeration of the ground state).
+    pub method: bool,
+    /// Singular values of `W`.
+    pub svd: bool,
+    /// Exact mean NLL of the training and test sets (needs enumeration of log Z).
+    pub nll: bool,
+}
+
+impl fmt::Display for Track {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names =
+            [(self.gs, "gs"), (self.method, "method"), (self.svd, "svd"), (self.nll, "nll")];
+        let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+        f.write_str(&on.join(","))
+    }
+}
+
+impl FromStr for Track {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut t = Track::default();
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            match part {
+                "gs" => t.gs = true,
+                "method" => t.method = true,
+                "svd" => t.svd = true,
+                "nll" => t.nll = true,
+                _ => {
+                    return Err(format!(
+                        "unknown tracked quantity '{part}' (expected gs, method, svd, nll)"
+                    ))
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// A training run's settings. [`TrainConfig::paper`] gives the paper's set-up for a method;
+/// `Default` is RAPID on Bars 4×4.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// The method (and so the model kind).
+    pub method: Method,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// Patterns `K` (RA models).
+    pub patterns: usize,
+    /// Visible and hidden biases (dense models).
+    pub biases: bool,
+    /// Epochs.
+    pub epochs: u32,
+    /// Images per update.
+    pub batch: usize,
+    /// The short last batch of an epoch.
+    pub partial_batch: PartialBatch,
+    /// Optimiser.
+    pub optimizer: Optimizer,
+    /// Initial learning rate.
+    pub lr: f32,
+    /// SGD momentum.
+    pub momentum: f32,
+    /// SGD weight decay.
+    pub weight_decay: f32,
+    /// Projection of RA patterns (must be `None` for dense models).
+    pub projection: Projection,
+    /// Learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Seed of the training stream (initialisation, shuffles, Gibbs draws).
+    pub seed: u64,
+    /// Evaluate every this many epochs (and after the last); 0 = only after the last.
+    pub eval_every: u32,
+    /// The HD protocol.
+    pub eval: HdProtocol,
+    /// Extra tracked quantities.
+    pub track: Track,
+}
+
+impl TrainConfig {
+    /// The paper's Bars 4×4 settings for a method: RAPID with SGD η = 0.02, batch 3,
+    /// γ = 0.96 down to 1e−5, sign at each epoch end, K = 8; the baselines with Adam
+    /// η = 0.001, batch 1, no decay, no biases. H = 1000, 300 epochs.
+    pub fn paper(method: Method) -> Self {
+        let ra = method.is_ra();
+        TrainConfig {
+            method,
+            hidden: 1000,
+            patterns: 8,
+            biases: false,
+            epochs: 300,
+            batch: if ra { 3 } else { 1 },
+            partial_batch: PartialBatch::Scaled,
+            optimizer: if ra { Optimizer::Sgd } else { Optimizer::Adam },
+            lr: if ra { 0.02 } else { 0.001 },
+            momentum: 0.0,
+            weight_decay: 0.0,
+            projection: if ra { Projection::Sign { every: 0 } } else { Projection::None },
+            schedule: LrSchedule {
+                decay: if ra { 0.96 } else { 1.0 },
+                min: if ra { 1e-5 } else { 0.0 },
+                start_epoch: 0,
+            },
+            seed: 0,
+            eval_every: 1,
+            eval: HdProtocol::default(),
+            track: Track::default(),
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig::paper(Method::Pid(NegativePhase::Patterns))
+    }
+}
+
+/// Why a run cannot start or had to stop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TrainError {
+    /// A model size or hyper-parameter is out of range.
+    Config(ConfigError),
+    /// The batch size is zero.
+    ZeroBatch,
+    /// The batch is larger than the training set.
+    BatchTooLarge {
+        /// Requested batch size.
+        batch: usize,
+        /// Training images.
+        train: usize,
+    },
+    /// Zero epochs requested.
+    ZeroEpochs,
+    /// The evaluation needs at least one draw per image.
+    ZeroRepeats,
+    /// The evaluation needs at least one Gibbs step.
+    ZeroEvalSteps,
+    /// A projection was given for a dense model.
+    ProjectionOnDense,
+    /// CD/PCD need at least one Gibbs step and PCD at least one chain.
+    Chains,
+    /// The method or a tracked quantity needs an enumeration that is too large.
+    Exact(ExactError),
+    /// The scratch and parameters would not fit in memory.
+    TooLarge {
+        /// Bytes needed.
+        bytes: u128,
+    },
+    /// A parameter became NaN or infinite.
+    NonFinite {
+        /// Epoch (1-based).
+        epoch: u32,
+        /// Batch within the epoch (1-based).
+        batch: usize,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Config(e) => e.fmt(f),
+            TrainError::ZeroBatch => f.write_str("the batch size must be at least 1"),
+            TrainError::BatchTooLarge { batch, train } => {
+                write!(f, "batch size {batch} is larger than the training set ({train} images)")
+            }
+            TrainError::ZeroEpochs => f.write_str("the number of epochs must be at least 1"),
+            TrainError::ZeroRepeats => f.write_str("the evaluation needs at least 1 repeat"),
+            TrainError::ZeroEvalSteps => f.write_str("the evaluation needs at least 1 Gibbs step"),
+            TrainError::ProjectionOnDense => f.write_str(
+                "--projection applies to RA models (pid methods) only; use --projection none",
+            ),
+            TrainError::Chains => {
+                f.write_str("cd and pcd need at least 1 Gibbs step, pcd at least 1 chain")
+            }
+            TrainError::Exact(e) => e.fmt(f),
+            TrainError::TooLarge { bytes } => {
+                write!(f, "the model needs about {} MiB, more than this machine allows", bytes >> 20)
+            }
+            TrainError::NonFinite { epoch, batch } => write!(
+                f,
+                "a parameter became NaN or infinite at epoch {epoch}, batch {batch}: lower the learning rate or use a clamp projection"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<ConfigError> for TrainError {
+    fn from(e: ConfigError) -> Self {
+        TrainError::Config(e)
+    }
+}
+
+impl From<ExactError> for TrainError {
+    fn from(e: ExactError) -> Self {
+        TrainError::Exact(e)
+    }
+}
+
+/// Memory budget for parameters and scratch (bytes).
+const MEMORY_LIMIT: u128 = 16 << 30;
+
+impl TrainConfig {
+    /// RA sizes for a dataset.
+    pub fn ra_dims(&self, data: &Dataset) -> Dims {
+        Dims::new(data.visible(), self.hidden, self.patterns)
+    }
+
+    /// Dense sizes for a dataset.
+    pub fn dense_dims(&self, data: &Dataset) -> DenseDims {
+        DenseDims::new(data.visible(), self.hidden, self.biases)
+    }
+
+    /// The model shape for a dataset.
+    pub fn shape(&self, data: &Dataset) -> Shape {
+        if self.method.is_ra() {
+            Shape::Ra(self.ra_dims(data))
+        } else {
+            Shape::Dense(self.dense_dims(data))
+        }
+    }
+
+    /// The core's step configuration (blocks of [`BLOCK_ROWS`] rows).
+    pub fn step_config(&self) -> StepConfig {
+        StepConfig {
+            method: self.method.to_core(),
+            optimizer: match self.optimizer {
+                Optimizer::Sgd => CoreOptimizer::Sgd(Sgd {
+                    lr: self.lr,
+                    momentum: self.momentum,
+                    weight_decay: self.weight_decay,
+                }),
+                Optimizer::Adam => CoreOptimizer::Adam(Adam { lr: self.lr, ..Adam::default() }),
+            },
+            projection: self.projection,
+            schedule: self.schedule,
+            batch: self.batch,
+            block_rows: BLOCK_ROWS,
+        }
+    }
+
+    fn param_len(&self, data: &Dataset) -> usize {
+        if self.method.is_ra() {
+            self.ra_dims(data).xi_len()
+        } else {
+            self.dense_dims(data).param_len()
+        }
+    }
+
+    /// Checks the whole configuration against the dataset before any work starts.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self, data: &Dataset) -> Result<(), TrainError> {
+        if self.method.is_ra() {
+            self.ra_dims(data).validate()?;
+            self.projection.validate()?;
+        } else {
+            self.dense_dims(data).validate()?;
+            if self.projection != Projection::None {
+                return Err(TrainError::ProjectionOnDense);
+            }
+        }
+        match self.method {
+            Method::Pid(NegativePhase::Gibbs { steps: 0 }) => {
+                return Err(ConfigError::GibbsSteps.into())
+            }
+            Method::Cd { k: 0 } | Method::Pcd { k: 0, .. } | Method::Pcd { chains: 0, .. } => {
+                return Err(TrainError::Chains)
+            }
+            _ => {}
+        }
+        match self.optimizer {
+            Optimizer::Sgd => {
+                Sgd { lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay }
+                    .validate()?
+            }
+            Optimizer::Adam => Adam { lr: self.lr, ..Adam::default() }.validate()?,
+        }
+        self.schedule.validate()?;
+        if self.epochs == 0 {
+            return Err(TrainError::ZeroEpochs);
+        }
+        if self.batch == 0 {
+            return Err(TrainError::ZeroBatch);
+        }
+        if self.batch > data.n_train() {
+            return Err(TrainError::BatchTooLarge { batch: self.batch, train: data.n_train() });
+        }
+        if self.eval.repeats == 0 {
+            return Err(TrainError::ZeroRepeats);
+        }
+        if self.eval.steps == 0 {
+            return Err(TrainError::ZeroEvalSteps);
+        }
+        let smaller = data.visible().min(self.hidden);
+        let needs_enum =
+            self.method == Method::Exact || self.track.gs || self.track.method || self.track.nll;
+        if needs_enum && smaller > MAX_ENUM_BITS {
+            return Err(ExactError::TooLarge { bits: smaller, limit: MAX_ENUM_BITS }.into());
+        }
+        let chains = match self.method {
+            Method::Pcd { chains, .. } => chains * data.visible(),
+            _ => 0,
+        };
+        let floats = 4 * self.param_len(data) as u128
+            + (self.batch * data.visible()) as u128
+            + chains as u128
+            + (4 * (data.visible() + self.hidden) + 4 * self.patterns) as u128;
+        if floats * 4 > MEMORY_LIMIT {
+            return Err(TrainError::TooLarge { bytes: floats * 4 });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{bars4, DatasetSpec};
+
+    #[test]
+    fn validation_names_each_problem() {
+        let d = bars4();
+        let ok = TrainConfig::default();
+        assert!(ok.validate(&d).is_ok());
+        let bad = |f: fn(&mut TrainConfig)| {
+            let mut c = ok;
+            f(&mut c);
+            c.validate(&d).unwrap_err()
+        };
+        assert_eq!(bad(|c| c.batch = 11), TrainError::BatchTooLarge { batch: 11, train: 10 });
+        assert_eq!(bad(|c| c.batch = 0), TrainError::ZeroBatch);
+        assert_eq!(bad(|c| c.patterns = 0), TrainError::Config(ConfigError::NoPatterns));
+        assert_eq!(bad(|c| c.hidden = 0), TrainError::Config(ConfigError::NoHidden));
+        assert_eq!(bad(|c| c.lr = -1.0), TrainError::Config(ConfigError::LearningRate(-1.0)));
+        assert_eq!(bad(|c| c.epochs = 0), TrainError::ZeroEpochs);
+        assert!(matches!(bad(|c| c.hidden = 1 << 40), TrainError::TooLarge { .. }));
+        assert_eq!(
+            bad(|c| *c = TrainConfig {
+                projection: Projection::Sign { every: 0 },
+                ..TrainConfig::paper(Method::Exact)
+            }),
+            TrainError::ProjectionOnDense
+        );
+        assert_eq!(
+            bad(|c| *c = TrainConfig::paper(Method::Pcd { k: 1, chains: 0 })),
+            TrainError::Chains
+        );
+        let big = Dataset::new(DatasetSpec::Bas(6), 0);
+        let e = TrainConfig { hidden: 40, ..TrainConfig::paper(Method::Exact) }.validate(&big);
+        assert!(matches!(e, Err(TrainError::Exact(ExactError::TooLarge { .. }))), "{e:?}");
+    }
+
+    #[test]
+    fn methods_parse_and_print() {
+        for s in ["pid", "pid-hebb", "pid-gibbs:2", "cd:10", "pcd:10:2048", "exact"] {
+            assert_eq!(s.parse::<Method>().unwrap().to_string(), s);
+        }
+        assert_eq!("pcd:5".parse::<Method>().unwrap(), Method::Pcd { k: 5, chains: 2048 });
+        assert!("cd:0".parse::<Method>().is_err());
+        assert!("gibbs".parse::<Method>().unwrap_err().contains("unknown method"));
+        assert_eq!(
+            "gs,svd".parse::<Track>().unwrap(),
+            Track { gs: true, svd: true, ..Track::default() }
+        );
+        assert!("gs,foo".parse::<Track>().is_err());
+    }
+
+    #[test]
+    fn plain_enums_parse_and_print() {
+        for o in [Optimizer::Sgd, Optimizer::Adam] {
+            assert_eq!(o.to_string().parse::<Optimizer>(), Ok(o));
+        }
+        for p in [PartialBatch::Scaled, PartialBatch::Mean, PartialBatch::Drop] {
+            assert_eq!(p.to_string().parse::<PartialBatch>(), Ok(p));
+        }
+        assert_eq!(Optimizer::Adam.to_string(), "adam");
+        assert_eq!(PartialBatch::Scaled.to_string(), "scaled");
+        assert_eq!(
+            "rmsprop".parse::<Optimizer>().unwrap_err(),
+            "unknown optimizer 'rmsprop' (expected sgd or adam)"
+        );
+        assert!("SGD".parse::<Optimizer>().is_err(), "names are case-sensitive");
+        assert_eq!(
+            "all".parse::<PartialBatch>().unwrap_err(),
+            "unknown partial-batch policy 'all' (expected scaled, mean or drop)"
+        );
+    }
+}

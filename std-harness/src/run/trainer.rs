@@ -1,0 +1,451 @@
+//! The [`Trainer`]: epochs (shuffle, batches, updates, the end-of-epoch step), each update's
+//! lanes on the rayon pool through the core's `Engine::begin`/`lane`/`finish`, and the state
+//! that a checkpoint saves and [`Trainer::restore`] reads back.
+
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use rand_core::RngCore;
+use rapid_core::blocks::init_chains;
+use rapid_core::kernels;
+use rapid_core::spins::words_for;
+use rapid_core::step::{Engine, LaneBuffers, ModelAverage, TrainState};
+use rayon::prelude::*;
+
+use super::config::{Method, Optimizer, PartialBatch, TrainConfig, TrainError};
+use crate::data::Dataset;
+use crate::exact::{self, FastAverage};
+use crate::model::Model;
+use crate::seed::{stream, Rng, Stream};
+
+/// A copy of the optimiser state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptSnapshot {
+    /// SGD momentum buffer `Δ`.
+    Sgd {
+        /// `Δ`, one entry per parameter.
+        velocity: Vec<f32>,
+    },
+    /// Adam moments and step count.
+    Adam {
+        /// First moments.
+        m: Vec<f32>,
+        /// Second moments.
+        v: Vec<f32>,
+        /// Updates done.
+        t: u64,
+    },
+}
+
+/// Everything a [`Trainer`] needs, besides its configuration and data, to continue a run
+/// bit-identically: training randomness is re-derived from `(seed, epoch)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// The model.
+    pub model: Model,
+    /// The optimiser state.
+    pub opt: OptSnapshot,
+    /// The packed chains (PCD; CD scratch, whose content does not matter, otherwise empty).
+    pub chains: Vec<u64>,
+    /// Epochs done.
+    pub epoch: u32,
+    /// Updates done.
+    pub updates: u64,
+    /// The learning rate for the next epoch.
+    pub lr: f32,
+}
+
+pub use rapid_core::step::{lane_range, lanes_for, MAX_LANES, MIN_LANE_ROWS};
+
+/// One lane of an update: its share of the gradient and its own scratch.
+struct Lane {
+    grad: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+/// A training run in progress: the core's [`Engine`] (counters and configuration) and the
+/// buffers it trains: the model, optimiser state, chains, gradients and scratch.
+///
+/// # Threads
+/// An update splits the batch (and the negative samples or chains) into the engine's lanes
+/// ([`lanes_for`]), runs [`Engine::lane`] for each on the rayon pool, and adds their
+/// gradients in lane order; the lane count depends on the sizes only, so a run gives the same
+/// bits on any number of threads (and the same as the core's sequential [`Engine::step`]).
+pub struct Trainer {
+    cfg: TrainConfig,
+    engine: Engine,
+    model: Model,
+    /// SGD: the velocity `Δ` (kept even without momentum, for checkpoints); Adam: `m` then `v`.
+    opt: Vec<f32>,
+    grad: Vec<f32>,
+    scratch: Vec<f32>,
+    lanes: Vec<Lane>,
+    negs: Vec<f32>,
+    chain_words: Vec<u64>,
+    avg: FastAverage,
+    batch_buf: Vec<f32>,
+    order: Vec<usize>,
+    rng: Rng,
+}
+
+/// Box–Muller normal draw.
+fn normal(rng: &mut Rng) -> f32 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+impl Trainer {
+    /// Validates the configuration and initialises the model from the seed.
+    ///
+    /// # Errors
+    /// A configuration problem.
+    pub fn new(cfg: &TrainConfig, data: &Dataset) -> Result<Self, TrainError> {
+        cfg.validate(data)?;
+        let engine = Engine::new(cfg.shape(data), cfg.step_config())?;
+        let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
+        let v = data.visible();
+        let model = if cfg.method.is_ra() {
+            let dims = cfg.ra_dims(data);
+            let xi = (0..dims.xi_len())
+                .map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 })
+                .collect();
+            Model::Ra { dims, xi }
+        } else {
+            let dims = cfg.dense_dims(data);
+            let mut params = vec![0.0f32; dims.param_len()];
+            for w in params[..dims.visible * dims.hidden].iter_mut() {
+                *w = 0.01 * normal(&mut rng);
+            }
+            Model::Dense { dims, params }
+        };
+        let n = engine.param_len();
+        let opt = match cfg.optimizer {
+            Optimizer::Sgd => vec![0.0; n],
+            Optimizer::Adam => vec![0.0; 2 * n],
+        };
+        let mut chain_words = vec![0u64; engine.chain_words_len()];
+        init_chains(&mut chain_words, v, &mut rng);
+        let scratch_len = engine.scratch_len(kernels::active());
+        let lanes = (0..engine.lanes())
+            .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; scratch_len] })
+            .collect();
+        Ok(Trainer {
+            cfg: *cfg,
+            engine,
+            model,
+            opt,
+            grad: vec![0.0; n],
+            scratch: vec![0.0; scratch_len],
+            lanes,
+            negs: vec![0.0; engine.negatives_len()],
+            chain_words,
+            avg: if cfg.method == Method::Exact {
+                FastAverage::new(v, cfg.hidden)
+            } else {
+                FastAverage::default()
+            },
+            batch_buf: vec![0.0; cfg.batch * v],
+            order: (0..data.n_train()).collect(),
+            rng,
+        })
+    }
+
+    /// The model as it stands.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Epochs done.
+    pub fn epochs_done(&self) -> u32 {
+        self.engine.state().epochs
+    }
+
+    /// The current learning rate.
+    pub fn lr(&self) -> f32 {
+        self.engine.state().lr
+    }
+
+    /// The persistent PCD chains as ±1 rows (empty for other methods).
+    pub fn pcd_chains(&self) -> Vec<f32> {
+        match (self.cfg.method, &self.model) {
+            (Method::Pcd { chains, .. }, Model::Dense { dims, .. }) => {
+                let wpc = words_for(dims.visible);
+                let mut out = vec![0.0f32; chains * dims.visible];
+                for (c, row) in out.chunks_exact_mut(dims.visible).enumerate() {
+                    let words = &self.chain_words[c * wpc..(c + 1) * wpc];
+                    rapid_core::spins::PackedSpins::new_unchecked(words, dims.visible).to_f32(row);
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// One update on a batch of images (rows of `V`), the positive phase divided by `divisor`:
+    /// the core's [`Engine::begin`], its lanes on the rayon pool, their gradients summed in
+    /// lane order, [`Engine::finish`].
+    fn update(&mut self, rows: usize, divisor: usize) {
+        let engine = &self.engine;
+        let v = engine.shape().visible();
+        let batch = &self.batch_buf[..rows * v];
+        let params = self.model.params();
+        let up = engine.begin(
+            params,
+            rows,
+            NonZeroUsize::new(divisor),
+            &mut self.negs,
+            &mut self.scratch,
+            &mut self.rng,
+        );
+        // Each lane takes its own slice of the persistent chains (PCD; empty otherwise).
+        let words = words_for(v);
+        let mut chains: Vec<&mut [u64]> = Vec::with_capacity(up.lanes());
+        let mut rest = &mut self.chain_words[..];
+        for l in 0..up.lanes() {
+            let (here, tail) = rest.split_at_mut(engine.chain_range(up.lanes(), l).len() * words);
+            chains.push(here);
+            rest = tail;
+        }
+        let negs = &self.negs;
+        let work = |(l, (lane, chains)): (usize, (&mut Lane, &mut [u64]))| {
+            let bufs = LaneBuffers { grad: &mut lane.grad, scratch: &mut lane.scratch, chains };
+            engine.lane::<Rng>(&up, l, params, batch, negs, bufs);
+        };
+        let lanes = &mut self.lanes[..up.lanes()];
+        if lanes.len() == 1 {
+            work((0, (&mut lanes[0], chains.pop().expect("one lane"))));
+        } else {
+            lanes.par_iter_mut().zip(chains).enumerate().for_each(work);
+        }
+        self.grad.copy_from_slice(&lanes[0].grad);
+        for lane in &lanes[1..] {
+            for (g, &x) in self.grad.iter_mut().zip(&lane.grad) {
+                *g += x;
+            }
+        }
+        let average = if self.cfg.method == Method::Exact {
+            let avg = &mut self.avg;
+            self.model
+                .view()
+                .with_bipartite(|b| exact::model_average_fast(b, avg))
+                .expect("the enumeration size was validated");
+            Some(ModelAverage { vh: &avg.vh, v: &avg.v, h: &avg.h })
+        } else {
+            None
+        };
+        let params = self.model.params_mut();
+        self.engine.finish(up, params, &mut self.opt, &mut self.grad, &mut self.scratch, average);
+    }
+
+    /// Trains one epoch and returns its wall seconds.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFinite`] when a parameter stops being finite.
+    pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
+        let t0 = Instant::now();
+        let epoch = self.engine.state().epochs + 1;
+        self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
+        let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
+        // Each epoch shuffles from the identity: its order depends on (seed, epoch) only.
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i;
+        }
+        for i in (1..n).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            self.order.swap(i, j);
+        }
+        for start in (0..n).step_by(b) {
+            let rows = b.min(n - start);
+            let divisor = match self.cfg.partial_batch {
+                _ if rows == b => rows,
+                PartialBatch::Scaled => b,
+                PartialBatch::Mean => rows,
+                PartialBatch::Drop => continue,
+            };
+            for slot in 0..rows {
+                let img = self.order[start + slot];
+                self.batch_buf[slot * v..(slot + 1) * v]
+                    .copy_from_slice(&data.train[img * v..(img + 1) * v]);
+            }
+            self.update(rows, divisor);
+            if !self.model.params().iter().all(|x| x.is_finite()) {
+                return Err(TrainError::NonFinite { epoch, batch: start / b + 1 });
+            }
+        }
+        self.engine.end_epoch(self.model.params_mut());
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// Sets the total number of epochs (to extend a resumed run).
+    pub fn set_epochs(&mut self, epochs: u32) {
+        self.cfg.epochs = epochs;
+    }
+
+    /// Everything needed to continue this run bit-identically (see [`Trainer::restore`]).
+    pub fn state(&self) -> TrainerState {
+        let st = self.engine.state();
+        let n = self.model.params().len();
+        TrainerState {
+            model: self.model.clone(),
+            opt: match self.cfg.optimizer {
+                Optimizer::Sgd => OptSnapshot::Sgd { velocity: self.opt.clone() },
+                Optimizer::Adam => OptSnapshot::Adam {
+                    m: self.opt[..n].to_vec(),
+                    v: self.opt[n..].to_vec(),
+                    t: st.updates,
+                },
+            },
+            chains: self.chain_words.clone(),
+            epoch: st.epochs,
+            updates: st.updates,
+            lr: st.lr,
+        }
+    }
+
+    /// Rebuilds a trainer from its configuration and a saved state.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a state that does not fit it (named in the message).
+    pub fn restore(cfg: &TrainConfig, data: &Dataset, st: TrainerState) -> Result<Self, String> {
+        let mut t = Trainer::new(cfg, data).map_err(|e| e.to_string())?;
+        if std::mem::discriminant(&t.model) != std::mem::discriminant(&st.model)
+            || t.model.params().len() != st.model.params().len()
+            || t.model.view().visible() != st.model.view().visible()
+        {
+            return Err(format!(
+                "the saved model, {}, does not match the configuration ({} with H={})",
+                st.model.describe(),
+                cfg.method,
+                cfg.hidden
+            ));
+        }
+        let n = st.model.params().len();
+        t.opt = match (st.opt, cfg.optimizer) {
+            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => velocity,
+            (OptSnapshot::Adam { mut m, v, t: steps }, Optimizer::Adam)
+                if m.len() == n && v.len() == n =>
+            {
+                if steps != st.updates {
+                    return Err(format!(
+                        "the saved Adam step count ({steps}) differs from the update count ({})",
+                        st.updates
+                    ));
+                }
+                m.extend_from_slice(&v);
+                m
+            }
+            _ => return Err("the saved optimiser state does not match the configuration".into()),
+        };
+        // CD keeps no chains between batches (they restart at the batch). Older CD checkpoints
+        // carry a block of zero chain words from when the trainer held them; it is ignored.
+        let st_chains =
+            if matches!(cfg.method, Method::Cd { .. }) { Vec::new() } else { st.chains };
+        if st_chains.len() != t.chain_words.len() {
+            return Err(format!(
+                "the saved state has {} chain words, the configuration needs {}",
+                st_chains.len(),
+                t.chain_words.len()
+            ));
+        }
+        let state = TrainState { lr: st.lr, updates: st.updates, epochs: st.epoch };
+        t.engine = Engine::resume(t.engine.shape(), *t.engine.config(), state)
+            .map_err(|e| format!("the saved state: {e}"))?;
+        t.model = st.model;
+        t.chain_words = st_chains;
+        Ok(t)
+    }
+
+    /// Gives up the trainer for its model.
+    pub(super) fn into_model(self) -> Model {
+        self.model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{bars4, DatasetSpec};
+    use rapid_core::optim::Projection;
+    use rapid_core::NegativePhase;
+
+    /// Trains `cfg.epochs` epochs without evaluating.
+    fn train_model(cfg: &TrainConfig, data: &Dataset) -> Result<Model, TrainError> {
+        let mut t = Trainer::new(cfg, data)?;
+        while t.epochs_done() < cfg.epochs {
+            t.train_epoch(data)?;
+        }
+        Ok(t.into_model())
+    }
+
+    /// Batches large enough for several lanes give the same model bits on 1, 2 and 3 threads.
+    #[test]
+    fn training_does_not_depend_on_the_thread_count() {
+        let d = Dataset::new(DatasetSpec::Bas(6), 0);
+        assert!(lanes_for(96) > 1 && lanes_for(256) > 1, "the test needs several lanes");
+        for method in [
+            Method::Pid(NegativePhase::Patterns),
+            Method::Pid(NegativePhase::Gibbs { steps: 1 }),
+            Method::Pid(NegativePhase::Hebb),
+            Method::Cd { k: 2 },
+            Method::Pcd { k: 1, chains: 256 },
+        ] {
+            let cfg = TrainConfig {
+                epochs: 2,
+                hidden: 50,
+                patterns: 64,
+                batch: 96,
+                eval_every: 0,
+                ..TrainConfig::paper(method)
+            };
+            let run = |threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| train_model(&cfg, &d).unwrap())
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert_eq!(one, run(threads), "{method} on {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_are_powers_of_two_within_bounds() {
+        assert_eq!(lanes_for(0), 1);
+        assert_eq!(lanes_for(63), 1);
+        assert_eq!(lanes_for(64), 2);
+        assert_eq!(lanes_for(120), 2);
+        assert_eq!(lanes_for(128), 4);
+        assert_eq!(lanes_for(100_000), MAX_LANES);
+        let n = 1001;
+        let mut next = 0;
+        for l in 0..7 {
+            let r = lane_range(n, 7, l);
+            assert_eq!(r.start, next);
+            next = r.end;
+        }
+        assert_eq!(next, n);
+    }
+
+    #[test]
+    fn divergence_is_reported_with_epoch_and_batch() {
+        let d = bars4();
+        let cfg = TrainConfig {
+            epochs: 3,
+            hidden: 20,
+            projection: Projection::None,
+            lr: 1e30,
+            ..TrainConfig::default()
+        };
+        let e = train_model(&cfg, &d).unwrap_err();
+        assert!(matches!(e, TrainError::NonFinite { .. }), "{e}");
+    }
+}
