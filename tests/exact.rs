@@ -70,6 +70,11 @@ fn exact_training_lowers_the_exact_nll() {
     let t = train(&cfg, &data, |_| {}).unwrap();
     let nll: Vec<f64> = t.reports.iter().filter_map(|r| r.nll_train).collect();
     assert_eq!(nll.len(), 2);
-    // A near-zero W gives NLL ≈ 16 ln 2 = 11.09 per image; training must improve on it.
-    assert!(nll[0] < 11.0 && nll[1] < nll[0], "exact training NLL {nll:?}");
+    // A near-zero W gives NLL ≈ 16 ln 2 = 11.09 per image; the floor is ln 10 = 2.30 (all
+    // mass spread evenly on the 10 training images). Seed 0 measured 7.76 after 10 epochs and
+    // 5.03 after 20: ask for 2 nats gained by epoch 10 and another nat by epoch 20.
+    let floor = 10f64.ln();
+    assert!(nll[0] < 9.0, "exact training NLL after 10 epochs {nll:?}");
+    assert!(nll[1] < nll[0] - 1.0, "exact training NLL after 20 epochs {nll:?}");
+    assert!(nll.iter().all(|&x| x > floor), "NLL below the empirical entropy ln 10: {nll:?}");
 }
