@@ -90,7 +90,6 @@ impl Optimizer {
     }
 }
 
-
 /// Adam hyper-parameters. `Default` is `η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e−8` (the
 /// paper's baselines use `η = 0.001`).
 #[derive(Clone, Copy, Debug, PartialEq)]

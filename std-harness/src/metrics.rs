@@ -32,9 +32,9 @@
 //!   [`cd_min_energy`] for CD (the training set after `k` Gibbs steps, best of 10 repeats).
 
 use rand_core::RngCore;
-use rapid_core::ra::binary::{self, BinaryRa, ThresholdTable};
 use rapid_core::kernels::bulk::Lanes;
 use rapid_core::num::{sigmoid, uniform01};
+use rapid_core::ra::binary::{self, BinaryRa, ThresholdTable};
 use rapid_core::ra::gibbs::sample_spins_in_place;
 use rapid_core::spins::{words_for, PackedSpins};
 use rapid_core::RaModel;
