@@ -173,7 +173,7 @@ pub fn accumulate_phase<M: BlockModel + ?Sized>(
     grad: &mut [f32],
     ws: &mut Workspace<'_>,
 ) {
-    let (v, h, wk) = (model.visible(), model.hidden(), model.row_work());
+    let v = model.visible();
     assert_eq!(samples.len() % v, 0, "sample rows must have V entries");
     assert_eq!(grad.len(), model.param_len(), "grad must have param_len entries");
     let n = samples.len() / v;
@@ -184,12 +184,26 @@ pub fn accumulate_phase<M: BlockModel + ?Sized>(
     let scale = model.phase_scale(weight, n);
     let (b, pack, _, t, work) = ws.split(model, n);
     for s in samples.chunks(b * v) {
-        let r = s.len() / v;
-        let (t, work) = (&mut t[..r * h], &mut work[..r * wk]);
-        model.hidden_fields(isa, s, t, work, pack);
-        tanh_in_place(t);
-        model.accumulate_block(isa, s, t, work, scale, grad, pack);
+        phase_block(model, isa, s, scale, grad, (&mut *t, &mut *work, &mut *pack));
     }
+}
+
+/// Adds `scale ·` the phase term of one block of rows `s`: hidden fields into `t`, `tanh`,
+/// then [`BlockModel::accumulate_block`]. `bufs` is `(t, work, pack)`.
+fn phase_block<M: BlockModel + ?Sized>(
+    model: &M,
+    isa: Isa,
+    s: &[f32],
+    scale: f32,
+    grad: &mut [f32],
+    bufs: (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (t, work, pack) = bufs;
+    let r = s.len() / model.visible();
+    let (t, work) = (&mut t[..r * model.hidden()], &mut work[..r * model.row_work()]);
+    model.hidden_fields(isa, s, t, work, pack);
+    tanh_in_place(t);
+    model.accumulate_block(isa, s, t, work, scale, grad, pack);
 }
 
 /// `steps` block Gibbs steps `v → h → v` on one block of rows, in place.
@@ -253,7 +267,7 @@ pub fn cd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     ws: &mut Workspace<'_>,
     rng: &mut R,
 ) {
-    let (vv, hh, wk) = (model.visible(), model.hidden(), model.row_work());
+    let vv = model.visible();
     assert_eq!(batch.len() % vv, 0, "batch rows must have V entries");
     assert_eq!(grad.len(), model.param_len(), "grad must have param_len entries");
     let rows = batch.len() / vv;
@@ -264,16 +278,12 @@ pub fn cd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     let scale = model.phase_scale(weight, rows);
     let (b, pack, vbuf, h, work) = ws.split(model, rows);
     for s in batch.chunks(b * vv) {
-        let r = s.len() / vv;
         let v = &mut vbuf[..s.len()];
         for (x, &y) in v.iter_mut().zip(s) {
             *x = sign_f32(y);
         }
         gibbs_block(model, isa, v, k, (&mut *h, &mut *work, &mut *pack), rng);
-        let (t, work) = (&mut h[..r * hh], &mut work[..r * wk]);
-        model.hidden_fields(isa, v, t, work, pack);
-        tanh_in_place(t);
-        model.accumulate_block(isa, v, t, work, scale, grad, pack);
+        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, &mut *pack));
     }
 }
 
@@ -293,7 +303,7 @@ pub fn pcd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     ws: &mut Workspace<'_>,
     rng: &mut R,
 ) {
-    let (vv, hh, wk) = (model.visible(), model.hidden(), model.row_work());
+    let vv = model.visible();
     let nw = words_for(vv);
     assert_eq!(chains.len() % nw, 0, "chains must hold whole chains of words_for(V) words");
     assert_eq!(grad.len(), model.param_len(), "grad must have param_len entries");
@@ -314,10 +324,7 @@ pub fn pcd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
         for (w, row) in words.chunks_exact_mut(nw).zip(v.chunks_exact(vv)) {
             PackedSpins::new_unchecked(w, vv).copy_from_f32(row);
         }
-        let (t, work) = (&mut h[..r * hh], &mut work[..r * wk]);
-        model.hidden_fields(isa, v, t, work, pack);
-        tanh_in_place(t);
-        model.accumulate_block(isa, v, t, work, scale, grad, pack);
+        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, &mut *pack));
     }
 }
 

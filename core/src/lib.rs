@@ -19,7 +19,7 @@
 //! | equation or method | module |
 //! | --- | --- |
 //! | ±1 spins as bits: LSB-first `u64` words, bit 1 = +1, zero padding | [`spins`] |
-//! | `σ`, `tanh`, `log 2cosh x = |x| + log1p(e^{−2|x|})`, spin draws | [`num`] |
+//! | `σ`, `tanh`, `log 2cosh x = |x| + log1p(e^{−2|x|})`, spin draws, `dot`, `axpy` | [`num`] |
 //! | RA fields `m = Ξ_v v`, `φ = Ξ_hᵀm/√K`, `ψ = Ξ_vᵀ(Ξ_h h)/√K`; `E`, `F(v)` | [`ra::model`] |
 //! | RA single-chain Gibbs `P(h_α=+1|v) = σ(2φ_α)` | [`ra::gibbs`] |
 //! | PID phase `g_v = Σ u vᵀ/(|S|√K)`, `g_h = Σ m Tᵀ/(|S|√K)`; `pid`, `pid-hebb` (eq. 6), `pid-gibbs:k` | [`ra::pid`] |
@@ -33,8 +33,10 @@
 //! | GEMM `C += αAB`, `tanh`/`σ` maps, bulk Bernoulli draws, ISA dispatch | [`kernels`] |
 //! | the model file format | [`format`] |
 //!
-//! No two modules import each other: `step` uses `blocks`, `ra`, `dense` and `optim`;
-//! `blocks` uses only `kernels` and `spins`; the models use `kernels` and `num`.
+//! No two modules import each other. From the top: `step` uses `blocks`, `ra`, `dense` and
+//! `optim`; `ra` and `dense` implement `blocks::BlockModel` (and `dense::gibbs` reuses
+//! `ra::gibbs`'s bulk-of-units draw); `blocks` uses only `kernels` and `spins`; `kernels` uses
+//! `num` (scalars, `dot`, `axpy`, activations); `num`, `spins` and `error` are leaves.
 //!
 //! ## Errors and panics
 //! Bad data or configuration returns an [`error`] enum; a caller bug (a buffer of the wrong

@@ -84,6 +84,34 @@ pub fn sample_spin<R: RngCore + ?Sized>(field: f32, rng: &mut R) -> f32 {
     }
 }
 
+/// `Σ a_i b_i`, four independent accumulators (the scalar oracle for the dot kernels).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f32; 4];
+    let (ca, ra) = a.split_at(a.len() - a.len() % 4);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
+        for j in 0..4 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `y += alpha·x`.
+#[inline]
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), y.len());
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@
 use rand_core::RngCore;
 
 use super::model::{DenseDims, DenseRbm};
+use crate::num::dot;
 use crate::num::sample_spin;
 use crate::ra::gibbs::sample_spins_in_place;
-use crate::ra::model::dot;
 use crate::spins::PackedSpins;
 
 /// Scratch length for [`gibbs_packed`]: `H` (holds the last hidden state after the call).

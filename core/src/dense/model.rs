@@ -11,7 +11,7 @@ use crate::blocks::BlockModel;
 use crate::error::ConfigError;
 use crate::kernels::{gemm_with, Isa, MatRef};
 use crate::num::log_2cosh;
-use crate::ra::model::{axpy, dot};
+use crate::num::{axpy, dot};
 use crate::spins::{word_mask, PackedSpins, WORD_BITS};
 
 /// Layer sizes of a dense RBM and whether it has biases.

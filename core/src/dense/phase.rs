@@ -6,8 +6,8 @@
 //! ```
 
 use super::model::{DenseDims, DenseRbm};
+use crate::num::axpy;
 use crate::num::tanh;
-use crate::ra::model::axpy;
 use crate::spins::{words_for, PackedSpins, WORD_BITS};
 
 /// Scratch length for [`accumulate_phase_per_sample`] and [`accumulate_phase_packed`]: `H`.

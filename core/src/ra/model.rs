@@ -25,7 +25,7 @@
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
 use crate::kernels::{gemm_with, Isa, MatRef};
-use crate::num::log_2cosh;
+use crate::num::{axpy, dot, log_2cosh};
 
 /// Layer sizes of an RA model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -387,34 +387,6 @@ impl<S: AsRef<[f32]> + AsMut<[f32]>> RaModel<S> {
     #[inline]
     pub fn xi_mut(&mut self) -> &mut [f32] {
         self.xi.as_mut()
-    }
-}
-
-/// `Σ a_i b_i`, four independent accumulators (the scalar oracle for the dot kernels).
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f32; 4];
-    let (ca, ra) = a.split_at(a.len() - a.len() % 4);
-    let (cb, rb) = b.split_at(ca.len());
-    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
-        for j in 0..4 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
-/// `y += alpha·x`.
-#[inline]
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    debug_assert_eq!(x.len(), y.len());
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
     }
 }
 

@@ -28,9 +28,10 @@
 
 use rand_core::RngCore;
 
-use super::model::{axpy, dot, RaModel};
+use super::model::RaModel;
 use crate::blocks::{gibbs_rows, Workspace};
 use crate::num::tanh;
+use crate::num::{axpy, dot};
 use crate::spins::sign_f32;
 
 /// How the negative (model) phase of the gradient is estimated.

@@ -2,6 +2,7 @@
 //! a sweep of sizes `N = V + H` (`V = H/4`), and the slopes of `log(time)` against `log(N)`.
 
 use std::fmt::Write as _;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -81,7 +82,7 @@ pub(super) struct ScalingArgs {
 /// g_h[k][α] = (1/√K) Σ_i ξᵏ_{v,i} G_W[i][α]     (g_Ξh = Ξ_v G_W / √K,  K×H)
 /// ```
 ///
-/// which is `rapid_core::train`'s `g_v = (1/(|S|√K)) Σ_s u_s v_sᵀ` with `u_s = Ξ_h T_s`, and
+/// which is the core's PID phase (`rapid_core::ra::pid`), `g_v = (1/(|S|√K)) Σ_s u_s v_sᵀ` with `u_s = Ξ_h T_s`, and
 /// `g_h = (1/(|S|√K)) Σ_s m_s T_sᵀ` with `m_s = Ξ_v v_s`: the same numbers, at O(|S|·V·H)
 /// instead of O(|S|·K·(V+H)).
 #[derive(Clone, Debug)]
@@ -110,7 +111,7 @@ impl FormedW {
     }
 
     /// The `pid` step direction `∇ = g(batch) − g({sign ξᵏ_v})` (replaces `grad`), with the
-    /// positive phase summed over the batch rows and divided by `divisor` (0 means the row
+    /// positive phase summed over the batch rows and divided by `divisor` (`None`: the row
     /// count), as the core's `pid` step computes it.
     ///
     /// # Panics
@@ -120,7 +121,7 @@ impl FormedW {
         &mut self,
         model: &RaModel<S>,
         batch: &[f32],
-        divisor: usize,
+        divisor: Option<NonZeroUsize>,
         grad: &mut [f32],
     ) {
         let d = self.dims;
@@ -128,7 +129,7 @@ impl FormedW {
         assert_eq!(batch.len() % d.visible, 0, "batch rows must have V entries");
         assert_eq!(grad.len(), d.xi_len(), "grad must have K·(V+H) entries");
         let rows = batch.len() / d.visible;
-        let weight = if divisor == 0 { 1.0 } else { rows as f32 / divisor as f32 };
+        let weight = divisor.map_or(1.0, |d| rows as f32 / d.get() as f32);
         // W = Ξ_vᵀΞ_h/√K, formed every step (the same GEMM kernels as the low-rank code).
         let (s, wd, xi) = (model.inv_sqrt_k(), d.width(), model.xi());
         let xv = MatRef { data: xi, rs: wd, cs: 1 }; // K × V
@@ -293,7 +294,7 @@ impl Run {
         let rows = batch.len() / dims.visible;
         let (p, negs, sc) = (&self.params[..], &mut self.negs, &mut self.scratch);
         let up = self.engine.begin(p, rows, None, negs, sc, &mut self.rng);
-        formed.pid_gradient(&RaModel::new_unchecked(p, dims), batch, 0, &mut self.grad);
+        formed.pid_gradient(&RaModel::new_unchecked(p, dims), batch, None, &mut self.grad);
         self.engine.finish(up, &mut self.params, &mut self.opt, &mut self.grad, sc, None);
     }
 
@@ -632,7 +633,7 @@ mod tests {
             let mut low = vec![0.0; dims.xi_len()];
             let mut negs = vec![0.0; engine.negatives_len()];
             let mut scratch = vec![0.0; engine.scratch_len(kernels::active())];
-            let div = std::num::NonZeroUsize::new(divisor);
+            let div = NonZeroUsize::new(divisor);
             let up = engine.begin(&xi, b, div, &mut negs, &mut scratch, &mut rng);
             let bufs = rapid_core::step::LaneBuffers {
                 grad: &mut low,
@@ -641,7 +642,7 @@ mod tests {
             };
             engine.lane::<Rng>(&up, 0, &xi, &batch, &negs, bufs);
             let mut formed = vec![0.0; dims.xi_len()];
-            FormedW::new(dims).pid_gradient(&model, &batch, divisor, &mut formed);
+            FormedW::new(dims).pid_gradient(&model, &batch, div, &mut formed);
             let e = rel_err(&low, &formed);
             assert!(e < 1e-4, "V={v} H={h} K={k}: relative error {e}");
             assert!(low.iter().any(|&g| g.abs() > 1e-3), "a non-trivial gradient");
