@@ -67,8 +67,8 @@ use rapid_benches::{
 };
 use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::kernels::{
-    force, gemm_with, sample_pm1_in_place, sigmoid2_in_place, tanh_in_place, Isa, MatRef,
-    GEMM_PACK_LEN,
+    force, gemm_with, sample_pm1_in_place, sigmoid2_in_place, tanh_in_place, GemmDims, Isa, MatMut,
+    MatRef, GEMM_PACK_LEN,
 };
 
 /// Entries of the slice-kernel benches.
@@ -107,14 +107,11 @@ fn bench_product(group: &mut BenchmarkGroup<'_, WallTime>, p: &Product<'_>, pack
             bench.iter(|| {
                 gemm_with(
                     isa,
-                    p.m,
-                    p.n,
-                    p.k,
+                    GemmDims { m: p.m, n: p.n, k: p.k },
                     p.alpha,
                     black_box(p.a),
                     black_box(p.b),
-                    &mut c[p.c_at..],
-                    p.ldc,
+                    MatMut { data: &mut c[p.c_at..], rs: p.ldc },
                     pack,
                 );
             });

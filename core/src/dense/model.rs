@@ -9,7 +9,7 @@
 
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
-use crate::kernels::{gemm_with, Isa, MatRef};
+use crate::kernels::{gemm_with, GemmDims, Isa, MatMut, MatRef};
 use crate::num::log_2cosh;
 use crate::num::{axpy, dot};
 use crate::spins::{word_mask, PackedSpins, WORD_BITS};
@@ -299,7 +299,15 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         let f = &mut f[..r * d.hidden];
         f.fill(0.0);
         let (sm, w) = (MatRef::row_major(s, d.visible), MatRef::row_major(self.w(), d.hidden));
-        gemm_with(isa, r, d.hidden, d.visible, 1.0, sm, w, f, d.hidden, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: r, n: d.hidden, k: d.visible },
+            1.0,
+            sm,
+            w,
+            MatMut { data: f, rs: d.hidden },
+            pack,
+        );
         if let Some(b) = self.b() {
             for row in f.chunks_exact_mut(d.hidden) {
                 for (x, &bj) in row.iter_mut().zip(b) {
@@ -324,7 +332,15 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         g.fill(0.0);
         let w_t = MatRef { data: self.w(), rs: 1, cs: d.hidden };
         let hm = MatRef::row_major(h, d.hidden);
-        gemm_with(isa, r, d.visible, d.hidden, 1.0, hm, w_t, g, d.visible, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: r, n: d.visible, k: d.hidden },
+            1.0,
+            hm,
+            w_t,
+            MatMut { data: g, rs: d.visible },
+            pack,
+        );
         if let Some(a) = self.a() {
             for row in g.chunks_exact_mut(d.visible) {
                 for (x, &ai) in row.iter_mut().zip(a) {
@@ -354,7 +370,15 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         let (gw, gbias) = grad.split_at_mut(d.weights_len());
         let s_t = MatRef { data: s, rs: 1, cs: d.visible };
         let tm = MatRef::row_major(t, d.hidden);
-        gemm_with(isa, d.visible, d.hidden, r, scale, s_t, tm, gw, d.hidden, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: d.visible, n: d.hidden, k: r },
+            scale,
+            s_t,
+            tm,
+            MatMut { data: gw, rs: d.hidden },
+            pack,
+        );
         if d.biases {
             let (ga, gb) = gbias.split_at_mut(d.visible);
             for v in s.chunks_exact(d.visible) {

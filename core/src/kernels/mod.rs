@@ -34,27 +34,43 @@ mod x86;
 pub use gemm::{gemm_pack_len, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
 
-/// `C += α·A·B` with `A` `m × k`, `B` `k × n` and `C` row-major `m × n` with row stride `ldc`,
+/// The sizes of a product `C (m×n) += α·A (m×k)·B (k×n)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmDims {
+    /// Rows of `A` and `C`.
+    pub m: usize,
+    /// Columns of `B` and `C`.
+    pub n: usize,
+    /// Columns of `A`, rows of `B` (the summed dimension).
+    pub k: usize,
+}
+
+/// A mutable row-major destination: entry `(i, j)` is `data[i·rs + j]`.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    /// The backing slice.
+    pub data: &'a mut [f32],
+    /// Row stride (at least the column count).
+    pub rs: usize,
+}
+
+/// `C += α·A·B` with `A` `m × k`, `B` `k × n` and `C` row-major `m × n` with row stride `c.rs`,
 /// at the [`active`] level (see [`gemm_with`]). `pack` needs [`gemm_pack_len`] entries for
 /// that level; [`GEMM_PACK_LEN`] is enough for any level (and 0 on a build whose level is
 /// always scalar, such as a microcontroller's).
 ///
 /// # Panics
-/// If a view or `C` is too short for the sizes, `ldc < n`, or `pack` is too short for the
+/// If a view or `C` is too short for the sizes, `c.rs < n`, or `pack` is too short for the
 /// level.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm(
-    m: usize,
-    n: usize,
-    k: usize,
+    dims: GemmDims,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
+    c: MatMut<'_>,
     pack: &mut [f32],
 ) {
-    gemm_with(active(), m, n, k, alpha, a, b, c, ldc, pack);
+    gemm_with(active(), dims, alpha, a, b, c, pack);
 }
 
 /// As [`gemm()`] at a given level (the level must be [`Isa::available`]); `pack` needs
@@ -62,19 +78,17 @@ pub fn gemm(
 ///
 /// # Panics
 /// As [`gemm()`], and if `isa` is not available.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_with(
     isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
+    dims: GemmDims,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
+    c: MatMut<'_>,
     pack: &mut [f32],
 ) {
+    let GemmDims { m, n, k } = dims;
+    let (c, ldc) = (c.data, c.rs);
     if isa != Isa::Scalar {
         assert!(isa.available(), "the {} kernels need CPU support", isa.name());
         assert!(

@@ -70,7 +70,15 @@ fn check_level(isa: Isa, seed: u64) {
                 let c0: Vec<f32> = (0..m * ldc + 2).map(|_| uniform(&mut rng)).collect();
                 let alpha = 0.75 - layout as f32 * 0.5;
                 let mut c = c0.clone();
-                gemm_with(isa, m, n, k, alpha, a, b, &mut c, ldc, &mut pack);
+                gemm_with(
+                    isa,
+                    GemmDims { m, n, k },
+                    alpha,
+                    a,
+                    b,
+                    MatMut { data: &mut c, rs: ldc },
+                    &mut pack,
+                );
                 let (want, mag) = reference(m, n, k, alpha, a, b, &c0, ldc);
                 let bound = |i: usize| 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i] + 1e-30;
                 for i in 0..m {
@@ -126,7 +134,15 @@ fn thin_k_contiguous_products_match_the_definition() {
         let (want, mag) = reference(m, n, k, 0.5, a, b, &c0, n);
         for &isa in &levels {
             let mut c = c0.clone();
-            gemm_with(isa, m, n, k, 0.5, a, b, &mut c, n, &mut pack);
+            gemm_with(
+                isa,
+                GemmDims { m, n, k },
+                0.5,
+                a,
+                b,
+                MatMut { data: &mut c, rs: n },
+                &mut pack,
+            );
             for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
                 let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i];
                 assert!((got as f64 - w).abs() <= bound, "{isa:?} {m}x{n}x{k} [{i}]");
@@ -158,7 +174,15 @@ fn shallow_products_match_the_definition() {
                 let (want, mag) = reference(m, n, k, -1.5, a, b, &c0, ldc);
                 for &isa in &levels {
                     let mut c = c0.clone();
-                    gemm_with(isa, m, n, k, -1.5, a, b, &mut c, ldc, &mut pack);
+                    gemm_with(
+                        isa,
+                        GemmDims { m, n, k },
+                        -1.5,
+                        a,
+                        b,
+                        MatMut { data: &mut c, rs: ldc },
+                        &mut pack,
+                    );
                     for i in 0..m {
                         for j in 0..n {
                             let bound = 2.0 * (k + 1) as f64 * 2f64.powi(-24) * mag[i * n + j];
@@ -185,14 +209,11 @@ fn tiny_gemm_is_exact_on_small_integers() {
         let mut c = [1.0f32; 4];
         gemm_with(
             isa,
-            2,
-            2,
-            3,
+            GemmDims { m: 2, n: 2, k: 3 },
             2.0,
             MatRef::row_major(&a, 3),
             MatRef::row_major(&b, 2),
-            &mut c,
-            2,
+            MatMut { data: &mut c, rs: 2 },
             &mut pack,
         );
         assert_eq!(c, [117.0, 129.0, 279.0, 309.0], "{isa:?}");
@@ -256,7 +277,15 @@ fn scalar_gemm_takes_an_empty_pack_buffer() {
     let (a, b) = (MatRef::row_major(&a_data, k), MatRef::row_major(&b_data, n));
     let c0: Vec<f32> = (0..m * n).map(|_| uniform(&mut rng)).collect();
     let mut c = c0.clone();
-    gemm_with(Isa::Scalar, m, n, k, 0.5, a, b, &mut c, n, &mut []);
+    gemm_with(
+        Isa::Scalar,
+        GemmDims { m, n, k },
+        0.5,
+        a,
+        b,
+        MatMut { data: &mut c, rs: n },
+        &mut [],
+    );
     let mut want = c0;
     gemm::gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
     assert_eq!(c, want);
@@ -274,7 +303,15 @@ fn simd_gemm_rejects_a_short_pack_buffer() {
             let mut c = [0.0f32; 4];
             let mut pack = vec![0.0; gemm_pack_len(isa) - 1];
             let (a, b) = (MatRef::row_major(&a, 2), MatRef::row_major(&b, 2));
-            gemm_with(isa, 2, 2, 2, 1.0, a, b, &mut c, 2, &mut pack);
+            gemm_with(
+                isa,
+                GemmDims { m: 2, n: 2, k: 2 },
+                1.0,
+                a,
+                b,
+                MatMut { data: &mut c, rs: 2 },
+                &mut pack,
+            );
         });
         let err = result.expect_err("a short pack buffer must panic");
         let msg = err.downcast_ref::<std::string::String>().expect("a formatted panic message");

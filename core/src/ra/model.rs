@@ -24,7 +24,7 @@
 
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
-use crate::kernels::{gemm_with, Isa, MatRef};
+use crate::kernels::{gemm_with, GemmDims, Isa, MatMut, MatRef};
 use crate::num::{axpy, dot, log_2cosh};
 
 /// Layer sizes of an RA model.
@@ -287,7 +287,15 @@ impl<S: AsRef<[f32]>> RaModel<S> {
         let (k, h) = (self.dims.patterns, self.dims.hidden);
         let b = t.len() / h;
         u.fill(0.0);
-        gemm_with(isa, b, k, h, 1.0, MatRef::row_major(t, h), self.xh_view().t(), u, k, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: b, n: k, k: h },
+            1.0,
+            MatRef::row_major(t, h),
+            self.xh_view().t(),
+            MatMut { data: u, rs: k },
+            pack,
+        );
     }
 }
 
@@ -328,10 +336,26 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         let b = s.len() / v;
         let m = &mut work[..b * k];
         m.fill(0.0);
-        gemm_with(isa, b, k, v, 1.0, MatRef::row_major(s, v), self.xv_view().t(), m, k, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: b, n: k, k: v },
+            1.0,
+            MatRef::row_major(s, v),
+            self.xv_view().t(),
+            MatMut { data: m, rs: k },
+            pack,
+        );
         phi.fill(0.0);
         let mm = MatRef::row_major(m, k);
-        gemm_with(isa, b, h, k, self.inv_sqrt_k, mm, self.xh_view(), phi, h, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: b, n: h, k },
+            self.inv_sqrt_k,
+            mm,
+            self.xh_view(),
+            MatMut { data: phi, rs: h },
+            pack,
+        );
     }
 
     fn visible_fields(
@@ -348,7 +372,15 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         self.projections_rows(isa, hs, u, pack);
         psi.fill(0.0);
         let um = MatRef::row_major(u, k);
-        gemm_with(isa, b, v, k, self.inv_sqrt_k, um, self.xv_view(), psi, v, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: b, n: v, k },
+            self.inv_sqrt_k,
+            um,
+            self.xv_view(),
+            MatMut { data: psi, rs: v },
+            pack,
+        );
     }
 
     fn phase_scale(&self, weight: f32, n: usize) -> f32 {
@@ -377,8 +409,24 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
             MatRef::row_major(u, kk),
             MatRef::row_major(t, h),
         );
-        gemm_with(isa, kk, v, b, scale, um.t(), sm, grad, w, pack);
-        gemm_with(isa, kk, h, b, scale, mm.t(), tm, &mut grad[v..], w, pack);
+        gemm_with(
+            isa,
+            GemmDims { m: kk, n: v, k: b },
+            scale,
+            um.t(),
+            sm,
+            MatMut { data: grad, rs: w },
+            pack,
+        );
+        gemm_with(
+            isa,
+            GemmDims { m: kk, n: h, k: b },
+            scale,
+            mm.t(),
+            tm,
+            MatMut { data: &mut grad[v..], rs: w },
+            pack,
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use clap::Args;
 use rand_core::RngCore;
 use rapid_core::blocks::{accumulate_phase, block_scratch_len, Workspace, BLOCK_ROWS};
 use rapid_core::dense::{DenseDims, DenseRbm};
-use rapid_core::kernels::{self, gemm, gemm_pack_len, MatRef};
+use rapid_core::kernels::{self, gemm, gemm_pack_len, GemmDims, MatMut, MatRef};
 use rapid_core::optim::{Adam, LrSchedule, Optimizer, Projection, Sgd};
 use rapid_core::spins::sign_f32;
 use rapid_core::step::{Buffers, Engine, Method as CoreMethod, Shape, StepConfig};
@@ -136,7 +136,14 @@ impl FormedW {
         let xh = MatRef { data: &xi[d.visible..], rs: wd, cs: 1 }; // K × H
         let (v, h, k) = (d.visible, d.hidden, d.patterns);
         self.w.fill(0.0);
-        gemm(v, h, k, s, xv.t(), xh, &mut self.w, h, &mut self.pack);
+        gemm(
+            GemmDims { m: v, n: h, k },
+            s,
+            xv.t(),
+            xh,
+            MatMut { data: &mut self.w, rs: h },
+            &mut self.pack,
+        );
         for (k, row) in self.neg.chunks_exact_mut(d.visible).enumerate() {
             for (x, &p) in row.iter_mut().zip(model.xi_v(k)) {
                 *x = sign_f32(p);
@@ -151,8 +158,22 @@ impl FormedW {
         // Chain rule back to the patterns: g_Ξv = Ξ_h G_Wᵀ/√K, g_Ξh = Ξ_v G_W/√K.
         grad.fill(0.0);
         let gw = MatRef::row_major(&self.gw, h); // V × H
-        gemm(k, v, h, s, xh, gw.t(), grad, wd, &mut self.pack);
-        gemm(k, h, v, s, xv, gw, &mut grad[v..], wd, &mut self.pack);
+        gemm(
+            GemmDims { m: k, n: v, k: h },
+            s,
+            xh,
+            gw.t(),
+            MatMut { data: grad, rs: wd },
+            &mut self.pack,
+        );
+        gemm(
+            GemmDims { m: k, n: h, k: v },
+            s,
+            xv,
+            gw,
+            MatMut { data: &mut grad[v..], rs: wd },
+            &mut self.pack,
+        );
     }
 }
 
