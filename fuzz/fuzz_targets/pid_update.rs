@@ -12,7 +12,7 @@
 //!    `[0, 0.1]`; a seed (two bytes);
 //! 3. patterns `Ξ`, batch and velocity, dyadic values in `[−2, 2)` (one byte each).
 //!
-//! Then: the method family (`pid*` as above, `cd:k`, `pcd:k` with `0..=130` chains, `exact`),
+//! Then: the method family (`pid*` as above, `cd:k`, `pcd:k` with `0..=130` chains, 0 refused, `exact`),
 //! the model kind (RA, dense, dense with biases), the projection (none, `sign` every `0..=3`
 //! updates, `clamp` with a bound in `(0, 4]`), the optimiser (SGD as above, or Adam with
 //! β₁, β₂ in `[0, 1)`), extra configured batch rows `0..=79` (so the update may be a short
@@ -23,8 +23,11 @@
 //! # Checks
 //! * `Engine::new` returns `Err` exactly when the configuration breaks a documented rule
 //!   (zero size, bad hyper-parameter, `pid` on a dense model, `exact` on an RA model, a
-//!   projection on a dense model, `pid-gibbs:0`, zero batch or block size), and never panics;
-//! * no panic in any update; every gradient and parameter stays finite;
+//!   projection on a dense model, `pid-gibbs:0`, PCD without chains, zero batch or block
+//!   size), and never panics;
+//! * no panic in any update; a step from moderate values (every parameter and optimiser entry
+//!   within ±1000) leaves every gradient, parameter and optimiser entry finite (a large
+//!   learning rate may still diverge later, as training does);
 //! * the projection holds: `clamp(b)` leaves every entry in `[−b, b]` after each update;
 //!   `sign` leaves exactly ±1 after each due update (every `n`) or epoch end (every 0);
 //! * PCD chains keep zero padding bits (`PackedSpins::new_checked`);
@@ -67,6 +70,7 @@ fn documented_valid(shape: Shape, cfg: &StepConfig) -> bool {
         Method::Pid(NegativePhase::Gibbs { steps }) => !dense && steps > 0,
         Method::Pid(_) => !dense,
         Method::Exact => dense,
+        Method::Pcd { chains, .. } => chains > 0,
         _ => true,
     };
     let finite_pos = |x: f32| x.is_finite() && x > 0.0;
@@ -365,20 +369,26 @@ fuzz_target!(|data: &[u8]| {
         for epoch in 0..epochs {
             for update in 0..updates {
                 let before = run.params.clone();
+                // A large learning rate may diverge (pid-hebb's term is cubic in Ξ): finiteness
+                // is promised only for a step from moderate parameters and optimiser state,
+                // where no intermediate of these small models can overflow f32.
+                let tame = before.iter().chain(&run.opt).all(|x| x.abs() <= 1e3);
                 engine.step(&mut run.buffers(), &batch, divisor, average_arg(), &mut rng);
                 let done = engine.state().updates;
-                assert!(
-                    run.grad.iter().all(|g| g.is_finite()),
-                    "non-finite gradient {:?}",
-                    run.grad
-                );
-                assert!(
-                    run.params.iter().all(|x| x.is_finite()),
-                    "non-finite params {:?}",
-                    run.params
-                );
-                assert!(run.opt.iter().all(|x| x.is_finite()), "non-finite optimiser state");
-                if epoch == 0 && update == 0 {
+                if tame {
+                    assert!(
+                        run.grad.iter().all(|g| g.is_finite()),
+                        "non-finite gradient {:?}",
+                        run.grad
+                    );
+                    assert!(
+                        run.params.iter().all(|x| x.is_finite()),
+                        "non-finite params {:?}",
+                        run.params
+                    );
+                    assert!(run.opt.iter().all(|x| x.is_finite()), "non-finite optimiser state");
+                }
+                if tame && epoch == 0 && update == 0 {
                     let weight = divisor.map_or(1.0, |d| rows as f32 / d.get() as f32);
                     let negs = &run.negatives;
                     if let Some((pos, neg)) =
