@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use rand_core::RngCore;
 use rapid_core::blocks::{accumulate_phase, block_scratch_len, Workspace, BLOCK_ROWS};
 use rapid_core::dense::{DenseDims, DenseRbm};
 use rapid_core::kernels::{self, gemm, gemm_pack_len, GemmDims, MatMut, MatRef};
@@ -21,6 +20,7 @@ use super::{machine_line, median, secs, BenchError};
 use crate::data::random;
 use crate::modelio::AtomicFile;
 use crate::plot::{draw_loglog, Line, CD, PURPLE, RAPID};
+use crate::run::initial_params;
 use crate::seed::{stream, Rng, Stream};
 
 #[derive(Args, Debug)]
@@ -240,15 +240,8 @@ struct Run {
     rng: Rng,
 }
 
-/// Box–Muller normal draw.
-fn normal(rng: &mut Rng) -> f32 {
-    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
-
 impl Run {
-    /// Initial parameters as `rapid train` draws them: uniform ±1 patterns, `W ~ N(0, 0.01²)`.
+    /// Initial parameters as `rapid train` draws them ([`initial_params`]).
     /// The PID methods sign the patterns after every step (`--projection sign:1`).
     fn new(method: ScalingMethod, dims: Dims, batch: usize, mut rng: Rng) -> Self {
         let (shape, cfg) = match method {
@@ -277,12 +270,7 @@ impl Run {
         };
         let engine = Engine::new(shape, cfg).expect("the scaling sizes were validated");
         let n = engine.param_len();
-        let params = match shape {
-            Shape::Ra(_) => {
-                (0..n).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
-            }
-            Shape::Dense(_) => (0..n).map(|_| 0.01 * normal(&mut rng)).collect(),
-        };
+        let params = initial_params(shape, &mut rng);
         Run {
             params,
             opt: vec![0.0; engine.opt_len()],
@@ -628,6 +616,7 @@ pub(super) fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_core::RngCore;
 
     fn rel_err(a: &[f32], b: &[f32]) -> f32 {
         let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));

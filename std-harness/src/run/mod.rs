@@ -33,5 +33,6 @@ pub use config::{
 };
 pub use evaluate::{evaluate, train, EpochReport, Evaluation, Trained};
 pub use trainer::{
-    lane_range, lanes_for, OptSnapshot, Trainer, TrainerState, MAX_LANES, MIN_LANE_ROWS,
+    initial_params, lane_range, lanes_for, OptSnapshot, Trainer, TrainerState, MAX_LANES,
+    MIN_LANE_ROWS,
 };

@@ -9,7 +9,7 @@ use rand_core::RngCore;
 use rapid_core::blocks::init_chains;
 use rapid_core::kernels;
 use rapid_core::spins::words_for;
-use rapid_core::step::{Engine, LaneBuffers, ModelAverage, TrainState};
+use rapid_core::step::{Engine, LaneBuffers, ModelAverage, Shape, TrainState};
 use rayon::prelude::*;
 
 use super::config::{Method, Optimizer, PartialBatch, TrainConfig, TrainError};
@@ -95,6 +95,24 @@ fn normal(rng: &mut Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
+/// The initial parameters of a run, drawn from `rng`: uniform random ±1 patterns for an RA
+/// model (the paper), `W ~ N(0, 0.01²)` with zero biases for a dense one (the authors' code).
+/// `rapid train` and `rapid bench scaling` start from these.
+pub fn initial_params(shape: Shape, rng: &mut Rng) -> Vec<f32> {
+    match shape {
+        Shape::Ra(d) => {
+            (0..d.xi_len()).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect()
+        }
+        Shape::Dense(d) => {
+            let mut params = vec![0.0f32; d.param_len()];
+            for w in params[..d.weights_len()].iter_mut() {
+                *w = 0.01 * normal(rng);
+            }
+            params
+        }
+    }
+}
+
 impl Trainer {
     /// Validates the configuration and initialises the model from the seed.
     ///
@@ -105,19 +123,11 @@ impl Trainer {
         let engine = Engine::new(cfg.shape(data), cfg.step_config())?;
         let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
         let v = data.visible();
-        let model = if cfg.method.is_ra() {
-            let dims = cfg.ra_dims(data);
-            let xi = (0..dims.xi_len())
-                .map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 })
-                .collect();
-            Model::Ra { dims, xi }
-        } else {
-            let dims = cfg.dense_dims(data);
-            let mut params = vec![0.0f32; dims.param_len()];
-            for w in params[..dims.visible * dims.hidden].iter_mut() {
-                *w = 0.01 * normal(&mut rng);
+        let model = match engine.shape() {
+            Shape::Ra(dims) => Model::Ra { dims, xi: initial_params(engine.shape(), &mut rng) },
+            Shape::Dense(dims) => {
+                Model::Dense { dims, params: initial_params(engine.shape(), &mut rng) }
             }
-            Model::Dense { dims, params }
         };
         let n = engine.param_len();
         let opt = match cfg.optimizer {
