@@ -471,37 +471,22 @@ impl TrainConfig {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self, data: &Dataset) -> Result<(), TrainError> {
-        if self.method.is_ra() {
-            self.ra_dims(data).validate()?;
-            self.projection.validate()?;
-        } else {
-            self.dense_dims(data).validate()?;
-            if self.projection != Projection::None {
-                return Err(TrainError::ProjectionOnDense);
-            }
+        // The rules with a command-line wording of their own come first; the core checks the
+        // rest (sizes, pid-gibbs:0, optimiser, projection bound, schedule) as the engine will.
+        if !self.method.is_ra() && self.projection != Projection::None {
+            return Err(TrainError::ProjectionOnDense);
         }
-        match self.method {
-            Method::Pid(NegativePhase::Gibbs { steps: 0 }) => {
-                return Err(ConfigError::GibbsSteps.into())
-            }
-            Method::Cd { k: 0 } | Method::Pcd { k: 0, .. } | Method::Pcd { chains: 0, .. } => {
-                return Err(TrainError::Chains)
-            }
-            _ => {}
-        }
-        match self.optimizer {
-            Optimizer::Sgd => {
-                Sgd { lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay }
-                    .validate()?
-            }
-            Optimizer::Adam => Adam { lr: self.lr, ..Adam::default() }.validate()?,
-        }
-        self.schedule.validate()?;
-        if self.epochs == 0 {
-            return Err(TrainError::ZeroEpochs);
+        if let Method::Cd { k: 0 } | Method::Pcd { k: 0, .. } | Method::Pcd { chains: 0, .. } =
+            self.method
+        {
+            return Err(TrainError::Chains);
         }
         if self.batch == 0 {
             return Err(TrainError::ZeroBatch);
+        }
+        self.step_config().validate(self.shape(data))?;
+        if self.epochs == 0 {
+            return Err(TrainError::ZeroEpochs);
         }
         if self.batch > data.n_train() {
             return Err(TrainError::BatchTooLarge { batch: self.batch, train: data.n_train() });
