@@ -23,6 +23,7 @@
 
 use rand_core::RngCore;
 
+pub mod bits;
 pub mod bulk;
 pub mod gemm;
 mod isa;
@@ -143,4 +144,58 @@ fn map_in_place<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
         isa @ (Isa::Avx2 | Isa::Avx512) => x86::map_in_place(isa, x, f),
         _ => bulk::map_scalar(x, f),
     }
+}
+
+/// `popcount(a ⊕ b)` at the active level ([`bits::xor_popcount`]). Bit-exact at every level.
+///
+/// # Panics
+/// If `a` and `b` differ in length.
+#[inline]
+pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
+    bits::xor_popcount(a, b)
+}
+
+/// `popcount(mask ∧ (a ⊕ b))` at the active level ([`bits::masked_xor_popcount`]).
+///
+/// # Panics
+/// If the slices differ in length.
+#[inline]
+pub fn masked_xor_popcount(a: &[u64], b: &[u64], mask: &[u64]) -> u32 {
+    bits::masked_xor_popcount(a, b, mask)
+}
+
+/// `acc_j += s_j·x` by the bits (set: `+1`) at the active level ([`bits::signed_add_i32`]).
+///
+/// # Panics
+/// If `bits.len() != words_for(acc.len())`.
+#[inline]
+pub fn signed_add_i32(b: &[u64], x: i32, acc: &mut [i32]) {
+    bits::signed_add_i32(b, x, acc)
+}
+
+/// `acc_j += s_j·x` in `i64` at the active level ([`bits::signed_add_i64`]).
+///
+/// # Panics
+/// If `bits.len() != words_for(acc.len())`.
+#[inline]
+pub fn signed_add_i64(b: &[u64], x: i64, acc: &mut [i64]) {
+    bits::signed_add_i64(b, x, acc)
+}
+
+/// `Σ_j s_j·t_j` at the active level ([`bits::signed_sum_i16`]).
+///
+/// # Panics
+/// If `bits.len() != words_for(t.len())` or `t.len() > bits::SIGNED_SUM_MAX_LEN`.
+#[inline]
+pub fn signed_sum_i16(b: &[u64], t: &[i16]) -> i32 {
+    bits::signed_sum_i16(b, t)
+}
+
+/// `acc_j += a·t_j` in `i64` at the active level ([`bits::axpy_i16_i64`]).
+///
+/// # Panics
+/// If `t` and `acc` differ in length.
+#[inline]
+pub fn axpy_i16_i64(a: i32, t: &[i16], acc: &mut [i64]) {
+    bits::axpy_i16_i64(a, t, acc)
 }
