@@ -71,6 +71,17 @@ pub enum ConfigError {
     BlockRows,
     /// PCD with no persistent chain.
     NoChains,
+    /// Integer PID trains ±1 patterns: it needs the `sign` projection at each epoch end.
+    IntegerNeedsSign,
+    /// Integer PID runs plain SGD (no momentum, no weight decay, no Adam).
+    IntegerSgdOnly,
+    /// Integer PID runs `pid` and `pid-gibbs:k` (not `pid-hebb`, CD, PCD or exact).
+    IntegerMethod,
+    /// The sizes or the batch exceed the integer ranges of integer PID (see [`crate::int`]).
+    IntegerRange,
+    /// The learning rate, its floor or its decay has no fixed-point form in integer PID
+    /// (a learning rate of `2³²` or more, or one that rounds to 0).
+    IntegerLearningRate,
 }
 
 impl fmt::Display for ConfigError {
@@ -107,6 +118,21 @@ impl fmt::Display for ConfigError {
             ConfigError::Batch => f.write_str("the batch size must be at least 1"),
             ConfigError::BlockRows => f.write_str("the block size must be at least 1 row"),
             ConfigError::NoChains => f.write_str("PCD needs at least one persistent chain"),
+            ConfigError::IntegerNeedsSign => f.write_str(
+                "integer arithmetic trains ±1 patterns: it needs the sign projection at each epoch end",
+            ),
+            ConfigError::IntegerSgdOnly => f.write_str(
+                "integer arithmetic runs plain SGD (no momentum, no weight decay, no Adam)",
+            ),
+            ConfigError::IntegerMethod => {
+                f.write_str("integer arithmetic runs pid and pid-gibbs:k only")
+            }
+            ConfigError::IntegerRange => f.write_str(
+                "the sizes or the batch exceed the integer ranges (K·b·max(V, H) must be below 2^32)",
+            ),
+            ConfigError::IntegerLearningRate => f.write_str(
+                "the learning rate, its floor or its decay has no fixed-point form (0 < lr < 2^32 after rounding)",
+            ),
         }
     }
 }

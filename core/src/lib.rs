@@ -24,6 +24,7 @@
 //! | RA single-chain Gibbs `P(h_α=+1|v) = σ(2φ_α)` | [`ra::gibbs`] |
 //! | PID phase `g_v = Σ u vᵀ/(|S|√K)`, `g_h = Σ m Tᵀ/(|S|√K)`; `pid`, `pid-hebb` (eq. 6), `pid-gibbs:k` | [`ra::pid`] |
 //! | integer RA fields `m_k = V − 2·popcount(ξᵏ ⊕ v)`, threshold-table draws | [`ra::binary`] |
+//! | integer PID: latent `θ` (Q2.5) + packed signs, `θ += round(η·D)`, clamped `tanh`/σ tables | [`int`] |
 //! | dense fields `φ = Wᵀv + b`, `ψ = Wh + a`, packed `φ = 2Σ_{v_i=+1} W_i − colsum + b` | [`dense::model`] |
 //! | dense single-chain Gibbs | [`dense::gibbs`] |
 //! | dense phase `⟨v tanh φ⟩`, `⟨v⟩`, `⟨tanh φ⟩` per sample and packed | [`dense::phase`] |
@@ -49,6 +50,7 @@ pub mod blocks;
 pub mod dense;
 pub mod error;
 pub mod format;
+pub mod int;
 pub mod kernels;
 pub mod num;
 pub mod optim;

@@ -1,0 +1,680 @@
+//! The integer PID engine: one update and the epoch end, on caller buffers (see the module
+//! docs of [`crate::int`] for the equations and ranges).
+
+use core::num::NonZeroUsize;
+use core::slice;
+
+use rand_core::RngCore;
+
+use super::sample::{sample_scratch_len, Signs};
+use super::table::{isqrt_u64, Tables};
+use super::{IntConfig, IntLengths, IntNegative, BLOCK, THETA0, THETA_MAX};
+use crate::error::ConfigError;
+use crate::kernels::bulk::Lanes;
+use crate::kernels::{axpy_i16_i64, signed_add_i32, signed_add_i64, signed_sum_i16};
+use crate::ra::model::Dims;
+use crate::spins::words_for;
+
+/// The counters of an integer run: what a checkpoint keeps besides `θ` (which equals
+/// `sign·θ₀` at every epoch end, so the signs alone restore it there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntState {
+    /// The learning rate of the next update, Q32.
+    pub lr: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Epochs ended.
+    pub epochs: u32,
+}
+
+/// The caller's buffers of an integer run; lengths from [`IntConfig::lengths`].
+#[derive(Debug)]
+pub struct IntBuffers<'a> {
+    /// The latent `θ` (Q2.5), `K` rows of `V + H` (exactly [`IntLengths::theta`]).
+    pub theta: &'a mut [i8],
+    /// The packed signs `sign(θ)` (exactly [`IntLengths::signs`]).
+    pub signs: &'a mut [u64],
+    /// The negative samples of the last update (at least [`IntLengths::negatives`]).
+    pub negatives: &'a mut [u64],
+    /// Hidden spin words for sampling (at least [`IntLengths::words`]).
+    pub words: &'a mut [u64],
+    /// `i32` scratch (at least [`IntLengths::scratch`]).
+    pub scratch: &'a mut [i32],
+    /// `i16` scratch (at least [`IntLengths::t`]).
+    pub t: &'a mut [i16],
+    /// `i64` scratch (at least [`IntLengths::wide`]).
+    pub wide: &'a mut [i64],
+}
+
+/// The step size `μ/2^σ` for one learning rate and divisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scale {
+    lr: u64,
+    divisor: usize,
+    mul: i64,
+    shift: u32,
+}
+
+/// Bit length of a `u128`.
+fn bits(x: u128) -> i32 {
+    128 - x.leading_zeros() as i32
+}
+
+/// `⌊num·2^e / den⌋` for any sign of `e` (`den > 0`; `e` small enough not to overflow).
+fn scaled_quotient(num: u128, den: u128, e: i32) -> u128 {
+    if e >= 0 {
+        (num << e) / den
+    } else {
+        num / (den << -e)
+    }
+}
+
+/// `μ ∈ [2¹⁵, 2¹⁶]` and `σ` with `μ/2^σ ≈ η·θ₀ / (2³²·2¹⁴·d·K·√K)` (`√K` as
+/// `⌊√(K·2³²)⌋/2¹⁶`), `σ` capped at 62 (then `μ` shrinks). `None` when `σ < 1` (a step
+/// size of `2¹⁵` or more per unit of `D`: no usable learning rate).
+fn step_scale(lr: u64, divisor: usize, patterns: usize) -> Option<(i64, u32)> {
+    if lr == 0 {
+        return Some((0, 1));
+    }
+    let sk = u128::from(isqrt_u64((patterns as u64) << 32));
+    let num = u128::from(lr) * THETA0 as u128;
+    // σ = num / (den·2³⁰): the 2¹⁶ of `sk` cancels 16 of the 2⁴⁶ = 2³²·2¹⁴.
+    let den = divisor as u128 * patterns as u128 * sk;
+    // mul = num·2^e/den with e = shift − 30, aimed at [2¹⁵, 2¹⁶).
+    let mut e = 15 + bits(den) - bits(num);
+    while scaled_quotient(num, den, e) >= 1 << 16 {
+        e -= 1;
+    }
+    while scaled_quotient(num, den, e) < 1 << 15 {
+        e += 1;
+    }
+    // Round to nearest: ⌊(2q' + 1)/2⌋ with q' one bit finer.
+    let mut mul = (scaled_quotient(num, den, e + 1) + 1) >> 1;
+    let mut shift = e + 30;
+    if shift < 1 {
+        return None;
+    }
+    if shift > 62 {
+        mul >>= shift - 62;
+        shift = 62;
+    }
+    Some((mul as i64, shift as u32))
+}
+
+/// `θ ← clamp(θ + round(D·μ/2^σ), −127, 127)`, rounding half up.
+#[inline(always)]
+fn apply(theta: &mut i8, d: i64, mul: i64, shift: u32) {
+    let step = (d * mul + (1i64 << (shift - 1))) >> shift;
+    let x = i64::from(*theta) + step.clamp(-255, 255);
+    *theta = x.clamp(-i64::from(THETA_MAX), i64::from(THETA_MAX)) as i8;
+}
+
+/// The sign bits of up to 64 latents (bit `j` set iff `θ_j ≥ 0`).
+#[inline]
+fn sign_word(theta: &[i8]) -> u64 {
+    theta.iter().enumerate().fold(0u64, |w, (j, &x)| w | (u64::from(x >= 0) << j))
+}
+
+/// Rewrites every sign word from `θ`.
+fn pack_all(dims: Dims, theta: &[i8], signs: &mut [u64]) {
+    let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
+    let (wv, wh) = (words_for(v), words_for(h));
+    let (sv, sh) = signs.split_at_mut(k * wv);
+    for kk in 0..k {
+        let row = &theta[kk * (v + h)..(kk + 1) * (v + h)];
+        for (w, chunk) in sv[kk * wv..(kk + 1) * wv].iter_mut().zip(row[..v].chunks(64)) {
+            *w = sign_word(chunk);
+        }
+        for (w, chunk) in sh[kk * wh..(kk + 1) * wh].iter_mut().zip(row[v..].chunks(64)) {
+            *w = sign_word(chunk);
+        }
+    }
+}
+
+/// Integer PID: SGD on the latent `θ` with the `sign` projection at each epoch end.
+#[derive(Clone, Copy, Debug)]
+pub struct IntEngine {
+    dims: Dims,
+    cfg: IntConfig,
+    state: IntState,
+    scale: Scale,
+}
+
+impl IntEngine {
+    /// An engine at the start of a run (learning rate `cfg.lr`, no update done).
+    ///
+    /// # Errors
+    /// As [`IntConfig::validate`], and [`ConfigError::IntegerLearningRate`] when the larger
+    /// of `η` and `η_min` gives a step of `2¹⁵` or more per unit of `D`.
+    pub fn new(dims: Dims, cfg: IntConfig) -> Result<Self, ConfigError> {
+        let state = IntState { lr: cfg.lr, updates: 0, epochs: 0 };
+        Self::resume(dims, cfg, state)
+    }
+
+    /// An engine that continues a run from its counters.
+    ///
+    /// # Errors
+    /// As [`IntEngine::new`], and [`ConfigError::IntegerLearningRate`] for a state learning
+    /// rate of `2³¹` or more, or one with no usable step.
+    pub fn resume(dims: Dims, cfg: IntConfig, state: IntState) -> Result<Self, ConfigError> {
+        cfg.validate(dims)?;
+        let top = cfg.lr.max(cfg.lr_min).max(state.lr);
+        if state.lr >= super::LR_LIMIT || step_scale(top, 1, dims.patterns).is_none() {
+            return Err(ConfigError::IntegerLearningRate);
+        }
+        let scale = Scale { lr: u64::MAX, divisor: 0, mul: 0, shift: 1 };
+        Ok(IntEngine { dims, cfg, state, scale })
+    }
+
+    /// The sizes.
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IntConfig {
+        &self.cfg
+    }
+
+    /// The counters.
+    pub fn state(&self) -> IntState {
+        self.state
+    }
+
+    /// Every buffer length.
+    pub const fn lengths(&self) -> IntLengths {
+        self.cfg.lengths(self.dims)
+    }
+
+    /// Sets `θ = sign(x)·θ₀` and the signs from real patterns `xi` (`K·(V+H)`, the `f32`
+    /// layout): `x ≥ 0` gives `+θ₀` (`sign(0) = +1`), `x < 0` gives `−θ₀`, NaN gives `+θ₀`.
+    ///
+    /// # Panics
+    /// If a length differs from [`IntLengths`].
+    pub fn set_patterns(&self, xi: &[f32], theta: &mut [i8], signs: &mut [u64]) {
+        let len = self.lengths();
+        assert!(xi.len() == len.theta && theta.len() == len.theta, "patterns need K·(V+H)");
+        assert_eq!(signs.len(), len.signs, "signs need signs_len words");
+        for (t, &x) in theta.iter_mut().zip(xi) {
+            *t = if x < 0.0 { -THETA0 } else { THETA0 };
+        }
+        pack_all(self.dims, theta, signs);
+    }
+
+    /// Uniform random ±1 patterns: one `next_u32` of `rng` per entry, in order, `+θ₀` where
+    /// its lowest bit is 1.
+    ///
+    /// # Panics
+    /// If a length differs from [`IntLengths`].
+    pub fn init_random<R: RngCore + ?Sized>(
+        &self,
+        theta: &mut [i8],
+        signs: &mut [u64],
+        rng: &mut R,
+    ) {
+        let len = self.lengths();
+        assert!(theta.len() == len.theta && signs.len() == len.signs, "buffer lengths");
+        for t in theta.iter_mut() {
+            *t = if rng.next_u32() & 1 == 1 { THETA0 } else { -THETA0 };
+        }
+        pack_all(self.dims, theta, signs);
+    }
+
+    /// The patterns `sign(θ) = ±1.0` in the `f32` layout (what a model file stores).
+    ///
+    /// # Panics
+    /// If a length differs from [`IntLengths::theta`].
+    pub fn patterns(&self, theta: &[i8], out: &mut [f32]) {
+        assert!(out.len() == theta.len() && theta.len() == self.lengths().theta, "lengths");
+        for (o, &t) in out.iter_mut().zip(theta) {
+            *o = if t >= 0 { 1.0 } else { -1.0 };
+        }
+    }
+
+    /// The step size for the current learning rate and this divisor (cached).
+    fn scale_for(&mut self, divisor: usize) -> (i64, u32) {
+        let s = self.scale;
+        if s.lr != self.state.lr || s.divisor != divisor {
+            let (mul, shift) = step_scale(self.state.lr, divisor, self.dims.patterns)
+                .expect("checked at construction: the learning rate only decays to its floor");
+            self.scale = Scale { lr: self.state.lr, divisor, mul, shift };
+        }
+        (self.scale.mul, self.scale.shift)
+    }
+
+    /// One update on a batch of packed rows (`rows × words_for(V)` words): negative samples
+    /// (`pid-gibbs` draws from lanes seeded by `rng`, 32 `next_u64`; `pid` uses no
+    /// randomness), then the streamed gradient and `θ` update of the module docs. `divisor`
+    /// is `d` (pass the configured batch for a short last batch so each row weighs `1/b`;
+    /// `None` means `d = rows`).
+    ///
+    /// # Panics
+    /// If a buffer length differs from [`IntLengths`] (or is short, for the scratch), the batch
+    /// is not whole rows, `rows` is 0 or above the configured batch, or `d` is not in
+    /// `[rows, batch]`; if `tables` were built for another `K`.
+    pub fn step<R: RngCore + ?Sized>(
+        &mut self,
+        bufs: &mut IntBuffers<'_>,
+        tables: &Tables<'_>,
+        batch: &[u64],
+        divisor: Option<NonZeroUsize>,
+        rng: &mut R,
+    ) {
+        let dims = self.dims;
+        let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
+        let (wv, wh) = (words_for(v), words_for(h));
+        let len = self.lengths();
+        self.check(bufs, tables);
+        assert_eq!(batch.len() % wv, 0, "batch rows must be words_for(V) words");
+        let rows = batch.len() / wv;
+        assert!(rows > 0 && rows <= self.cfg.batch, "rows must be in 1..=batch");
+        let d = divisor.map_or(rows, NonZeroUsize::get);
+        assert!(rows <= d && d <= self.cfg.batch, "the divisor must be in rows..=batch");
+        let (mul, shift) = self.scale_for(d);
+
+        let IntBuffers { theta, signs, negatives, words, scratch, t, wide } = bufs;
+        let negs = &mut negatives[..len.negatives];
+        let s_rows = rows + k;
+        let (m, rest) = scratch.split_at_mut(s_rows * k);
+        let (u, rest) = rest.split_at_mut(s_rows * k);
+        {
+            let view = Signs::new(signs, dims);
+            for c in 0..k {
+                negs[c * wv..(c + 1) * wv].copy_from_slice(view.v_row(c));
+            }
+            if let IntNegative::Gibbs { steps } = self.cfg.negative {
+                let mut lanes = Lanes::seed(rng);
+                let hw = &mut words[..wh];
+                let ss = &mut rest[..sample_scratch_len(dims)];
+                for chain in negs.chunks_exact_mut(wv) {
+                    for _ in 0..steps {
+                        view.gibbs_step(chain, hw, tables, ss, &mut lanes);
+                    }
+                }
+            }
+            for s in 0..s_rows {
+                let row =
+                    if s < rows { &batch[s * wv..][..wv] } else { &negs[(s - rows) * wv..][..wv] };
+                view.overlaps(row, &mut m[s * k..(s + 1) * k]);
+            }
+        }
+        let negs = &*negs;
+        let row = |s: usize| -> &[u64] {
+            if s < rows {
+                &batch[s * wv..][..wv]
+            } else {
+                &negs[(s - rows) * wv..][..wv]
+            }
+        };
+        // Row weights: K for data rows, −d for negative samples (D = K·Σ_B − d·Σ_S⁻).
+        let weight = |s: usize| -> i32 {
+            if s < rows {
+                k as i32
+            } else {
+                -(d as i32)
+            }
+        };
+        u.fill(0);
+
+        // Hidden side, one block of 64 units at a time: fields, t, u, D_h, then θ_h.
+        let (gblk, gv) = wide.split_at_mut(k * BLOCK);
+        let f_all = &mut rest[..BLOCK];
+        let hbase = k * wv;
+        for b in 0..wh {
+            let a0 = b * BLOCK;
+            let n = BLOCK.min(h - a0);
+            let g = &mut gblk[..k * n];
+            g.fill(0);
+            let f = &mut f_all[..n];
+            let tb = &mut t[..n];
+            for s in 0..s_rows {
+                let ms = &m[s * k..(s + 1) * k];
+                f.fill(0);
+                for (kk, &mk) in ms.iter().enumerate() {
+                    signed_add_i32(slice::from_ref(&signs[hbase + kk * wh + b]), mk, f);
+                }
+                for (tj, &fj) in tb.iter_mut().zip(f.iter()) {
+                    *tj = tables.tanh(fj);
+                }
+                let c = weight(s);
+                let us = &mut u[s * k..(s + 1) * k];
+                for (kk, (uk, &mk)) in us.iter_mut().zip(ms).enumerate() {
+                    let w = slice::from_ref(&signs[hbase + kk * wh + b]);
+                    *uk += signed_sum_i16(w, tb);
+                    axpy_i16_i64(c * mk, tb, &mut g[kk * n..(kk + 1) * n]);
+                }
+            }
+            for kk in 0..k {
+                let th = &mut theta[kk * (v + h) + v + a0..][..n];
+                for (x, &dx) in th.iter_mut().zip(&g[kk * n..(kk + 1) * n]) {
+                    apply(x, dx, mul, shift);
+                }
+                signs[hbase + kk * wh + b] = sign_word(th);
+            }
+        }
+
+        // Visible side, one pattern at a time: D_v[k] = Σ_s weight·u_{s,k}·v_s, then θ_v.
+        let gv = &mut gv[..v];
+        for kk in 0..k {
+            gv.fill(0);
+            for s in 0..s_rows {
+                let x = i64::from(weight(s)) * i64::from(u[s * k + kk]);
+                signed_add_i64(row(s), x, gv);
+            }
+            let tv = &mut theta[kk * (v + h)..][..v];
+            for (x, &dx) in tv.iter_mut().zip(gv.iter()) {
+                apply(x, dx, mul, shift);
+            }
+            for (w, chunk) in signs[kk * wv..(kk + 1) * wv].iter_mut().zip(tv.chunks(64)) {
+                *w = sign_word(chunk);
+            }
+        }
+        self.state.updates += 1;
+    }
+
+    /// Ends an epoch: `θ ← sign(θ)·θ₀` (the signs do not change), then
+    /// `η ← max(⌊η·γ/2³²⌋, η_min)` once more than `start_epoch` epochs have ended.
+    ///
+    /// # Panics
+    /// If `theta` is not [`IntLengths::theta`] long.
+    pub fn end_epoch(&mut self, theta: &mut [i8]) {
+        assert_eq!(theta.len(), self.lengths().theta, "theta needs K·(V+H) entries");
+        for x in theta.iter_mut() {
+            *x = if *x >= 0 { THETA0 } else { -THETA0 };
+        }
+        self.state.epochs += 1;
+        if self.state.epochs > self.cfg.start_epoch {
+            let next = ((u128::from(self.state.lr) * u128::from(self.cfg.decay)) >> 32) as u64;
+            self.state.lr = next.max(self.cfg.lr_min);
+        }
+    }
+
+    fn check(&self, bufs: &IntBuffers<'_>, tables: &Tables<'_>) {
+        let len = self.lengths();
+        assert_eq!(bufs.theta.len(), len.theta, "theta needs K·(V+H) entries");
+        assert_eq!(bufs.signs.len(), len.signs, "signs need signs_len words");
+        assert!(bufs.negatives.len() >= len.negatives, "negatives shorter than K·words_for(V)");
+        assert!(bufs.words.len() >= len.words, "words shorter than words_for(H)");
+        assert!(bufs.scratch.len() >= len.scratch, "scratch shorter than IntLengths::scratch");
+        assert!(bufs.t.len() >= len.t, "t shorter than 64");
+        assert!(bufs.wide.len() >= len.wide, "wide shorter than K·64 + V");
+        assert_eq!(tables.patterns(), self.dims.patterns, "tables were built for another K");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::float_arithmetic)] // the f32 method is the reference here
+    use super::*;
+    use crate::int::table::{tanh_entry, tanh_table_len, threshold_table_len};
+    use crate::kernels::active;
+    use crate::spins::PackedSpins;
+    use crate::step::{Buffers, Engine, Shape, StepConfig};
+    use crate::test_util::pm1;
+    use rand_core::SeedableRng;
+    use rand_pcg::Pcg64;
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Owned buffers and tables of an integer run.
+    struct Run {
+        engine: IntEngine,
+        theta: Vec<i8>,
+        signs: Vec<u64>,
+        negatives: Vec<u64>,
+        words: Vec<u64>,
+        scratch: Vec<i32>,
+        t: Vec<i16>,
+        wide: Vec<i64>,
+        tanh: Vec<i16>,
+        thr: Vec<u32>,
+    }
+
+    impl Run {
+        fn new(dims: Dims, cfg: IntConfig, xi: &[f32]) -> Self {
+            let engine = IntEngine::new(dims, cfg).unwrap();
+            let len = engine.lengths();
+            let mut run = Run {
+                engine,
+                theta: vec![0; len.theta],
+                signs: vec![0; len.signs],
+                negatives: vec![0; len.negatives],
+                words: vec![0; len.words],
+                scratch: vec![0; len.scratch],
+                t: vec![0; len.t],
+                wide: vec![0; len.wide],
+                tanh: vec![0; tanh_table_len(dims.patterns)],
+                thr: vec![0; threshold_table_len(dims.patterns)],
+            };
+            super::super::table::fill_tanh(dims.patterns, &mut run.tanh);
+            super::super::table::fill_thresholds(dims.patterns, &mut run.thr);
+            run.engine.set_patterns(xi, &mut run.theta, &mut run.signs);
+            run
+        }
+
+        fn step(&mut self, batch: &[u64], divisor: Option<NonZeroUsize>, rng: &mut Pcg64) {
+            let tables =
+                Tables::from_slices(self.engine.dims().patterns, &self.tanh, &self.thr).unwrap();
+            let mut bufs = IntBuffers {
+                theta: &mut self.theta,
+                signs: &mut self.signs,
+                negatives: &mut self.negatives,
+                words: &mut self.words,
+                scratch: &mut self.scratch,
+                t: &mut self.t,
+                wide: &mut self.wide,
+            };
+            self.engine.step(&mut bufs, &tables, batch, divisor, rng);
+        }
+    }
+
+    fn pack_rows(rows: &[f32], v: usize) -> Vec<u64> {
+        let w = words_for(v);
+        let mut out = vec![0u64; rows.len() / v * w];
+        for (r, o) in rows.chunks_exact(v).zip(out.chunks_exact_mut(w)) {
+            PackedSpins::new_unchecked(o, v).copy_from_f32(r);
+        }
+        out
+    }
+
+    /// `D` of the module docs straight from the definitions, in i64 on ±1 values.
+    fn reference_d(dims: Dims, xi: &[f32], data: &[f32], negs: &[f32], d: usize) -> Vec<i64> {
+        let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
+        let w = v + h;
+        let mut out = vec![0i64; k * w];
+        let samples = data.chunks_exact(v).map(|r| (r, k as i64));
+        let samples = samples.chain(negs.chunks_exact(v).map(|r| (r, -(d as i64))));
+        for (row, c) in samples {
+            let m: Vec<i64> =
+                (0..k).map(|kk| (0..v).map(|i| (xi[kk * w + i] * row[i]) as i64).sum()).collect();
+            let t: Vec<i64> = (0..h)
+                .map(|a| {
+                    let f: i64 = (0..k).map(|kk| xi[kk * w + v + a] as i64 * m[kk]).sum();
+                    i64::from(tanh_entry(f, k))
+                })
+                .collect();
+            for kk in 0..k {
+                let u: i64 = (0..h).map(|a| xi[kk * w + v + a] as i64 * t[a]).sum();
+                for i in 0..v {
+                    out[kk * w + i] += c * u * row[i] as i64;
+                }
+                for a in 0..h {
+                    out[kk * w + v + a] += c * m[kk] * t[a];
+                }
+            }
+        }
+        out
+    }
+
+    fn dims_cases() -> [Dims; 4] {
+        [Dims::new(16, 100, 8), Dims::new(5, 3, 2), Dims::new(70, 130, 3), Dims::new(64, 64, 1)]
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "reference sums over every entry: slow under Miri")]
+    fn one_update_follows_the_definition() {
+        let mut rng = Pcg64::seed_from_u64(7);
+        for dims in dims_cases() {
+            for (rows, divisor) in [(3usize, None), (2, NonZeroUsize::new(3)), (1, None)] {
+                let cfg = IntConfig { batch: 3, ..IntConfig::paper_bars() };
+                let xi = pm1(&mut rng, dims.xi_len());
+                let data = pm1(&mut rng, rows * dims.visible);
+                let mut run = Run::new(dims, cfg, &xi);
+                let before = run.theta.clone();
+                run.step(&pack_rows(&data, dims.visible), divisor, &mut rng);
+                // pid: the negative samples are the visible signs.
+                let negs: Vec<f32> = (0..dims.patterns)
+                    .flat_map(|kk| xi[kk * dims.width()..][..dims.visible].to_vec())
+                    .collect();
+                let d = divisor.map_or(rows, NonZeroUsize::get);
+                let want = reference_d(dims, &xi, &data, &negs, d);
+                let (mul, shift) = step_scale(cfg.lr, d, dims.patterns).unwrap();
+                let exact = cfg.lr as f64 * f64::from(THETA0)
+                    / (2f64.powi(46) * (d * dims.patterns) as f64 * (dims.patterns as f64).sqrt());
+                for (j, ((&b, &a), &dx)) in before.iter().zip(&run.theta).zip(&want).enumerate() {
+                    let mut x = b;
+                    apply(&mut x, dx, mul, shift);
+                    assert_eq!(a, x, "{dims:?} rows {rows} entry {j}");
+                    // The fixed-point step is the real one rounded (μ has 16 bits).
+                    let real = (f64::from(b) + dx as f64 * exact).clamp(-127.0, 127.0);
+                    assert!((f64::from(a) - real).abs() <= 0.5 + 1e-4 * real.abs(), "{j}");
+                }
+                // Signs follow θ.
+                let mut signs = vec![0u64; run.signs.len()];
+                pack_all(dims, &run.theta, &mut signs);
+                assert_eq!(signs, run.signs);
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "an f32 step at paper size: slow under Miri")]
+    fn the_integer_direction_is_the_f32_gradient_on_the_signs() {
+        let mut rng = Pcg64::seed_from_u64(8);
+        for dims in dims_cases() {
+            let xi = pm1(&mut rng, dims.xi_len());
+            let rows = 3;
+            let data = pm1(&mut rng, rows * dims.visible);
+            let cfg = StepConfig::paper_bars();
+            let mut engine = Engine::new(Shape::Ra(dims), cfg).unwrap();
+            let len = cfg.lengths(Shape::Ra(dims), active());
+            let mut params = xi.clone();
+            let (mut grad, mut lane_grad) = (vec![0f32; len.params], vec![0f32; len.lane_grad]);
+            let mut negatives = vec![0f32; len.negatives];
+            let mut scratch = vec![0f32; len.scratch];
+            let mut bufs = Buffers {
+                params: &mut params,
+                opt: &mut [],
+                grad: &mut grad,
+                lane_grad: &mut lane_grad,
+                negatives: &mut negatives,
+                chains: &mut [],
+                scratch: &mut scratch,
+            };
+            engine.step(&mut bufs, &data, None, None, &mut rng);
+            let negs: Vec<f32> = (0..dims.patterns)
+                .flat_map(|kk| xi[kk * dims.width()..][..dims.visible].to_vec())
+                .collect();
+            let d = reference_d(dims, &xi, &data, &negs, rows);
+            let k = dims.patterns as f64;
+            let scale = 1.0 / (rows as f64 * k * k.sqrt() * f64::from(TANH_ONE));
+            let top = grad.iter().fold(0f64, |a, &g| a.max(f64::from(g).abs()));
+            for (j, (&g, &dx)) in grad.iter().zip(&d).enumerate() {
+                let x = dx as f64 * scale;
+                // t is tanh rounded to 2⁻¹⁵: u and g_h move by at most H·2⁻¹⁵/√K, V·2⁻¹⁵/√K.
+                let tol = 1e-4 * (top + 1.0) * (dims.hidden.max(dims.visible) as f64).sqrt();
+                assert!((x - f64::from(g)).abs() <= tol, "{dims:?} entry {j}: {x} vs {g}");
+            }
+        }
+    }
+
+    use super::super::TANH_ONE;
+
+    #[test]
+    fn epoch_end_resets_theta_and_decays_like_the_f32_schedule() {
+        let dims = Dims::new(4, 3, 2);
+        let cfg = IntConfig { start_epoch: 1, ..IntConfig::paper_bars() };
+        let mut engine = IntEngine::new(dims, cfg).unwrap();
+        let mut theta: Vec<i8> = vec![5, -1, 0, 127, -127, 31, -32, 33, 1, -5, 2, 3, 4, -6];
+        engine.end_epoch(&mut theta);
+        let signs: Vec<i8> = vec![1, -1, 1, 1, -1, 1, -1, 1, 1, -1, 1, 1, 1, -1];
+        assert!(theta.iter().zip(&signs).all(|(&t, &s)| t == s * THETA0));
+        assert_eq!(engine.state().lr, cfg.lr, "no decay before start_epoch");
+        let mut lr = 0.02f32;
+        for e in 2..400u32 {
+            engine.end_epoch(&mut theta);
+            lr = (lr * 0.96).max(1e-5);
+            let q = engine.state().lr as f64 / 2f64.powi(32);
+            // Q32 floors each epoch (≤ 2⁻³² per epoch) where f32 rounds (2⁻²⁴ relative).
+            assert!((q - f64::from(lr)).abs() <= 2e-3 * f64::from(lr), "epoch {e}");
+        }
+        assert_eq!(engine.state().lr, cfg.lr_min);
+    }
+
+    #[test]
+    fn step_scale_is_the_real_scale_to_16_bits() {
+        for (lr, d, k) in
+            [(85_899_346u64, 3usize, 8usize), (1, 1, 1), (42_950, 120, 40), (1 << 40, 1, 1)]
+        {
+            let (mul, shift) = step_scale(lr, d, k).unwrap();
+            let real = lr as f64 * 32.0 / (2f64.powi(46) * (d * k) as f64 * (k as f64).sqrt());
+            let got = mul as f64 / 2f64.powi(shift as i32);
+            assert!(
+                (got / real - 1.0).abs() < 1e-4 || shift == 62,
+                "{lr} {d} {k}: {got} vs {real}"
+            );
+        }
+        assert!(step_scale(u64::MAX >> 4, 1, 1).is_none(), "a step of 2^15 per unit is refused");
+    }
+
+    #[test]
+    fn configurations_out_of_range_are_refused() {
+        let ok = IntConfig::paper_bars();
+        let dims = Dims::new(16, 1000, 8);
+        assert!(IntEngine::new(dims, ok).is_ok());
+        let bad = [
+            IntConfig { batch: 0, ..ok },
+            IntConfig { lr: 0, ..ok },
+            IntConfig { decay: (1 << 32) + 1, ..ok },
+            IntConfig { negative: IntNegative::Gibbs { steps: 0 }, ..ok },
+            IntConfig { batch: 1 << 20, ..ok },
+        ];
+        for cfg in bad {
+            assert!(IntEngine::new(dims, cfg).is_err(), "{cfg:?}");
+        }
+        assert_eq!(
+            IntEngine::new(Dims::new(16, 70_000, 1), IntConfig { batch: 1, ..ok }).unwrap_err(),
+            ConfigError::IntegerRange
+        );
+        let f32_cfg = StepConfig::paper_bars();
+        assert_eq!(IntConfig::from_step_config(&f32_cfg).unwrap(), ok);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "dozens of Gibbs updates: slow under Miri")]
+    fn pid_gibbs_draws_from_the_rng_and_is_reproducible() {
+        let dims = Dims::new(16, 50, 4);
+        let gibbs =
+            IntConfig { negative: IntNegative::Gibbs { steps: 2 }, ..IntConfig::paper_bars() };
+        let mut rng = Pcg64::seed_from_u64(3);
+        let xi = pm1(&mut rng, dims.xi_len());
+        let data = pack_rows(&pm1(&mut rng, 3 * 16), 16);
+        let run = |cfg: IntConfig, seed: u64| {
+            let mut r = Run::new(dims, cfg, &xi);
+            let mut rng = Pcg64::seed_from_u64(seed);
+            for _ in 0..5 {
+                r.step(&data, None, &mut rng);
+            }
+            (r.theta, r.negatives, rng.next_u64())
+        };
+        assert_eq!(run(gibbs, 1), run(gibbs, 1));
+        // 32 next_u64 per update seed the lanes; pid draws nothing.
+        let mut rng = Pcg64::seed_from_u64(1);
+        for _ in 0..5 * 32 {
+            rng.next_u64();
+        }
+        assert_eq!(run(gibbs, 1).2, rng.next_u64());
+        assert_eq!(run(IntConfig::paper_bars(), 1).2, Pcg64::seed_from_u64(1).next_u64());
+    }
+}
