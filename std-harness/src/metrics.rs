@@ -32,10 +32,14 @@
 //!   [`cd_min_energy`] for CD (the training set after `k` Gibbs steps, best of 10 repeats).
 
 use rand_core::RngCore;
+use rapid_core::int::sample::{
+    draw_from_thresholds, pack_pm1, sample_scratch_len, signs_len, Signs,
+};
+use rapid_core::int::table::{tanh_table_len, threshold_table_len, Tables};
 use rapid_core::kernels::bulk::Lanes;
 use rapid_core::num::{sigmoid, uniform01};
-use rapid_core::ra::binary::{self, BinaryRa, ThresholdTable};
 use rapid_core::ra::gibbs::sample_spins_in_place;
+use rapid_core::ra::model::Dims;
 use rapid_core::spins::{words_for, PackedSpins};
 use rapid_core::RaModel;
 use rayon::prelude::*;
@@ -82,23 +86,23 @@ pub fn reconstruction_hd(
         return f64::NAN;
     }
     match binary_form(model, images) {
-        Some(bin) if protocol.steps > 0 => {
-            reconstruction_hd_binary(&bin, images, kept, protocol, seed, tag)
+        Some((signs, dims)) if protocol.steps > 0 => {
+            reconstruction_hd_binary(&Signs::new(&signs, dims), images, kept, protocol, seed, tag)
         }
         _ => reconstruction_hd_float(model, images, kept, protocol, seed, tag),
     }
 }
 
-/// The integer form of `model` when the binary path applies: an RA model whose patterns are
+/// The packed signs of `model` when the integer path applies: an RA model whose patterns are
 /// all ±1, and ±1 `images`.
-fn binary_form(model: &ModelRef<'_>, images: &[f32]) -> Option<BinaryRa<Vec<u64>, Vec<i32>>> {
+fn binary_form(model: &ModelRef<'_>, images: &[f32]) -> Option<(Vec<u64>, Dims)> {
     let ModelRef::Ra(ra) = model else { return None };
     if !images.iter().all(|&x| x == 1.0 || x == -1.0) {
         return None;
     }
     let d = ra.dims();
-    let packed = vec![0u64; binary::packed_len(d)];
-    BinaryRa::from_model(ra, packed, vec![0i32; binary::sign_masks_len(d)]).ok()
+    let mut signs = vec![0u64; signs_len(d)];
+    pack_pm1(ra.xi(), d, &mut signs).then_some((signs, d))
 }
 
 /// [`reconstruction_hd`] in `f32` for any model (the path for continuous patterns and dense
@@ -162,22 +166,22 @@ fn reconstruction_hd_float(
 /// (same protocol; image `i` seeds its [`Lanes`] from its stream `(seed, Eval, tag, i)`).
 /// Needs `protocol.steps ≥ 1`.
 fn reconstruction_hd_binary(
-    bin: &BinaryRa<Vec<u64>, Vec<i32>>,
+    signs: &Signs<'_>,
     images: &[f32],
     kept: &[bool],
     protocol: HdProtocol,
     seed: u64,
     tag: u64,
 ) -> f64 {
-    let d = bin.dims();
+    let d = signs.dims();
     let (v_len, h_len, k_len) = (d.visible, d.hidden, d.patterns);
     let n = images.len() / v_len;
-    let t_h = ThresholdTable::hidden(d, vec![0u32; binary::hidden_table_len(d)]);
-    let t_v = ThresholdTable::visible(d, vec![0u32; binary::visible_table_len(d)]);
+    let (mut tanh, mut thr) =
+        (vec![0i16; tanh_table_len(k_len)], vec![0u32; threshold_table_len(k_len)]);
+    let tables = Tables::build(k_len, &mut tanh, &mut thr);
     let mut kept_bits = vec![0u64; words_for(v_len)];
     PackedSpins::new_unchecked(&mut kept_bits[..], v_len)
         .copy_from_i8(&kept.iter().map(|&k| if k { 1 } else { -1 }).collect::<Vec<i8>>());
-    let kept_spins = PackedSpins::new_unchecked(&kept_bits[..], v_len);
     let per_image: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -185,26 +189,23 @@ fn reconstruction_hd_binary(
             let mut target = vec![0u64; words_for(v_len)];
             PackedSpins::new_unchecked(&mut target[..], v_len)
                 .copy_from_f32(&images[i * v_len..(i + 1) * v_len]);
-            let target_spins = PackedSpins::new_unchecked(&target[..], v_len);
-            let mut scratch = vec![0i32; binary::scratch_len(d)];
+            let mut scratch = vec![0i32; sample_scratch_len(d)];
             // The first hidden field depends only on the start (the target on the kept pixels,
             // neutral elsewhere): look its thresholds up once per image.
             let (m, f) = scratch.split_at_mut(k_len);
-            bin.hidden_field_masked(&target_spins, &kept_spins, m, &mut f[..h_len]);
-            let mut t0 = vec![0u32; h_len];
-            t_h.thresholds(&f[..h_len], &mut t0);
+            signs.overlaps_masked(&target, &kept_bits, m);
+            signs.hidden_field(m, &mut f[..h_len]);
+            let t0: Vec<u32> = f[..h_len].iter().map(|&x| tables.threshold(x)).collect();
             let (mut h, mut v) = (vec![0u64; words_for(h_len)], vec![0u64; words_for(v_len)]);
             let mut wrong = 0u64;
             for _ in 0..protocol.repeats {
                 for step in 0..protocol.steps {
                     if step == 0 {
-                        binary::draw_spins(&t0, &mut h, &mut lanes);
+                        draw_from_thresholds(&t0, &mut h, &mut lanes);
                     } else {
-                        let vs = PackedSpins::new_unchecked(&v[..], v_len);
-                        bin.sample_hidden(&vs, &t_h, &mut h, &mut scratch, &mut lanes);
+                        signs.sample_hidden(&v, None, &tables, &mut h, &mut scratch, &mut lanes);
                     }
-                    let hs = PackedSpins::new_unchecked(&h[..], h_len);
-                    bin.sample_visible(&hs, &t_v, &mut v, &mut scratch, &mut lanes);
+                    signs.sample_visible(&h, &tables, &mut v, &mut scratch, &mut lanes);
                     if protocol.clamp {
                         for ((x, &t), &k) in v.iter_mut().zip(&target).zip(&kept_bits) {
                             *x = (*x & !k) | (t & k);

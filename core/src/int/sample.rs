@@ -12,8 +12,7 @@
 //!
 //! Draw order: unit `j` of a half-step uses lane `j mod 16` of the `⌊j/16⌋`-th
 //! [`Lanes::next16`] (unused lanes of a partial last call are dropped); a Gibbs step draws the
-//! hidden units, then the visible ones. The fields and thresholds are those of
-//! [`crate::ra::binary`], so the two give the same draws from the same lanes.
+//! hidden units, then the visible ones.
 
 use crate::kernels::bulk::{Lanes, LANES};
 use crate::kernels::{masked_xor_popcount, signed_add_i32, xor_popcount};
@@ -198,6 +197,56 @@ impl<'a> Signs<'a> {
     ) {
         self.sample_hidden(v, None, tables, h, scratch, lanes);
         self.sample_visible(h, tables, v, scratch, lanes);
+    }
+}
+
+/// Packs ±1 patterns `xi` (`K·(V+H)`, the `f32` layout) into `out` ([`signs_len`] words) and
+/// returns `true`, or returns `false` (and leaves `out` alone) when an entry is not exactly
+/// `+1.0` or `−1.0`: only ±1 models have an integer form.
+///
+/// # Panics
+/// If `xi.len() != K·(V+H)` or `out.len() != signs_len(dims)`.
+pub fn pack_pm1(xi: &[f32], dims: Dims, out: &mut [u64]) -> bool {
+    assert_eq!(xi.len(), dims.xi_len(), "patterns need K·(V+H) entries");
+    assert_eq!(out.len(), signs_len(dims), "signs need signs_len words");
+    if !xi.iter().all(|&x| x == 1.0 || x == -1.0) {
+        return false;
+    }
+    let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
+    let (wv, wh) = (words_for(v), words_for(h));
+    let (sv, sh) = out.split_at_mut(k * wv);
+    for (kk, row) in xi.chunks_exact(v + h).enumerate() {
+        pack_row(&row[..v], &mut sv[kk * wv..(kk + 1) * wv]);
+        pack_row(&row[v..], &mut sh[kk * wh..(kk + 1) * wh]);
+    }
+    true
+}
+
+/// Bit `j` set iff `x_j > 0`, padding bits 0.
+fn pack_row(x: &[f32], out: &mut [u64]) {
+    for (w, chunk) in out.iter_mut().zip(x.chunks(WORD_BITS)) {
+        *w = chunk.iter().enumerate().fold(0, |w, (j, &x)| w | (u64::from(x > 0.0) << j));
+    }
+}
+
+/// Draws one spin per threshold into `out` by the rule of [`draw_spins`] (for thresholds
+/// looked up once and drawn from many times).
+///
+/// # Panics
+/// If `out` has the wrong length.
+pub fn draw_from_thresholds(thresholds: &[u32], out: &mut [u64], lanes: &mut Lanes) {
+    assert_eq!(out.len(), words_for(thresholds.len()), "out must hold words_for(n) words");
+    for (w, chunk) in out.iter_mut().zip(thresholds.chunks(WORD_BITS)) {
+        let mut bits = 0u64;
+        for (g, group) in chunk.chunks(LANES).enumerate() {
+            let r = lanes.next16();
+            let mut b = 0u64;
+            for (l, &t) in group.iter().enumerate() {
+                b |= u64::from((r[l] < t) | (t == u32::MAX)) << l;
+            }
+            bits |= b << (g * LANES);
+        }
+        *w = bits;
     }
 }
 
