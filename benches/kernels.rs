@@ -23,6 +23,7 @@
 //! | `tanh_in_place/65536/<level>` | `x ← tanh x` on 65 536 fields uniform in `[−4, 4)` | entries |
 //! | `sigmoid2_in_place/65536/<level>` | `x ← σ(2x)` on the same fields | entries |
 //! | `sample_pm1_in_place/65536/<level>` | a ±1 draw with `P(+1) = σ(2x)` per field (16 xoshiro128++ lanes, seeded from a `Pcg64` per call) | draws |
+//! | `bits/<kernel>/<n>/<bits level>` | the integer kernels on bit-packed ±1 spins (`rapid_core::kernels::bits`) at each available `BitsLevel` (`scalar`, `popcnt`, `avx2`, `avx512`, `avx512vpopcnt`), through their `*_with` entry points: `xor_popcount` and `masked_xor_popcount` over `n` = 16, 144, 784, 4096 bits; `signed_add_i32`, `signed_add_i64`, `signed_sum_i16`, `axpy_i16_i64` over `n` = 64, 1000, 3000 entries | bits (popcounts), entries (the others) |
 //! | `fma_peak/<level>` | independent register-only FMAs ([`rapid_benches::fma_peak`]), x86-64 only | flops |
 //!
 //! **For the GEMMs and the FMA peak, criterion's "elements" are flops**: each GEMM sets
@@ -61,14 +62,16 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use rand_core::RngCore;
 use rapid_benches::{
     available_isas, random_fields, random_spins, report_isa, restore_detected_isa, rng, PaperSize,
     BARS_4X4, BAS_12X12, MNIST,
 };
 use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::kernels::{
-    force, gemm_with, sample_pm1_in_place, sigmoid2_in_place, tanh_in_place, GemmDims, Isa, MatMut,
-    MatRef, GEMM_PACK_LEN,
+    axpy_i16_i64_with, force, gemm_with, masked_xor_popcount_with, sample_pm1_in_place,
+    sigmoid2_in_place, signed_add_i32_with, signed_add_i64_with, signed_sum_i16_with,
+    tanh_in_place, xor_popcount_with, BitsLevel, GemmDims, Isa, MatMut, MatRef, GEMM_PACK_LEN,
 };
 
 /// Entries of the slice-kernel benches.
@@ -81,6 +84,12 @@ const FIELD_SEED: u64 = 0x4b45_524e_0002;
 const DRAW_SEED: u64 = 0x4b45_524e_0003;
 /// FMA rounds per timed call of the peak loop (33.5 Mflop at AVX-512).
 const FMA_ROUNDS: u64 = 1 << 16;
+/// Seed of the bit-kernel inputs.
+const BITS_SEED: u64 = 0x4b45_524e_0004;
+/// Bits per popcount in the `bits` group: a 4×4 image, 12×12, MNIST's 28×28, 4096.
+const POPCOUNT_BITS: [usize; 4] = [16, 144, 784, 4096];
+/// Entries of the element-wise bit kernels in the `bits` group.
+const BITS_ENTRIES: [usize; 3] = [64, 1000, 3000];
 
 /// One GEMM to time: `C += alpha·A·B` with `A = a` (`m × k`), `B = b` (`k × n`), `C` from
 /// offset `c_at` of a buffer with row stride `ldc`.
@@ -256,6 +265,69 @@ fn slice_kernels(c: &mut Criterion) {
     bench_slice_kernel(c, "sample_pm1_in_place", |x| sample_pm1_in_place(x, &mut draw_rng));
 }
 
+/// The integer bit kernels at every [`BitsLevel`] the CPU has, through their `*_with` entry
+/// points (no `force`). The element kernels skip `popcnt` and `avx512vpopcnt`, which run
+/// the same code as `scalar` and `avx512` there.
+fn bits(c: &mut Criterion) {
+    let levels: Vec<BitsLevel> = BitsLevel::ALL.into_iter().filter(|l| l.available()).collect();
+    let elementwise: Vec<BitsLevel> = levels
+        .iter()
+        .copied()
+        .filter(|l| !matches!(l, BitsLevel::Popcnt | BitsLevel::Avx512Vpopcnt))
+        .collect();
+    let mut r = rng(BITS_SEED);
+    let mut words = |n: usize| -> Vec<u64> { (0..n).map(|_| r.next_u64()).collect() };
+    let mut group = c.benchmark_group("bits");
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1000));
+    for n in POPCOUNT_BITS {
+        let w = n.div_ceil(64);
+        let (a, b, m) = (words(w), words(w), words(w));
+        group.throughput(Throughput::Elements(n as u64));
+        for &l in &levels {
+            group.bench_function(BenchmarkId::new(format!("xor_popcount/{n}"), l.name()), |bn| {
+                bn.iter(|| xor_popcount_with(l, black_box(&a), black_box(&b)))
+            });
+            let id = BenchmarkId::new(format!("masked_xor_popcount/{n}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| masked_xor_popcount_with(l, black_box(&a), black_box(&b), black_box(&m)))
+            });
+        }
+    }
+    for n in BITS_ENTRIES {
+        let s = words(n.div_ceil(64));
+        let raw = words(n);
+        let t: Vec<i16> = raw.iter().map(|&x| (x >> 52) as i16).collect();
+        let mut acc32 = vec![0i32; n];
+        let mut acc64 = vec![0i64; n];
+        group.throughput(Throughput::Elements(n as u64));
+        for &l in &elementwise {
+            let id = BenchmarkId::new(format!("signed_add_i32/{n}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| {
+                    signed_add_i32_with(l, black_box(&s), black_box(3), black_box(&mut acc32))
+                })
+            });
+            let id = BenchmarkId::new(format!("signed_add_i64/{n}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| {
+                    signed_add_i64_with(l, black_box(&s), black_box(3), black_box(&mut acc64))
+                })
+            });
+            let id = BenchmarkId::new(format!("signed_sum_i16/{n}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| signed_sum_i16_with(l, black_box(&s), black_box(&t)))
+            });
+            let id = BenchmarkId::new(format!("axpy_i16_i64/{n}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| {
+                    axpy_i16_i64_with(l, black_box(-7), black_box(&t), black_box(&mut acc64))
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// Register-only FMAs at AVX-512 and AVX2 (the levels the CPU has).
 #[cfg(target_arch = "x86_64")]
 fn fma_peak(c: &mut Criterion) {
@@ -283,6 +355,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     gemm(&mut c);
     slice_kernels(&mut c);
+    bits(&mut c);
     fma_peak(&mut c);
     c.final_summary();
 }

@@ -78,11 +78,14 @@ pub fn signed_add_i64(bits: &[u64], x: i64, acc: &mut [i64]) {
     }
 }
 
-/// Most entries [`signed_sum_i16`] takes: `2¹⁶` values of magnitude `≤ 2¹⁵` sum within `i32`.
+/// Most entries [`signed_sum_i16`] takes: `2¹⁶` terms of magnitude `≤ 2¹⁵` sum to within
+/// `[−2³¹, 2³¹]`, so the `i32` sum is exact but for the one value `+2³¹`.
 pub const SIGNED_SUM_MAX_LEN: usize = 1 << 16;
 
 /// `Σ_j s_j·t_j` for `j < t.len()`, with `s_j = ±1` from bit `j` of `bits` (set: `+1`).
-/// Exact: at most [`SIGNED_SUM_MAX_LEN`] entries, so the sum fits an `i32`.
+/// Exact with at most [`SIGNED_SUM_MAX_LEN`] entries, except that a sum of `+2³¹` (all
+/// `2¹⁶` entries `i16::MIN` with spin `−1`) wraps to `i32::MIN`: the additions wrap, so
+/// every summation order gives the same bits.
 ///
 /// # Panics
 /// If `bits.len() != words_for(t.len())` or `t.len() > SIGNED_SUM_MAX_LEN`.
@@ -94,7 +97,7 @@ pub fn signed_sum_i16(bits: &[u64], t: &[i16]) -> i32 {
     for (chunk, &w) in t.chunks(WORD_BITS).zip(bits) {
         for (j, &x) in chunk.iter().enumerate() {
             let m = neg_mask32(w, j);
-            sum += (i32::from(x) ^ m) - m;
+            sum = sum.wrapping_add((i32::from(x) ^ m) - m);
         }
     }
     sum

@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //! This module is the dispatcher: each public kernel matches on the [`Isa`] and calls either
-//! the scalar code or `x86` (the SIMD kernels, the only `unsafe` code). The other modules are
-//! leaves that never import this one: `isa`, [`mod@gemm`], [`bulk`], and `x86` (built on them).
+//! the scalar code or `x86` (the SIMD kernels, the only `unsafe` code); the integer kernels
+//! on bit-packed spins match on a [`BitsLevel`] and call [`bits`] or `x86_bits`. The other
+//! modules are leaves that never import this one: `isa`, [`mod@gemm`], [`bulk`], [`bits`],
+//! and `x86`, `x86_bits` (built on them).
 //!
 //! # Dispatch
 //! [`Isa`] names an instruction-set level. With the `std` feature the first call to
@@ -24,6 +26,8 @@
 use rand_core::RngCore;
 
 pub mod bits;
+#[cfg(test)]
+mod bits_tests;
 pub mod bulk;
 pub mod gemm;
 mod isa;
@@ -31,6 +35,8 @@ mod isa;
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_bits;
 
 pub use gemm::{gemm_pack_len, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
@@ -146,56 +152,262 @@ fn map_in_place<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
     }
 }
 
-/// `popcount(a ⊕ b)` at the active level ([`bits::xor_popcount`]). Bit-exact at every level.
+// ---------------------------------------------------------------------------------------
+// Integer kernels on bit-packed spins.
+
+/// A variant of the integer bit kernels ([`bits`]): the portable oracle, or an x86-64
+/// variant. [`BitsLevel::active`] is the one the dispatched entry points ([`xor_popcount`],
+/// …) run; the `*_with` entry points ([`xor_popcount_with`], …) run a given one, for tests
+/// and benchmarks. Every level gives the oracle's bits.
+///
+/// The dispatched level follows [`active`]: [`Isa::Scalar`] runs [`BitsLevel::Popcnt`] where
+/// the CPU has POPCNT (the oracle with the popcount instruction), [`Isa::Avx512`] runs
+/// [`BitsLevel::Avx512Vpopcnt`] where it has VPOPCNTDQ. With `std`, POPCNT and VPOPCNTDQ are
+/// detected once at run time; without, they are fixed by `cfg(target_feature)`, as the
+/// [`Isa`] levels are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BitsLevel {
+    /// The portable oracles of [`bits`] (what microcontrollers run).
+    Scalar,
+    /// x86-64: the oracles compiled with POPCNT. Only the popcounts differ from
+    /// [`BitsLevel::Scalar`].
+    Popcnt,
+    /// x86-64 AVX2 + POPCNT (the popcounts use POPCNT on short vectors).
+    Avx2,
+    /// x86-64 AVX-512F/BW/VL (the [`Isa::Avx512`] features); popcounts by a 512-bit nibble
+    /// table.
+    Avx512,
+    /// [`BitsLevel::Avx512`] with AVX-512 VPOPCNTDQ popcounts.
+    Avx512Vpopcnt,
+}
+
+impl BitsLevel {
+    /// Every level, lowest first.
+    pub const ALL: [BitsLevel; 5] = [
+        BitsLevel::Scalar,
+        BitsLevel::Popcnt,
+        BitsLevel::Avx2,
+        BitsLevel::Avx512,
+        BitsLevel::Avx512Vpopcnt,
+    ];
+
+    /// Short name for reports: `scalar`, `popcnt`, `avx2`, `avx512`, `avx512vpopcnt`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BitsLevel::Scalar => "scalar",
+            BitsLevel::Popcnt => "popcnt",
+            BitsLevel::Avx2 => "avx2",
+            BitsLevel::Avx512 => "avx512",
+            BitsLevel::Avx512Vpopcnt => "avx512vpopcnt",
+        }
+    }
+
+    /// Whether this CPU (with `std`) or this build (without) can run the level.
+    #[inline]
+    pub fn available(self) -> bool {
+        match self.x86() {
+            None => true,
+            #[cfg(target_arch = "x86_64")]
+            Some(v) => v.available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Some(_) => false,
+        }
+    }
+
+    /// The level the dispatched bit kernels run at instruction-set level `isa` (see the type
+    /// docs). Available whenever `isa` is.
+    #[inline]
+    pub fn for_isa(isa: Isa) -> BitsLevel {
+        let pick = |better: BitsLevel, base: BitsLevel| {
+            if better.available() {
+                better
+            } else {
+                base
+            }
+        };
+        match isa {
+            Isa::Scalar => pick(BitsLevel::Popcnt, BitsLevel::Scalar),
+            Isa::Avx2 => BitsLevel::Avx2,
+            Isa::Avx512 => pick(BitsLevel::Avx512Vpopcnt, BitsLevel::Avx512),
+        }
+    }
+
+    /// The level of the dispatched bit kernels: [`BitsLevel::for_isa`]`(`[`active`]`())`.
+    #[inline]
+    pub fn active() -> BitsLevel {
+        BitsLevel::for_isa(active())
+    }
+
+    /// The x86-64 variant, `None` for the portable oracle.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn x86(self) -> Option<x86_bits::Variant> {
+        match self {
+            BitsLevel::Scalar => None,
+            BitsLevel::Popcnt => Some(x86_bits::Variant::Popcnt),
+            BitsLevel::Avx2 => Some(x86_bits::Variant::Avx2),
+            BitsLevel::Avx512 => Some(x86_bits::Variant::Avx512),
+            BitsLevel::Avx512Vpopcnt => Some(x86_bits::Variant::Avx512Vpopcnt),
+        }
+    }
+
+    /// Off x86-64 only the portable level exists: `Some(())` marks the others.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn x86(self) -> Option<()> {
+        (self != BitsLevel::Scalar).then_some(())
+    }
+}
+
+/// Panics for a level this target does not have (every level but the scalar one off x86-64).
+#[cfg(not(target_arch = "x86_64"))]
+#[cold]
+fn no_bits_level(level: BitsLevel) -> ! {
+    panic!("the {} bit kernels need CPU support", level.name())
+}
+
+/// `popcount(a ⊕ b)` at [`BitsLevel::active`] ([`bits::xor_popcount`]). Bit-exact at every
+/// level.
 ///
 /// # Panics
 /// If `a` and `b` differ in length.
 #[inline]
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
-    bits::xor_popcount(a, b)
+    xor_popcount_with(BitsLevel::active(), a, b)
 }
 
-/// `popcount(mask ∧ (a ⊕ b))` at the active level ([`bits::masked_xor_popcount`]).
+/// As [`xor_popcount`] at a given level.
+///
+/// # Panics
+/// As [`xor_popcount`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn xor_popcount_with(level: BitsLevel, a: &[u64], b: &[u64]) -> u32 {
+    match level.x86() {
+        None => bits::xor_popcount(a, b),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::xor_popcount(v, a, b),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `popcount(mask ∧ (a ⊕ b))` at [`BitsLevel::active`] ([`bits::masked_xor_popcount`]).
 ///
 /// # Panics
 /// If the slices differ in length.
 #[inline]
 pub fn masked_xor_popcount(a: &[u64], b: &[u64], mask: &[u64]) -> u32 {
-    bits::masked_xor_popcount(a, b, mask)
+    masked_xor_popcount_with(BitsLevel::active(), a, b, mask)
 }
 
-/// `acc_j += s_j·x` by the bits (set: `+1`) at the active level ([`bits::signed_add_i32`]).
+/// As [`masked_xor_popcount`] at a given level.
+///
+/// # Panics
+/// As [`masked_xor_popcount`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn masked_xor_popcount_with(level: BitsLevel, a: &[u64], b: &[u64], mask: &[u64]) -> u32 {
+    match level.x86() {
+        None => bits::masked_xor_popcount(a, b, mask),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::masked_xor_popcount(v, a, b, mask),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `acc_j += s_j·x` by the bits (set: `+1`) at [`BitsLevel::active`]
+/// ([`bits::signed_add_i32`]).
 ///
 /// # Panics
 /// If `bits.len() != words_for(acc.len())`.
 #[inline]
 pub fn signed_add_i32(b: &[u64], x: i32, acc: &mut [i32]) {
-    bits::signed_add_i32(b, x, acc)
+    signed_add_i32_with(BitsLevel::active(), b, x, acc)
 }
 
-/// `acc_j += s_j·x` in `i64` at the active level ([`bits::signed_add_i64`]).
+/// As [`signed_add_i32`] at a given level.
+///
+/// # Panics
+/// As [`signed_add_i32`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn signed_add_i32_with(level: BitsLevel, b: &[u64], x: i32, acc: &mut [i32]) {
+    match level.x86() {
+        None => bits::signed_add_i32(b, x, acc),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::signed_add_i32(v, b, x, acc),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `acc_j += s_j·x` in `i64` at [`BitsLevel::active`] ([`bits::signed_add_i64`]).
 ///
 /// # Panics
 /// If `bits.len() != words_for(acc.len())`.
 #[inline]
 pub fn signed_add_i64(b: &[u64], x: i64, acc: &mut [i64]) {
-    bits::signed_add_i64(b, x, acc)
+    signed_add_i64_with(BitsLevel::active(), b, x, acc)
 }
 
-/// `Σ_j s_j·t_j` at the active level ([`bits::signed_sum_i16`]).
+/// As [`signed_add_i64`] at a given level.
+///
+/// # Panics
+/// As [`signed_add_i64`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn signed_add_i64_with(level: BitsLevel, b: &[u64], x: i64, acc: &mut [i64]) {
+    match level.x86() {
+        None => bits::signed_add_i64(b, x, acc),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::signed_add_i64(v, b, x, acc),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `Σ_j s_j·t_j` at [`BitsLevel::active`] ([`bits::signed_sum_i16`]).
 ///
 /// # Panics
 /// If `bits.len() != words_for(t.len())` or `t.len() > bits::SIGNED_SUM_MAX_LEN`.
 #[inline]
 pub fn signed_sum_i16(b: &[u64], t: &[i16]) -> i32 {
-    bits::signed_sum_i16(b, t)
+    signed_sum_i16_with(BitsLevel::active(), b, t)
 }
 
-/// `acc_j += a·t_j` in `i64` at the active level ([`bits::axpy_i16_i64`]).
+/// As [`signed_sum_i16`] at a given level.
+///
+/// # Panics
+/// As [`signed_sum_i16`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn signed_sum_i16_with(level: BitsLevel, b: &[u64], t: &[i16]) -> i32 {
+    match level.x86() {
+        None => bits::signed_sum_i16(b, t),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::signed_sum_i16(v, b, t),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `acc_j += a·t_j` in `i64` at [`BitsLevel::active`] ([`bits::axpy_i16_i64`]).
 ///
 /// # Panics
 /// If `t` and `acc` differ in length.
 #[inline]
 pub fn axpy_i16_i64(a: i32, t: &[i16], acc: &mut [i64]) {
-    bits::axpy_i16_i64(a, t, acc)
+    axpy_i16_i64_with(BitsLevel::active(), a, t, acc)
+}
+
+/// As [`axpy_i16_i64`] at a given level.
+///
+/// # Panics
+/// As [`axpy_i16_i64`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn axpy_i16_i64_with(level: BitsLevel, a: i32, t: &[i16], acc: &mut [i64]) {
+    match level.x86() {
+        None => bits::axpy_i16_i64(a, t, acc),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::axpy_i16_i64(v, a, t, acc),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
 }
