@@ -23,8 +23,8 @@
 //! | RA fields `m = Ξ_v v`, `φ = Ξ_hᵀm/√K`, `ψ = Ξ_vᵀ(Ξ_h h)/√K`; `E`, `F(v)` | [`ra::model`] |
 //! | RA single-chain Gibbs `P(h_α=+1|v) = σ(2φ_α)` | [`ra::gibbs`] |
 //! | PID phase `g_v = Σ u vᵀ/(|S|√K)`, `g_h = Σ m Tᵀ/(|S|√K)`; `pid`, `pid-hebb` (eq. 6), `pid-gibbs:k` | [`ra::pid`] |
-//! | integer RA fields `m_k = V − 2·popcount(ξᵏ ⊕ v)`, threshold-table draws | [`ra::binary`] |
-//! | integer PID: latent `θ` (Q2.5) + packed signs, `θ += round(η·D)`, clamped `tanh`/σ tables | [`int`] |
+//! | integer RA fields `m_k = V − 2·popcount(sᵏ ⊕ v)`, `f = √K·φ` on packed signs, threshold-table Gibbs draws | [`int::sample`] |
+//! | integer PID: latent `θ` (Q2.5) + packed signs, `θ += round(η·D)`, clamped `tanh`/σ tables | [`int`] ([`int::step`], [`int::table`]) |
 //! | dense fields `φ = Wᵀv + b`, `ψ = Wh + a`, packed `φ = 2Σ_{v_i=+1} W_i − colsum + b` | [`dense::model`] |
 //! | dense single-chain Gibbs | [`dense::gibbs`] |
 //! | dense phase `⟨v tanh φ⟩`, `⟨v⟩`, `⟨tanh φ⟩` per sample and packed | [`dense::phase`] |

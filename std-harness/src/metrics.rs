@@ -12,7 +12,7 @@
 //! summed in image order, so the result does not depend on the thread count.
 //!
 //! RA models whose patterns are all ±1 (what the `sign` projection leaves), evaluated on ±1
-//! images, take the integer path of [`rapid_core::ra::binary`]: packed spins, XOR + popcount
+//! images, take the integer path of [`rapid_core::int::sample`]: packed spins, XOR + popcount
 //! overlaps (the unkept pixels masked out as neutral), integer fields and threshold-table
 //! draws from sixteen xoshiro128++ lanes seeded from the image's stream. It draws from the
 //! exact conditionals to within `2⁻³²` (the float path: `2⁻²⁴`) but reads other random
@@ -445,7 +445,7 @@ mod tests {
         let (imgs, kept) = (&data.train, &data.kept);
         let n = imgs.len() / 16;
         let p = HdProtocol { repeats: 20_000, ..HdProtocol::default() };
-        let bin = reconstruction_hd_binary(&form, imgs, kept, p, 7, 1);
+        let bin = reconstruction_hd_binary(&Signs::new(&form.0, form.1), imgs, kept, p, 7, 1);
         assert_eq!(bin.to_bits(), reconstruction_hd(&model, imgs, kept, p, 7, 1).to_bits());
         let flt = reconstruction_hd_float(&model, imgs, kept, p, 7, 1);
         let (want, sd) = exact_hd(&xi, d, imgs, kept, p.repeats);

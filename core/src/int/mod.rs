@@ -226,6 +226,32 @@ impl IntConfig {
         Ok(())
     }
 
+    /// The learning rate after epoch number `epochs_done` (1-based) ends, from `lr`:
+    /// `max(⌊lr·γ/2³²⌋, η_min)` once `epochs_done > start_epoch`, else `lr`.
+    pub const fn next_lr(&self, lr: u64, epochs_done: u32) -> u64 {
+        if epochs_done <= self.start_epoch {
+            return lr;
+        }
+        let next = ((lr as u128 * self.decay as u128) >> 32) as u64;
+        if next > self.lr_min {
+            next
+        } else {
+            self.lr_min
+        }
+    }
+
+    /// The learning rate after `epochs` epochs from the start (the schedule replayed, so a
+    /// checkpoint taken at an epoch end needs only the epoch count).
+    pub const fn lr_after(&self, epochs: u32) -> u64 {
+        let mut lr = self.lr;
+        let mut e = 1;
+        while e <= epochs {
+            lr = self.next_lr(lr, e);
+            e += 1;
+        }
+        lr
+    }
+
     /// Every buffer length for these sizes (`const`: firmware sizes `static` buffers with
     /// it).
     pub const fn lengths(&self, dims: Dims) -> IntLengths {

@@ -383,10 +383,7 @@ impl IntEngine {
             *x = if *x >= 0 { THETA0 } else { -THETA0 };
         }
         self.state.epochs += 1;
-        if self.state.epochs > self.cfg.start_epoch {
-            let next = ((u128::from(self.state.lr) * u128::from(self.cfg.decay)) >> 32) as u64;
-            self.state.lr = next.max(self.cfg.lr_min);
-        }
+        self.state.lr = self.cfg.next_lr(self.state.lr, self.state.epochs);
     }
 
     fn check(&self, bufs: &IntBuffers<'_>, tables: &Tables<'_>) {
@@ -610,6 +607,9 @@ mod tests {
             assert!((q - f64::from(lr)).abs() <= 2e-3 * f64::from(lr), "epoch {e}");
         }
         assert_eq!(engine.state().lr, cfg.lr_min);
+        assert_eq!(cfg.lr_after(engine.state().epochs), engine.state().lr);
+        assert_eq!(cfg.lr_after(1), cfg.lr);
+        assert_eq!(cfg.lr_after(2), cfg.next_lr(cfg.lr, 2));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! a table over the whole field range `[−KV, KV]` would hold `2·200·784 + 1` entries.
 //!
 //! A draw against a threshold is `+1` iff `r < T` or `T = 2³² − 1`, for a uniform `u32` `r`:
-//! `P(+1)` is within `2⁻³²` of `σ(2f/√K)` (the same rule and bound as [`crate::ra::binary`]).
+//! `P(+1)` is within `2⁻³²` of `σ(2f/√K)` (drawn by [`crate::int::sample::draw_spins`]).
 
 use crate::error::ConfigError;
 
@@ -198,6 +198,7 @@ impl<'a> Tables<'a> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::float_arithmetic)] // f64 σ is the reference for the threshold bound
     use super::*;
     extern crate std;
     use std::vec;
@@ -258,5 +259,64 @@ mod tests {
         let mut bad = s.clone();
         bad[0] = 1;
         assert!(Tables::from_slices(k, &t, &bad).is_err());
+    }
+
+    fn sigma_ref(x: f64) -> f64 {
+        // σ(x) = (1 + tanh(x/2))/2: an evaluation independent of the table's.
+        0.5 * (1.0 + libm::tanh(0.5 * x))
+    }
+
+    #[test]
+    fn threshold_rule_edges() {
+        // T(f) = min(⌊σ(2f/√K)·2³²⌋, 2³² − 1): σ = 1/2 gives 2³¹ for every K.
+        for k in [1usize, 2, 3, 8, 200] {
+            assert_eq!(threshold_entry(0, k), 1 << 31, "K={k}");
+        }
+        // K = 1: σ(±22) is 2.8·10⁻¹⁰ from 0 or 1 (more than 2⁻³² = 2.3·10⁻¹⁰), σ(±24) is
+        // 3.8·10⁻¹¹ (less): the last entries that are not saturated, and the first that are.
+        assert_eq!(threshold_entry(-12, 1), 0);
+        assert_eq!(threshold_entry(-11, 1), 1);
+        assert_eq!(threshold_entry(11, 1), u32::MAX - 1);
+        assert_eq!(threshold_entry(12, 1), u32::MAX);
+        // Far out (exp overflows to ∞ or underflows to 0): exactly 0 and "always".
+        assert_eq!(threshold_entry(i64::MIN, 1), 0);
+        assert_eq!(threshold_entry(i64::MAX, 1), u32::MAX);
+        assert_eq!(threshold_entry(-1 << 40, 200), 0);
+        assert_eq!(threshold_entry(1 << 40, 200), u32::MAX);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "12k f64 exp and tanh evaluations: slow under Miri")]
+    fn threshold_tables_are_within_the_stated_bound() {
+        // Every integer field of these sizes, `|f| ≤ K·max(V, H)`, most of them past the
+        // table's clamp `R_s`: the drawn P(+1) is within 2⁻³² (+ f64 rounding) of σ(2f/√K).
+        const TWO_M32: f64 = 1.0 / 4_294_967_296.0;
+        for &(v_len, h_len, k) in &[(3usize, 2usize, 3usize), (16, 40, 8), (144, 30, 40), (5, 9, 1)]
+        {
+            let mut t = vec![0i16; tanh_table_len(k)];
+            let mut s = vec![0u32; threshold_table_len(k)];
+            let tables = Tables::build(k, &mut t, &mut s);
+            let table = tables.threshold_table();
+            assert_eq!(table.len(), 2 * threshold_range(k) + 1);
+            assert_eq!((table[0], table[table.len() - 1]), (0, u32::MAX), "saturated ends");
+            assert_eq!(tables.threshold(0), 1 << 31);
+            let r = (k * v_len.max(h_len)) as i32;
+            let sk = (k as f64).sqrt();
+            let mut prev = 0u32;
+            for f in -r..=r {
+                let th = tables.threshold(f);
+                assert!(th >= prev, "monotone");
+                prev = th;
+                let p = sigma_ref(2.0 * f64::from(f) / sk);
+                let drawn = if th == u32::MAX { 1.0 } else { f64::from(th) * TWO_M32 };
+                assert!((drawn - p).abs() < TWO_M32 + 1e-15, "K={k} f={f}: {drawn} vs {p}");
+            }
+        }
+        // A large range saturates at both ends: exactly 0 and "always".
+        let k = 40;
+        let mut t = vec![0i16; tanh_table_len(k)];
+        let mut s = vec![0u32; threshold_table_len(k)];
+        let tables = Tables::build(k, &mut t, &mut s);
+        assert_eq!((tables.threshold(-5760), tables.threshold(5760)), (0, u32::MAX));
     }
 }

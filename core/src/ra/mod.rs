@@ -4,10 +4,10 @@
 //!   energy and free energy.
 //! * [`gibbs`]: single-chain block Gibbs sampling on `f32` spins.
 //! * [`pid`]: the PID phase term and the negative sets of `pid`, `pid-hebb`, `pid-gibbs:k`.
-//! * [`binary`]: the integer path for ±1 patterns: XOR + popcount overlaps, integer fields,
-//!   threshold-table draws.
+//!
+//! The integer path for ±1 patterns (XOR + popcount overlaps, integer fields, threshold-table
+//! draws) is [`crate::int::sample`].
 
-pub mod binary;
 pub mod gibbs;
 pub mod model;
 pub mod pid;
