@@ -33,7 +33,9 @@ use rapid_core::optim::LrSchedule;
 use crate::data::DatasetSpec;
 use crate::metrics::HdProtocol;
 use crate::model::Model;
-use crate::run::{parse_projection, projection_name, OptSnapshot, TrainConfig, TrainerState};
+use crate::run::{
+    parse_projection, projection_name, Arith, OptSnapshot, TrainConfig, TrainerState,
+};
 
 /// Magic bytes at offset 0.
 pub const MAGIC: [u8; 8] = *b"RAPIDCKP";
@@ -125,7 +127,13 @@ pub fn settings_text(dataset: DatasetSpec, split_seed: u64, c: &TrainConfig) -> 
         ("eval_clamp", c.eval.clamp.to_string()),
         ("track", c.track.to_string()),
     ];
-    lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    let mut text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    // Written only for integer runs, so f32 checkpoints keep their earlier bytes; a file
+    // without the key is an f32 run.
+    if c.arith != Arith::F32 {
+        text.push_str(&format!("arith={}\n", c.arith));
+    }
+    text
 }
 
 /// Parses [`settings_text`].
@@ -174,6 +182,7 @@ pub fn parse_settings(text: &str) -> Result<(DatasetSpec, u64, TrainConfig), Str
             clamp: get(&map, "eval_clamp")?,
         },
         track: get(&map, "track")?,
+        arith: if map.contains_key("arith") { get(&map, "arith")? } else { Arith::F32 },
     };
     Ok((get(&map, "dataset")?, get(&map, "split_seed")?, cfg))
 }

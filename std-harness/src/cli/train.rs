@@ -13,7 +13,7 @@ use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::run::{
-    parse_projection, projection_name, EpochReport, Method, Optimizer, PartialBatch, Track,
+    parse_projection, projection_name, Arith, EpochReport, Method, Optimizer, PartialBatch, Track,
     TrainConfig, TrainError, Trainer,
 };
 use serde_json::json;
@@ -106,6 +106,11 @@ pub(crate) struct TrainArgs {
     /// none [default: sign for pid, none otherwise].
     #[arg(long, value_parser = parse_projection)]
     projection: Option<Projection>,
+    /// Arithmetic of the training step: f32, or int (integer PID: i8 fixed-point latents
+    /// with bit-packed signs, popcount kernels, no floating point in the step; pid and
+    /// pid-gibbs:K with plain SGD and the sign projection on ±1 data; single-threaded).
+    #[arg(long, default_value = "f32", value_name = "ARITH")]
+    arith: Arith,
     /// Seed of every random choice in training and evaluation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -142,8 +147,9 @@ pub(crate) struct TrainArgs {
 }
 
 /// Training settings that a checkpoint fixes (refused together with --resume).
-const SETTINGS: [&str; 20] = [
+const SETTINGS: [&str; 21] = [
     "dataset",
+    "arith",
     "method",
     "hidden",
     "patterns",
@@ -207,6 +213,7 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
         eval_every: a.eval_every,
         eval: HdProtocol { repeats: a.eval_repeats, ..HdProtocol::default() },
         track: a.track,
+        arith: a.arith,
     }
 }
 
@@ -299,11 +306,12 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         )
     };
     let header = format!(
-        "{}: {model_desc}, {} train / {} test images; method {}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
+        "{}: {model_desc}, {} train / {} test images; method {}{}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
         dataset,
         data.n_train(),
         data.n_test(),
         cfg.method,
+        if cfg.arith == Arith::Int { " (integer arithmetic)" } else { "" },
         cfg.optimizer,
         cfg.lr,
         cfg.schedule.decay,

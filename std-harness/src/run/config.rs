@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::dense::DenseDims;
+use rapid_core::int::{IntConfig, IntEngine};
 use rapid_core::optim::{Adam, LrSchedule, Optimizer as CoreOptimizer, Projection, Sgd};
 use rapid_core::step::{Method as CoreMethod, Shape, StepConfig};
 use rapid_core::{ConfigError, Dims, NegativePhase};
@@ -176,6 +177,38 @@ impl fmt::Display for PartialBatch {
     }
 }
 
+/// The arithmetic of the training step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Arith {
+    /// `f32` parameters and GEMM kernels (every method).
+    #[default]
+    F32,
+    /// Integer PID (`rapid_core::int`): `i8` fixed-point latents with packed signs, popcount
+    /// and sign-selected-sum kernels, no floating point in the step. `pid` and `pid-gibbs:k`
+    /// with plain SGD and the `sign` projection, on ±1 data.
+    Int,
+}
+
+impl FromStr for Arith {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Arith::F32),
+            "int" => Ok(Arith::Int),
+            _ => Err(format!("unknown arithmetic '{s}' (expected f32 or int)")),
+        }
+    }
+}
+
+impl fmt::Display for Arith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Arith::F32 => "f32",
+            Arith::Int => "int",
+        })
+    }
+}
+
 /// Parses a projection: `sign` (each epoch end), `sign:N` (every N updates), `clamp:X`
 /// (every update) or `none`.
 ///
@@ -293,6 +326,8 @@ pub struct TrainConfig {
     pub eval: HdProtocol,
     /// Extra tracked quantities.
     pub track: Track,
+    /// The arithmetic of the step.
+    pub arith: Arith,
 }
 
 impl TrainConfig {
@@ -323,6 +358,7 @@ impl TrainConfig {
             eval_every: 1,
             eval: HdProtocol::default(),
             track: Track::default(),
+            arith: Arith::F32,
         }
     }
 }
@@ -359,6 +395,8 @@ pub enum TrainError {
     Chains,
     /// The method or a tracked quantity needs an enumeration that is too large.
     Exact(ExactError),
+    /// Integer arithmetic needs ±1 data (each pixel exactly +1 or −1).
+    IntegerData,
     /// The scratch and parameters would not fit in memory.
     TooLarge {
         /// Bytes needed.
@@ -391,6 +429,9 @@ impl fmt::Display for TrainError {
                 f.write_str("cd and pcd need at least 1 Gibbs step, pcd at least 1 chain")
             }
             TrainError::Exact(e) => e.fmt(f),
+            TrainError::IntegerData => {
+                f.write_str("--arith int needs ±1 data (every pixel exactly +1 or -1)")
+            }
             TrainError::TooLarge { bytes } => {
                 write!(f, "the model needs about {} MiB, more than this machine allows", bytes >> 20)
             }
@@ -485,6 +526,15 @@ impl TrainConfig {
             return Err(TrainError::ZeroBatch);
         }
         self.step_config().validate(self.shape(data))?;
+        if self.arith == Arith::Int {
+            let Shape::Ra(dims) = self.shape(data) else {
+                return Err(ConfigError::IntegerMethod.into());
+            };
+            IntEngine::new(dims, IntConfig::from_step_config(&self.step_config())?)?;
+            if !data.train.iter().all(|&x| x == 1.0 || x == -1.0) {
+                return Err(TrainError::IntegerData);
+            }
+        }
         if self.epochs == 0 {
             return Err(TrainError::ZeroEpochs);
         }

@@ -28,7 +28,7 @@ mod evaluate;
 mod trainer;
 
 pub use config::{
-    parse_projection, projection_name, Method, Optimizer, PartialBatch, Track, TrainConfig,
+    parse_projection, projection_name, Arith, Method, Optimizer, PartialBatch, Track, TrainConfig,
     TrainError,
 };
 pub use evaluate::{evaluate, train, EpochReport, Evaluation, Trained};

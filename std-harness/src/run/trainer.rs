@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use rand_core::RngCore;
 use rapid_core::blocks::init_chains;
+use rapid_core::int::{IntBuffers, IntConfig, IntEngine, IntState, Tables};
 use rapid_core::kernels;
 use rapid_core::spins::words_for;
 use rapid_core::step::{Engine, LaneBuffers, ModelAverage, Shape, TrainState};
 use rayon::prelude::*;
 
-use super::config::{Method, Optimizer, PartialBatch, TrainConfig, TrainError};
+use super::config::{Arith, Method, Optimizer, PartialBatch, TrainConfig, TrainError};
 use crate::data::Dataset;
 use crate::exact::{self, FastAverage};
 use crate::model::Model;
@@ -63,6 +64,77 @@ struct Lane {
     scratch: Vec<f32>,
 }
 
+/// The buffers of an integer run ([`Arith::Int`]): the core's [`IntEngine`], `θ` and the
+/// packed signs, scratch, tables, and the training images packed once.
+struct IntRun {
+    engine: IntEngine,
+    theta: Vec<i8>,
+    signs: Vec<u64>,
+    negatives: Vec<u64>,
+    words: Vec<u64>,
+    scratch: Vec<i32>,
+    t: Vec<i16>,
+    wide: Vec<i64>,
+    tanh: Vec<i16>,
+    thresholds: Vec<u32>,
+    /// The training images, `words_for(V)` words each.
+    train: Vec<u64>,
+    /// The batch being trained, packed.
+    batch: Vec<u64>,
+}
+
+impl IntRun {
+    fn new(cfg: &TrainConfig, data: &Dataset, xi: &[f32]) -> Result<Self, TrainError> {
+        let Shape::Ra(dims) = cfg.shape(data) else {
+            return Err(rapid_core::ConfigError::IntegerMethod.into());
+        };
+        let engine = IntEngine::new(dims, IntConfig::from_step_config(&cfg.step_config())?)?;
+        let len = engine.lengths();
+        let words = words_for(dims.visible);
+        let mut train = vec![0u64; data.n_train() * words];
+        for (img, out) in data.train.chunks_exact(dims.visible).zip(train.chunks_exact_mut(words)) {
+            rapid_core::spins::PackedSpins::new_unchecked(out, dims.visible).copy_from_f32(img);
+        }
+        let mut run = IntRun {
+            engine,
+            theta: vec![0; len.theta],
+            signs: vec![0; len.signs],
+            negatives: vec![0; len.negatives],
+            words: vec![0; len.words],
+            scratch: vec![0; len.scratch],
+            t: vec![0; len.t],
+            wide: vec![0; len.wide],
+            tanh: vec![0; len.tanh_table],
+            thresholds: vec![0; len.threshold_table],
+            train,
+            batch: vec![0; cfg.batch * words],
+        };
+        rapid_core::int::table::fill_tanh(dims.patterns, &mut run.tanh);
+        rapid_core::int::table::fill_thresholds(dims.patterns, &mut run.thresholds);
+        run.engine.set_patterns(xi, &mut run.theta, &mut run.signs);
+        Ok(run)
+    }
+
+    /// One update on the packed rows in `self.batch[..rows]`.
+    fn update(&mut self, rows: usize, divisor: usize, rng: &mut Rng) {
+        let k = self.engine.dims().patterns;
+        let tables = Tables::from_slices(k, &self.tanh, &self.thresholds)
+            .expect("the tables were built for this K");
+        let words = words_for(self.engine.dims().visible);
+        let mut bufs = IntBuffers {
+            theta: &mut self.theta,
+            signs: &mut self.signs,
+            negatives: &mut self.negatives,
+            words: &mut self.words,
+            scratch: &mut self.scratch,
+            t: &mut self.t,
+            wide: &mut self.wide,
+        };
+        let batch = &self.batch[..rows * words];
+        self.engine.step(&mut bufs, &tables, batch, NonZeroUsize::new(divisor), rng);
+    }
+}
+
 /// A training run in progress: the core's [`Engine`] (counters and configuration) and the
 /// buffers it trains: the model, optimiser state, chains, gradients and scratch.
 ///
@@ -86,6 +158,9 @@ pub struct Trainer {
     batch_buf: Vec<f32>,
     order: Vec<usize>,
     rng: Rng,
+    /// The integer engine and its buffers when `cfg.arith` is [`Arith::Int`]; `model` then
+    /// holds `sign(θ)` as of the last epoch end.
+    int: Option<Box<IntRun>>,
 }
 
 /// Box–Muller normal draw.
@@ -140,6 +215,10 @@ impl Trainer {
         let lanes = (0..engine.lanes())
             .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; scratch_len] })
             .collect();
+        let int = match cfg.arith {
+            Arith::Int => Some(Box::new(IntRun::new(cfg, data, model.params())?)),
+            Arith::F32 => None,
+        };
         Ok(Trainer {
             cfg: *cfg,
             engine,
@@ -158,6 +237,7 @@ impl Trainer {
             batch_buf: vec![0.0; cfg.batch * v],
             order: (0..data.n_train()).collect(),
             rng,
+            int,
         })
     }
 
@@ -168,12 +248,18 @@ impl Trainer {
 
     /// Epochs done.
     pub fn epochs_done(&self) -> u32 {
-        self.engine.state().epochs
+        match &self.int {
+            Some(run) => run.engine.state().epochs,
+            None => self.engine.state().epochs,
+        }
     }
 
-    /// The current learning rate.
+    /// The current learning rate (an integer run's Q32 value, rounded to `f32`).
     pub fn lr(&self) -> f32 {
-        self.engine.state().lr
+        match &self.int {
+            Some(run) => (run.engine.state().lr as f64 / 4_294_967_296.0) as f32,
+            None => self.engine.state().lr,
+        }
     }
 
     /// The persistent PCD chains as ±1 rows (empty for other methods).
@@ -254,7 +340,7 @@ impl Trainer {
     /// [`TrainError::NonFinite`] when a parameter stops being finite.
     pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
         let t0 = Instant::now();
-        let epoch = self.engine.state().epochs + 1;
+        let epoch = self.epochs_done() + 1;
         self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
         let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
         // Each epoch shuffles from the identity: its order depends on (seed, epoch) only.
@@ -273,6 +359,16 @@ impl Trainer {
                 PartialBatch::Mean => rows,
                 PartialBatch::Drop => continue,
             };
+            if let Some(run) = self.int.as_deref_mut() {
+                let w = words_for(v);
+                for slot in 0..rows {
+                    let img = self.order[start + slot];
+                    run.batch[slot * w..(slot + 1) * w]
+                        .copy_from_slice(&run.train[img * w..(img + 1) * w]);
+                }
+                run.update(rows, divisor, &mut self.rng);
+                continue;
+            }
             for slot in 0..rows {
                 let img = self.order[start + slot];
                 self.batch_buf[slot * v..(slot + 1) * v]
@@ -283,7 +379,12 @@ impl Trainer {
                 return Err(TrainError::NonFinite { epoch, batch: start / b + 1 });
             }
         }
-        self.engine.end_epoch(self.model.params_mut());
+        if let Some(run) = self.int.as_deref_mut() {
+            run.engine.end_epoch(&mut run.theta);
+            run.engine.patterns(&run.theta, self.model.params_mut());
+        } else {
+            self.engine.end_epoch(self.model.params_mut());
+        }
         Ok(t0.elapsed().as_secs_f64())
     }
 
@@ -312,9 +413,9 @@ impl Trainer {
                 },
             },
             chains: self.chain_words.clone(),
-            epoch: st.epochs,
-            updates: st.updates,
-            lr: st.lr,
+            epoch: self.epochs_done(),
+            updates: self.int.as_ref().map_or(st.updates, |r| r.engine.state().updates),
+            lr: self.lr(),
         }
     }
 
@@ -368,6 +469,19 @@ impl Trainer {
             .map_err(|e| format!("the saved state: {e}"))?;
         t.model = st.model;
         t.chain_words = st_chains;
+        if let Some(run) = t.int.as_deref_mut() {
+            // At an epoch end θ = sign·θ₀ and the learning rate is the schedule replayed, so
+            // the ±1 patterns and the counters restore an integer run exactly.
+            let (dims, icfg) = (run.engine.dims(), *run.engine.config());
+            let state =
+                IntState { lr: icfg.lr_after(st.epoch), updates: st.updates, epochs: st.epoch };
+            run.engine = IntEngine::resume(dims, icfg, state)
+                .map_err(|e| format!("the saved state: {e}"))?;
+            if !t.model.params().iter().all(|&x| x == 1.0 || x == -1.0) {
+                return Err("an integer run's saved patterns must all be +1 or -1".into());
+            }
+            run.engine.set_patterns(t.model.params(), &mut run.theta, &mut run.signs);
+        }
         Ok(t)
     }
 
@@ -424,6 +538,34 @@ mod tests {
             for threads in [2, 3] {
                 assert_eq!(one, run(threads), "{method} on {threads} threads");
             }
+        }
+    }
+
+    /// An integer run restored from its state at an epoch end continues bit-identically.
+    #[test]
+    fn integer_runs_resume_bit_identically() {
+        let d = bars4();
+        for method in
+            [Method::Pid(NegativePhase::Patterns), Method::Pid(NegativePhase::Gibbs { steps: 1 })]
+        {
+            let cfg =
+                TrainConfig { epochs: 8, arith: Arith::Int, seed: 5, ..TrainConfig::paper(method) };
+            let full = train_model(&cfg, &d).unwrap();
+            let mut t = Trainer::new(&cfg, &d).unwrap();
+            for _ in 0..4 {
+                t.train_epoch(&d).unwrap();
+            }
+            let mut r = Trainer::restore(&cfg, &d, t.state()).unwrap();
+            {
+                let (a, b) = (t.int.as_ref().unwrap(), r.int.as_ref().unwrap());
+                assert_eq!(a.engine.state(), b.engine.state());
+                assert!(a.theta == b.theta && a.signs == b.signs, "restored θ");
+            }
+            for _ in 0..4 {
+                r.train_epoch(&d).unwrap();
+            }
+            let same = r.into_model() == full;
+            assert!(same, "{method}: the resumed run differs");
         }
     }
 
