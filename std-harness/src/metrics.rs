@@ -192,10 +192,10 @@ fn reconstruction_hd_binary(
             let mut scratch = vec![0i32; sample_scratch_len(d)];
             // The first hidden field depends only on the start (the target on the kept pixels,
             // neutral elsewhere): look its thresholds up once per image.
-            let (m, f) = scratch.split_at_mut(k_len);
-            signs.overlaps_masked(&target, &kept_bits, m);
-            signs.hidden_field(m, &mut f[..h_len]);
-            let t0: Vec<u32> = f[..h_len].iter().map(|&x| tables.threshold(x)).collect();
+            let (mut m, mut f) = (vec![0i32; k_len], vec![0i32; h_len]);
+            signs.overlaps_masked(&target, &kept_bits, &mut m);
+            signs.hidden_field(&m, &mut f);
+            let t0: Vec<u32> = f.iter().map(|&x| tables.threshold(x)).collect();
             let (mut h, mut v) = (vec![0u64; words_for(h_len)], vec![0u64; words_for(v_len)]);
             let mut wrong = 0u64;
             for _ in 0..protocol.repeats {

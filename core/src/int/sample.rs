@@ -27,10 +27,11 @@ pub const fn signs_len(dims: Dims) -> usize {
     dims.patterns * (words_for(dims.visible) + words_for(dims.hidden))
 }
 
-/// Scratch (`i32`) of the sampling functions: `K + max(V, H)`.
+/// Scratch (`i32`) of the sampling functions: `K + 64` (the overlaps or projections, then the
+/// field of one block of 64 units: the draws run block by block, so the scratch does not grow
+/// with `V` or `H`).
 pub const fn sample_scratch_len(dims: Dims) -> usize {
-    let n = if dims.visible > dims.hidden { dims.visible } else { dims.hidden };
-    dims.patterns + n
+    dims.patterns + WORD_BITS
 }
 
 /// The signs `s = sign(ξ)` of an RA model's patterns, bit-packed (bit 1 = `+1`).
@@ -137,7 +138,8 @@ impl<'a> Signs<'a> {
     }
 
     /// Draws `h ~ P(h | v)` into `h` (`words_for(H)` words) for a packed `v`, or for an input
-    /// with neutral units when `mask` is given. `scratch`: [`sample_scratch_len`] entries.
+    /// with neutral units when `mask` is given, one block of 64 units at a time (the same
+    /// draws as [`draw_spins`] on the whole field). `scratch`: [`sample_scratch_len`] entries.
     ///
     /// # Panics
     /// On a length mismatch.
@@ -151,18 +153,24 @@ impl<'a> Signs<'a> {
         lanes: &mut Lanes,
     ) {
         let d = self.dims;
+        assert_eq!(h.len(), words_for(d.hidden), "h must hold words_for(H) words");
         let (m, rest) = scratch.split_at_mut(d.patterns);
-        let f = &mut rest[..d.hidden];
         match mask {
             Some(mask) => self.overlaps_masked(v, mask, m),
             None => self.overlaps(v, m),
         }
-        self.hidden_field(m, f);
-        draw_spins(tables, f, h, lanes);
+        for (b, hw) in h.iter_mut().enumerate() {
+            let f = &mut rest[..WORD_BITS.min(d.hidden - b * WORD_BITS)];
+            f.fill(0);
+            for (k, &mk) in m.iter().enumerate() {
+                signed_add_i32(core::slice::from_ref(&self.h_row(k)[b]), mk, f);
+            }
+            *hw = draw_word(tables, f, lanes);
+        }
     }
 
-    /// Draws `v ~ P(v | h)` into `v` (`words_for(V)` words). `scratch`:
-    /// [`sample_scratch_len`] entries.
+    /// Draws `v ~ P(v | h)` into `v` (`words_for(V)` words), one block of 64 units at a time.
+    /// `scratch`: [`sample_scratch_len`] entries.
     ///
     /// # Panics
     /// On a length mismatch.
@@ -175,11 +183,17 @@ impl<'a> Signs<'a> {
         lanes: &mut Lanes,
     ) {
         let d = self.dims;
+        assert_eq!(v.len(), words_for(d.visible), "v must hold words_for(V) words");
         let (u, rest) = scratch.split_at_mut(d.patterns);
-        let g = &mut rest[..d.visible];
         self.projections(h, u);
-        self.visible_field(u, g);
-        draw_spins(tables, g, v, lanes);
+        for (b, vw) in v.iter_mut().enumerate() {
+            let g = &mut rest[..WORD_BITS.min(d.visible - b * WORD_BITS)];
+            g.fill(0);
+            for (k, &uk) in u.iter().enumerate() {
+                signed_add_i32(core::slice::from_ref(&self.v_row(k)[b]), uk, g);
+            }
+            *vw = draw_word(tables, g, lanes);
+        }
     }
 
     /// One block Gibbs step `v → h → v` in place (`v`: `words_for(V)` words, `h`:
@@ -259,18 +273,24 @@ pub fn draw_from_thresholds(thresholds: &[u32], out: &mut [u64], lanes: &mut Lan
 pub fn draw_spins(tables: &Tables<'_>, field: &[i32], out: &mut [u64], lanes: &mut Lanes) {
     assert_eq!(out.len(), words_for(field.len()), "out must hold words_for(n) words");
     for (w, chunk) in out.iter_mut().zip(field.chunks(WORD_BITS)) {
-        let mut bits = 0u64;
-        for (g, group) in chunk.chunks(LANES).enumerate() {
-            let r = lanes.next16();
-            let mut b = 0u64;
-            for (l, &f) in group.iter().enumerate() {
-                let t = tables.threshold(f);
-                b |= u64::from((r[l] < t) | (t == u32::MAX)) << l;
-            }
-            bits |= b << (g * LANES);
-        }
-        *w = bits;
+        *w = draw_word(tables, chunk, lanes);
     }
+}
+
+/// The spins of up to 64 units (bit `j` for `field[j]`) by the rule of [`draw_spins`].
+#[inline]
+fn draw_word(tables: &Tables<'_>, field: &[i32], lanes: &mut Lanes) -> u64 {
+    let mut bits = 0u64;
+    for (g, group) in field.chunks(LANES).enumerate() {
+        let r = lanes.next16();
+        let mut b = 0u64;
+        for (l, &f) in group.iter().enumerate() {
+            let t = tables.threshold(f);
+            b |= u64::from((r[l] < t) | (t == u32::MAX)) << l;
+        }
+        bits |= b << (g * LANES);
+    }
+    bits
 }
 
 #[cfg(test)]
