@@ -13,7 +13,7 @@ use core::num::NonZeroUsize;
 
 use rand_core::SeedableRng;
 use rand_pcg::Pcg32;
-use rapid_core::int::sample::draw_spins;
+use rapid_core::int::sample::sample_scratch_len;
 use rapid_core::int::{IntBuffers, IntConfig, IntEngine, IntLengths, Signs, Tables};
 use rapid_core::kernels::bulk::Lanes;
 use rapid_core::ra::model::Dims;
@@ -94,10 +94,11 @@ pub fn pack(image: &[i8; V]) -> u64 {
 }
 
 /// The reconstruction HD of `set` through integer fields (the harness's protocol, as
-/// [`crate::hd_f32`]): per image, the hidden field of the start (top row kept, the other
-/// pixels neutral: masked out of the overlaps) is computed once into `field` (`H` entries);
-/// then [`REPEATS`] times `h` is drawn from it against the threshold table and `v` from
-/// `P(v | h)`. `h` is `words_for(H)` words.
+/// [`crate::hd_f32`]): per image, [`REPEATS`] times `h` is drawn from the start (top row kept,
+/// the other pixels neutral: masked out of the overlaps) block by block against the
+/// threshold table, and `v` from `P(v | h)` — the draws of the harness, which computes the
+/// start's field once; here it is recomputed per draw so the scratch stays `K + 64` entries
+/// (`sample_scratch_len`) whatever `H`. `h` is `words_for(H)` words.
 ///
 /// # Panics
 /// If the model's `V` is not [`V`], its `K` not [`K`], or a buffer has the wrong length.
@@ -105,24 +106,20 @@ pub fn hd_int(
     signs: &Signs<'_>,
     tables: &Tables<'_>,
     set: Set,
-    field: &mut [i32],
+    scratch: &mut [i32],
     h: &mut [u64],
     lanes: &mut Lanes,
 ) -> Hd {
     let d = signs.dims();
     assert!(d.visible == V && d.patterns == K, "a Bars 4×4 model with K patterns");
     let mask = (0..V).filter(|&i| kept(i)).fold(0u64, |w, i| w | 1 << i);
-    let mut m = [0i32; K];
-    let mut scratch = [0i32; K + V];
     let mut hd = Hd::default();
     for n in 0..set.len() {
         let target = pack(&set.image(n));
-        signs.overlaps_masked(&[target], &[mask], &mut m);
-        signs.hidden_field(&m, field);
         for _ in 0..REPEATS {
-            draw_spins(tables, field, h, lanes);
+            signs.sample_hidden(&[target], Some(&[mask]), tables, h, scratch, lanes);
             let mut v = [0u64];
-            signs.sample_visible(h, tables, &mut v, &mut scratch, lanes);
+            signs.sample_visible(h, tables, &mut v, scratch, lanes);
             hd.wrong += u64::from((v[0] ^ target).count_ones());
         }
         hd.total += (REPEATS * V) as u64;
@@ -220,10 +217,10 @@ pub fn run_int(run: &IntRun<'_>, mut bufs: IntBuffers<'_>) -> ! {
         if shown(epoch, run.epochs) {
             let mut lanes = Lanes::seed(&mut Pcg32::seed_from_u64(EVAL_SEED + u64::from(epoch)));
             let signs = Signs::new(bufs.signs, dims);
-            let field = &mut bufs.scratch[..run.hidden];
+            let scratch = &mut bufs.scratch[..sample_scratch_len(dims)];
             let h = &mut bufs.words[..words_for(run.hidden)];
-            train = hd_int(&signs, &tables, Set::Train, field, h, &mut lanes);
-            test = hd_int(&signs, &tables, Set::Test, field, h, &mut lanes);
+            train = hd_int(&signs, &tables, Set::Train, scratch, h, &mut lanes);
+            test = hd_int(&signs, &tables, Set::Test, scratch, h, &mut lanes);
             crate::print_row(epoch, format_args!("{}", Q32Sci(lr)), train, test);
         }
     }
