@@ -23,7 +23,7 @@
 //! | `tanh_in_place/65536/<level>` | `x ← tanh x` on 65 536 fields uniform in `[−4, 4)` | entries |
 //! | `sigmoid2_in_place/65536/<level>` | `x ← σ(2x)` on the same fields | entries |
 //! | `sample_pm1_in_place/65536/<level>` | a ±1 draw with `P(+1) = σ(2x)` per field (16 xoshiro128++ lanes, seeded from a `Pcg64` per call) | draws |
-//! | `bits/<kernel>/<n>/<bits level>` | the integer kernels on bit-packed ±1 spins (`rapid_core::kernels::bits`) at each available `BitsLevel` (`scalar`, `popcnt`, `avx2`, `avx512`, `avx512vpopcnt`), through their `*_with` entry points: `xor_popcount` and `masked_xor_popcount` over `n` = 16, 144, 784, 4096 bits; `signed_add_i32`, `signed_add_i64`, `signed_sum_i16`, `axpy_i16_i64` over `n` = 64, 1000, 3000 entries | bits (popcounts), entries (the others) |
+//! | `bits/<kernel>/<n>/<bits level>` | the integer kernels on bit-packed ±1 spins (`rapid_core::kernels::bits`) at each available `BitsLevel` (`scalar`, `popcnt`, `avx2`, `avx512`, `avx512vpopcnt`), through their `*_with` entry points: `xor_popcount` and `masked_xor_popcount` over `n` = 16, 144, 784, 4096 bits; `signed_add_i32`, `signed_add_i64`, `signed_sum_i16`, `axpy_i16_i64` over `n` = 64, 1000, 3000 entries; the integer PID block kernels at the Bars 4×4 and BAS 12×12 sizes (`K` = 8, 40; rows = batch + K = 11, 160): `hidden_block/<size>` (one block of 64 hidden units over every row) and `signed_rows_add_i64/<size>` (one pattern's `D_v` over every row, `n` = V = 16, 144), `overlaps_rows/<size>` (the `K` overlaps of one row, every level) | bits (popcounts, `overlaps_rows`), entries (the element kernels), (row, pattern, unit) triples (`hidden_block`), row entries (`signed_rows_add_i64`) |
 //! | `fma_peak/<level>` | independent register-only FMAs ([`rapid_benches::fma_peak`]), x86-64 only | flops |
 //!
 //! **For the GEMMs and the FMA peak, criterion's "elements" are flops**: each GEMM sets
@@ -69,8 +69,9 @@ use rapid_benches::{
 };
 use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::kernels::{
-    axpy_i16_i64_with, force, gemm_with, masked_xor_popcount_with, sample_pm1_in_place,
-    sigmoid2_in_place, signed_add_i32_with, signed_add_i64_with, signed_sum_i16_with,
+    axpy_i16_i64_with, bits::HiddenBlock, force, gemm_with, hidden_block_with,
+    masked_xor_popcount_with, overlaps_rows_with, sample_pm1_in_place, sigmoid2_in_place,
+    signed_add_i32_with, signed_add_i64_with, signed_rows_add_i64_with, signed_sum_i16_with,
     tanh_in_place, xor_popcount_with, BitsLevel, GemmDims, Isa, MatMut, MatRef, GEMM_PACK_LEN,
 };
 
@@ -90,6 +91,11 @@ const BITS_SEED: u64 = 0x4b45_524e_0004;
 const POPCOUNT_BITS: [usize; 4] = [16, 144, 784, 4096];
 /// Entries of the element-wise bit kernels in the `bits` group.
 const BITS_ENTRIES: [usize; 3] = [64, 1000, 3000];
+/// The integer PID block kernels in the `bits` group, `(label, V, K, rows)` with
+/// `rows = batch + K`: Bars 4×4 (`K = 8`, batch 3) and BAS 12×12 (`K = 40`, batch 120),
+/// `H = 1000` (the `--hidden 1000` runs), so a block has 64 units and an update 16 blocks.
+const PID_BLOCKS: [(&str, usize, usize, usize); 2] =
+    [("bars4x4", 16, 8, 11), ("bas12x12", 144, 40, 160)];
 
 /// One GEMM to time: `C += alpha·A·B` with `A = a` (`m × k`), `B = b` (`k × n`), `C` from
 /// offset `c_at` of a buffer with row stride `ldc`.
@@ -321,6 +327,73 @@ fn bits(c: &mut Criterion) {
             group.bench_function(id, |bn| {
                 bn.iter(|| {
                     axpy_i16_i64_with(l, black_box(-7), black_box(&t), black_box(&mut acc64))
+                })
+            });
+        }
+    }
+    // Integer PID blocks: `hidden_block` (one block of 64 hidden units over every row) and
+    // `signed_rows_add_i64` (one pattern's `D_v` over every row), with the paper sizes' K,
+    // rows and V; the tanh table of `K` (length `2·8·⌈√K⌉ + 1`, a ramp to ±2¹⁴).
+    for (label, v, k, rows) in PID_BLOCKS {
+        let signs = words(k);
+        let m: Vec<i32> =
+            words(rows * k).iter().map(|&x| (x % (2 * v as u64 + 1)) as i32 - v as i32).collect();
+        let r_t = 8 * (k as f64).sqrt().ceil() as i64;
+        let tanh: Vec<i16> = (-r_t..=r_t).map(|f| (f * 16384 / r_t) as i16).collect();
+        let blk = HiddenBlock {
+            signs: &signs,
+            stride: 1,
+            units: 64,
+            patterns: k,
+            m: &m,
+            data_rows: rows - k,
+            weights: [k as i64, -((rows - k) as i64)],
+            tanh: &tanh,
+        };
+        let (mut u, mut g) = (vec![0i32; rows * k], vec![0i64; k * 64]);
+        let (mut f, mut t) = (vec![0i32; 64], vec![0i16; 64]);
+        let vrows = words(rows * v.div_ceil(64));
+        let mut acc = vec![0i64; v];
+        // Elements: the rows × K × 64 (row, pattern, unit) triples of a block.
+        group.throughput(Throughput::Elements((rows * k * 64) as u64));
+        for &l in &elementwise {
+            let id = BenchmarkId::new(format!("hidden_block/{label}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| hidden_block_with(l, black_box(&blk), &mut u, &mut g, &mut f, &mut t))
+            });
+        }
+        let vwords = v.div_ceil(64);
+        let (patterns, one_row) = (words(k * vwords), words(vwords));
+        let mut overlaps = vec![0i32; k];
+        group.throughput(Throughput::Elements((k * v) as u64));
+        for &l in &levels {
+            let id = BenchmarkId::new(format!("overlaps_rows/{label}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| {
+                    overlaps_rows_with(
+                        l,
+                        black_box(&patterns),
+                        black_box(&one_row),
+                        v as i32,
+                        &mut overlaps,
+                    )
+                })
+            });
+        }
+        group.throughput(Throughput::Elements((rows * v) as u64));
+        for &l in &elementwise {
+            let id = BenchmarkId::new(format!("signed_rows_add_i64/{label}"), l.name());
+            group.bench_function(id, |bn| {
+                bn.iter(|| {
+                    signed_rows_add_i64_with(
+                        l,
+                        black_box(&vrows),
+                        v.div_ceil(64),
+                        black_box(&m),
+                        k,
+                        -3,
+                        black_box(&mut acc),
+                    )
                 })
             });
         }

@@ -45,11 +45,17 @@
 //! in ([`table::Tables::from_slices`]) to link no floating-point code at all.
 //!
 //! # Kernels
-//! Overlaps use [`crate::kernels::xor_popcount`]; fields and `u` use
-//! [`crate::kernels::signed_add_i32`] and [`crate::kernels::signed_sum_i16`]; `D` uses
-//! [`crate::kernels::axpy_i16_i64`] and [`crate::kernels::signed_add_i64`]. All are exact
-//! integer kernels, dispatched by CPU level and bit-exact across levels, so a seed gives the
-//! same bits on every target and at every level.
+//! The step makes a few calls per block, each over every row and pattern:
+//! [`crate::kernels::overlaps_rows`] (all `K` overlaps of a row by XOR + popcount),
+//! [`crate::kernels::hidden_block`] (fields, the `tanh` lookup, `u` and `D_h` of one block of
+//! 64 hidden units for every row: the sign words expanded once per block, `i32` partial sums
+//! flushed to `i64` before they can overflow), [`crate::kernels::signed_rows_add_i64`] (one
+//! pattern's `D_v` over every row) and [`crate::kernels::apply_steps`] (the rounded, saturated
+//! `θ` update). The sampling of [`sample`] uses [`crate::kernels::xor_popcount`],
+//! [`crate::kernels::masked_xor_popcount`] and [`crate::kernels::signed_add_i32`]. All are
+//! exact integer kernels with a scalar oracle, dispatched by CPU level and bit-exact across
+//! levels (the step keeps its per-kernel form as a test oracle), so a seed gives the same bits
+//! on every target and at every level.
 #![deny(clippy::float_arithmetic)]
 
 pub mod sample;

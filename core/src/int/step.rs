@@ -2,16 +2,24 @@
 //! docs of [`crate::int`] for the equations and ranges).
 
 use core::num::NonZeroUsize;
+#[cfg(test)]
 use core::slice;
 
 use rand_core::RngCore;
 
 use super::sample::{sample_scratch_len, Signs};
 use super::table::{isqrt_u64, Tables};
-use super::{IntConfig, IntLengths, IntNegative, BLOCK, THETA0, THETA_MAX};
+#[cfg(test)]
+use super::THETA_MAX;
+use super::{IntConfig, IntLengths, IntNegative, BLOCK, THETA0};
 use crate::error::ConfigError;
+#[cfg(test)]
+use crate::kernels::bits;
+use crate::kernels::bits::HiddenBlock;
 use crate::kernels::bulk::Lanes;
-use crate::kernels::{axpy_i16_i64, signed_add_i32, signed_add_i64, signed_sum_i16};
+use crate::kernels::{
+    apply_steps_with, hidden_block_with, overlaps_rows_with, signed_rows_add_i64_with, BitsLevel,
+};
 use crate::ra::model::Dims;
 use crate::spins::words_for;
 
@@ -101,7 +109,9 @@ fn step_scale(lr: u64, divisor: usize, patterns: usize) -> Option<(i64, u32)> {
     Some((mul as i64, shift as u32))
 }
 
-/// `θ ← clamp(θ + round(D·μ/2^σ), −127, 127)`, rounding half up.
+/// `θ ← clamp(θ + round(D·μ/2^σ), −127, 127)`, rounding half up (the step uses
+/// [`crate::kernels::apply_steps`]; this is the reference's).
+#[cfg(test)]
 #[inline(always)]
 fn apply(theta: &mut i8, d: i64, mul: i64, shift: u32) {
     let step = (d * mul + (1i64 << (shift - 1))) >> shift;
@@ -112,7 +122,28 @@ fn apply(theta: &mut i8, d: i64, mul: i64, shift: u32) {
 /// The sign bits of up to 64 latents (bit `j` set iff `θ_j ≥ 0`).
 #[inline]
 fn sign_word(theta: &[i8]) -> u64 {
-    theta.iter().enumerate().fold(0u64, |w, (j, &x)| w | (u64::from(x >= 0) << j))
+    if cfg!(target_pointer_width = "64") {
+        // 8 latents at a time: the clear sign bits (bit 7 of each byte), gathered into the
+        // top byte by one multiplication (byte j lands on bit 56 + j, no carries).
+        let mut chunks = theta.chunks_exact(8);
+        let mut w = 0u64;
+        for (c, chunk) in chunks.by_ref().enumerate() {
+            let bytes = u64::from_le_bytes(
+                [chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]
+                    .map(|x| x as u8),
+            );
+            let set = (!bytes >> 7) & 0x0101_0101_0101_0101;
+            w |= (set.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * c);
+        }
+        let j0 = theta.len() - chunks.remainder().len();
+        chunks
+            .remainder()
+            .iter()
+            .enumerate()
+            .fold(w, |w, (j, &x)| w | (u64::from(x >= 0) << (j0 + j)))
+    } else {
+        theta.iter().enumerate().fold(0u64, |w, (j, &x)| w | (u64::from(x >= 0) << j))
+    }
 }
 
 /// Rewrites every sign word from `θ`.
@@ -260,6 +291,115 @@ impl IntEngine {
         divisor: Option<NonZeroUsize>,
         rng: &mut R,
     ) {
+        self.step_at(BitsLevel::active(), bufs, tables, batch, divisor, rng);
+    }
+
+    /// [`IntEngine::step`] with the hidden-block kernel at `level` (the other kernels run at
+    /// the active level; every level gives the same bits).
+    pub(crate) fn step_at<R: RngCore + ?Sized>(
+        &mut self,
+        level: BitsLevel,
+        bufs: &mut IntBuffers<'_>,
+        tables: &Tables<'_>,
+        batch: &[u64],
+        divisor: Option<NonZeroUsize>,
+        rng: &mut R,
+    ) {
+        let dims = self.dims;
+        let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
+        let (wv, wh) = (words_for(v), words_for(h));
+        let len = self.lengths();
+        self.check(bufs, tables);
+        assert_eq!(batch.len() % wv, 0, "batch rows must be words_for(V) words");
+        let rows = batch.len() / wv;
+        assert!(rows > 0 && rows <= self.cfg.batch, "rows must be in 1..=batch");
+        let d = divisor.map_or(rows, NonZeroUsize::get);
+        assert!(rows <= d && d <= self.cfg.batch, "the divisor must be in rows..=batch");
+        let (mul, shift) = self.scale_for(d);
+
+        let IntBuffers { theta, signs, negatives, words, scratch, t, wide } = bufs;
+        let negs = &mut negatives[..len.negatives];
+        let s_rows = rows + k;
+        let (m, rest) = scratch.split_at_mut(s_rows * k);
+        let (u, rest) = rest.split_at_mut(s_rows * k);
+        {
+            let view = Signs::new(signs, dims);
+            for c in 0..k {
+                negs[c * wv..(c + 1) * wv].copy_from_slice(view.v_row(c));
+            }
+            if let IntNegative::Gibbs { steps } = self.cfg.negative {
+                let mut lanes = Lanes::seed(rng);
+                let hw = &mut words[..wh];
+                let ss = &mut rest[..sample_scratch_len(dims)];
+                for chain in negs.chunks_exact_mut(wv) {
+                    for _ in 0..steps {
+                        view.gibbs_step(chain, hw, tables, ss, &mut lanes);
+                    }
+                }
+            }
+        }
+        // Overlaps m_{s,k} = V − 2·popcount(s_vᵏ ⊕ v_s), all K of a row in one call.
+        for s in 0..s_rows {
+            let row =
+                if s < rows { &batch[s * wv..][..wv] } else { &negs[(s - rows) * wv..][..wv] };
+            overlaps_rows_with(level, &signs[..k * wv], row, v as i32, &mut m[s * k..(s + 1) * k]);
+        }
+        let negs = &*negs;
+        u.fill(0);
+
+        // Hidden side, one block of 64 units at a time: fields, t, u, D_h (one kernel call
+        // over every row; row weights K for data rows, −d for negative samples, so
+        // D = K·Σ_B − d·Σ_S⁻), then θ_h.
+        let (gblk, gv) = wide.split_at_mut(k * BLOCK);
+        let f_all = &mut rest[..BLOCK];
+        let hbase = k * wv;
+        for b in 0..wh {
+            let a0 = b * BLOCK;
+            let n = BLOCK.min(h - a0);
+            let g = &mut gblk[..k * n];
+            g.fill(0);
+            let blk = HiddenBlock {
+                signs: &signs[hbase + b..],
+                stride: wh,
+                units: n,
+                patterns: k,
+                m: &m[..],
+                data_rows: rows,
+                weights: [k as i64, -(d as i64)],
+                tanh: tables.tanh_table(),
+            };
+            hidden_block_with(level, &blk, u, g, f_all, t);
+            for kk in 0..k {
+                let th = &mut theta[kk * (v + h) + v + a0..][..n];
+                apply_steps_with(level, th, &g[kk * n..(kk + 1) * n], mul, shift);
+                signs[hbase + kk * wh + b] = sign_word(th);
+            }
+        }
+
+        // Visible side, one pattern at a time: D_v[k] = Σ_s weight·u_{s,k}·v_s, then θ_v.
+        let gv = &mut gv[..v];
+        for kk in 0..k {
+            gv.fill(0);
+            signed_rows_add_i64_with(level, batch, wv, &u[kk..], k, k as i64, gv);
+            signed_rows_add_i64_with(level, negs, wv, &u[rows * k + kk..], k, -(d as i64), gv);
+            let tv = &mut theta[kk * (v + h)..][..v];
+            apply_steps_with(level, tv, gv, mul, shift);
+            for (w, chunk) in signs[kk * wv..(kk + 1) * wv].iter_mut().zip(tv.chunks(64)) {
+                *w = sign_word(chunk);
+            }
+        }
+        self.state.updates += 1;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn step_reference<R: RngCore + ?Sized>(
+        &mut self,
+        bufs: &mut IntBuffers<'_>,
+        tables: &Tables<'_>,
+        batch: &[u64],
+        divisor: Option<NonZeroUsize>,
+        rng: &mut R,
+    ) {
         let dims = self.dims;
         let (v, h, k) = (dims.visible, dims.hidden, dims.patterns);
         let (wv, wh) = (words_for(v), words_for(h));
@@ -331,7 +471,7 @@ impl IntEngine {
                 let ms = &m[s * k..(s + 1) * k];
                 f.fill(0);
                 for (kk, &mk) in ms.iter().enumerate() {
-                    signed_add_i32(slice::from_ref(&signs[hbase + kk * wh + b]), mk, f);
+                    bits::signed_add_i32(slice::from_ref(&signs[hbase + kk * wh + b]), mk, f);
                 }
                 for (tj, &fj) in tb.iter_mut().zip(f.iter()) {
                     *tj = tables.tanh(fj);
@@ -340,8 +480,8 @@ impl IntEngine {
                 let us = &mut u[s * k..(s + 1) * k];
                 for (kk, (uk, &mk)) in us.iter_mut().zip(ms).enumerate() {
                     let w = slice::from_ref(&signs[hbase + kk * wh + b]);
-                    *uk += signed_sum_i16(w, tb);
-                    axpy_i16_i64(c * mk, tb, &mut g[kk * n..(kk + 1) * n]);
+                    *uk += bits::signed_sum_i16(w, tb);
+                    bits::axpy_i16_i64(c * mk, tb, &mut g[kk * n..(kk + 1) * n]);
                 }
             }
             for kk in 0..k {
@@ -359,7 +499,7 @@ impl IntEngine {
             gv.fill(0);
             for s in 0..s_rows {
                 let x = i64::from(weight(s)) * i64::from(u[s * k + kk]);
-                signed_add_i64(row(s), x, gv);
+                bits::signed_add_i64(row(s), x, gv);
             }
             let tv = &mut theta[kk * (v + h)..][..v];
             for (x, &dx) in tv.iter_mut().zip(gv.iter()) {
@@ -404,7 +544,7 @@ mod tests {
     #![allow(clippy::float_arithmetic)] // the f32 method is the reference here
     use super::*;
     use crate::int::table::{tanh_entry, tanh_table_len, threshold_table_len};
-    use crate::kernels::active;
+    use crate::kernels::{active, BitsLevel};
     use crate::spins::PackedSpins;
     use crate::step::{Buffers, Engine, Shape, StepConfig};
     use crate::test_util::pm1;
@@ -545,6 +685,117 @@ mod tests {
         }
     }
 
+    /// Runs `updates` steps of the current step at `level` and of [`IntEngine::step_reference`]
+    /// (the step before the hidden-block kernel, on the scalar oracles) from one state;
+    /// asserts equal θ, signs, negatives and rng state after every update.
+    fn compare_with_reference(
+        dims: Dims,
+        cfg: IntConfig,
+        level: BitsLevel,
+        updates: usize,
+        rng: &mut Pcg64,
+    ) {
+        let xi = pm1(rng, dims.xi_len());
+        let mut new = Run::new(dims, cfg, &xi);
+        let mut old = Run::new(dims, cfg, &xi);
+        for up in 0..updates {
+            let rows = 1 + (rng.next_u32() as usize) % cfg.batch;
+            let d = rows + (rng.next_u32() as usize) % (cfg.batch - rows + 1);
+            let divisor = if up % 3 == 0 { None } else { NonZeroUsize::new(d) };
+            let data = pack_rows(&pm1(rng, rows * dims.visible), dims.visible);
+            let seed = rng.next_u64();
+            let (mut r1, mut r2) = (Pcg64::seed_from_u64(seed), Pcg64::seed_from_u64(seed));
+            let tables = Tables::from_slices(dims.patterns, &new.tanh, &new.thr).unwrap();
+            let mut bufs = IntBuffers {
+                theta: &mut new.theta,
+                signs: &mut new.signs,
+                negatives: &mut new.negatives,
+                words: &mut new.words,
+                scratch: &mut new.scratch,
+                t: &mut new.t,
+                wide: &mut new.wide,
+            };
+            new.engine.step_at(level, &mut bufs, &tables, &data, divisor, &mut r1);
+            let tables = Tables::from_slices(dims.patterns, &old.tanh, &old.thr).unwrap();
+            let mut bufs = IntBuffers {
+                theta: &mut old.theta,
+                signs: &mut old.signs,
+                negatives: &mut old.negatives,
+                words: &mut old.words,
+                scratch: &mut old.scratch,
+                t: &mut old.t,
+                wide: &mut old.wide,
+            };
+            old.engine.step_reference(&mut bufs, &tables, &data, divisor, &mut r2);
+            let what = std::format!("{dims:?} {:?} {} update {up}", cfg.negative, level.name());
+            assert_eq!(new.theta, old.theta, "θ: {what}");
+            assert_eq!(new.signs, old.signs, "signs: {what}");
+            assert_eq!(new.negatives, old.negatives, "negatives: {what}");
+            assert_eq!(r1.next_u64(), r2.next_u64(), "rng: {what}");
+            assert_eq!(new.engine.state(), old.engine.state(), "{what}");
+            if up % 4 == 3 {
+                new.engine.end_epoch(&mut new.theta);
+                old.engine.end_epoch(&mut old.theta);
+            }
+        }
+    }
+
+    fn levels() -> Vec<BitsLevel> {
+        let (run, skip): (Vec<BitsLevel>, Vec<BitsLevel>) =
+            BitsLevel::ALL.iter().partition(|l| l.available());
+        for l in &skip {
+            std::println!("int_step_reference: SKIP {}: not available on this CPU", l.name());
+        }
+        run
+    }
+
+    /// Small sizes: fast enough for Miri (which runs the scalar and POPCNT levels).
+    #[test]
+    fn the_step_matches_the_reference_step_on_small_sizes() {
+        let mut rng = Pcg64::seed_from_u64(21);
+        let gibbs = IntNegative::Gibbs { steps: 1 };
+        for level in levels() {
+            for (dims, negative) in
+                [(Dims::new(5, 3, 2), IntNegative::Patterns), (Dims::new(9, 70, 3), gibbs)]
+            {
+                let cfg = IntConfig { negative, batch: 3, ..IntConfig::paper_bars() };
+                compare_with_reference(dims, cfg, level, 3, &mut rng);
+            }
+        }
+    }
+
+    /// Random sizes (around blocks of 64 units and the kernels' pattern capacities),
+    /// batches, divisors and negative phases, at every available level.
+    #[test]
+    #[cfg_attr(miri, ignore = "hundreds of updates: slow under Miri")]
+    fn the_step_matches_the_reference_step_at_every_level() {
+        let mut rng = Pcg64::seed_from_u64(22);
+        let mut cases = vec![
+            (Dims::new(16, 1000, 8), 3usize),
+            (Dims::new(144, 200, 40), 17),
+            (Dims::new(64, 64, 1), 1),
+            (Dims::new(3, 129, 9), 4),
+            (Dims::new(70, 130, 17), 5),
+            (Dims::new(20, 65, 130), 2),
+            (Dims::new(33, 127, 64), 6),
+        ];
+        for _ in 0..6 {
+            let v = 1 + rng.next_u32() as usize % 200;
+            let h = 1 + rng.next_u32() as usize % 300;
+            let k = 1 + rng.next_u32() as usize % 70;
+            cases.push((Dims::new(v, h, k), 1 + rng.next_u32() as usize % 12));
+        }
+        for level in levels() {
+            for &(dims, batch) in &cases {
+                for negative in [IntNegative::Patterns, IntNegative::Gibbs { steps: 2 }] {
+                    // A large learning rate: the signs move, so later updates see new ones.
+                    let cfg = IntConfig { negative, batch, lr: 1 << 34, ..IntConfig::paper_bars() };
+                    compare_with_reference(dims, cfg, level, 6, &mut rng);
+                }
+            }
+        }
+    }
+
     #[test]
     #[cfg_attr(miri, ignore = "an f32 step at paper size: slow under Miri")]
     fn the_integer_direction_is_the_f32_gradient_on_the_signs() {
@@ -587,6 +838,21 @@ mod tests {
     }
 
     use super::super::TANH_ONE;
+
+    #[test]
+    fn sign_words_follow_the_signs() {
+        let mut rng = Pcg64::seed_from_u64(9);
+        for n in [0usize, 1, 7, 8, 9, 63, 64] {
+            let theta: Vec<i8> = (0..n).map(|_| rng.next_u32() as i8).collect();
+            let want =
+                theta.iter().enumerate().fold(0u64, |w, (j, &x)| w | (u64::from(x >= 0) << j));
+            assert_eq!(sign_word(&theta), want, "{n}");
+            let edge: Vec<i8> = (0..n).map(|j| [0, -1, 127, -128][j % 4]).collect();
+            let want =
+                edge.iter().enumerate().fold(0u64, |w, (j, &x)| w | (u64::from(x >= 0) << j));
+            assert_eq!(sign_word(&edge), want, "{n}");
+        }
+    }
 
     #[test]
     fn epoch_end_resets_theta_and_decays_like_the_f32_schedule() {

@@ -355,3 +355,341 @@ fn unavailable_levels_panic() {
         assert!(r.is_err(), "{l:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The integer PID block kernels.
+
+/// `hidden_block` straight from its definition, in `i64` on explicit ±1 values.
+fn hidden_block_definition(blk: &bits::HiddenBlock<'_>, u: &mut [i32], g: &mut [i64]) {
+    let (k, n) = (blk.patterns, blk.units);
+    let rows = blk.m.len() / k;
+    let r = (blk.tanh.len() / 2) as i64;
+    let s = |kk: usize, a: usize| spin(&[blk.signs[kk * blk.stride]], a);
+    for row in 0..rows {
+        let m = &blk.m[row * k..(row + 1) * k];
+        let t: Vec<i64> = (0..n)
+            .map(|a| {
+                let f: i64 = (0..k).map(|kk| s(kk, a) * i64::from(m[kk])).sum();
+                let f = i64::from(f as i32); // the kernel's i32 field wraps
+                i64::from(blk.tanh[(f.clamp(-r, r) + r) as usize])
+            })
+            .collect();
+        let w = blk.weights[usize::from(row >= blk.data_rows)];
+        for kk in 0..k {
+            let uk: i64 = (0..n).map(|a| s(kk, a) * t[a]).sum();
+            u[row * k + kk] = u[row * k + kk].wrapping_add(uk as i32);
+            for a in 0..n {
+                let x = w.wrapping_mul(i64::from(m[kk])).wrapping_mul(t[a]);
+                g[kk * n + a] = g[kk * n + a].wrapping_add(x);
+            }
+        }
+    }
+}
+
+/// One random `hidden_block` case: owned inputs.
+struct BlockCase {
+    signs: Vec<u64>,
+    stride: usize,
+    units: usize,
+    patterns: usize,
+    m: Vec<i32>,
+    data_rows: usize,
+    weights: [i64; 2],
+    tanh: Vec<i16>,
+    u: Vec<i32>,
+    g: Vec<i64>,
+}
+
+impl BlockCase {
+    fn random(rng: &mut Pcg64, patterns: usize, units: usize, rows: usize, mmax: i32) -> Self {
+        let stride = 1 + rng.next_u32() as usize % 3;
+        let r = [0usize, 1, 2, 90, 400][rng.next_u32() as usize % 5];
+        let tanh: Vec<i16> = if rng.next_u32().is_multiple_of(2) {
+            (0..2 * r + 1)
+                .map(|j| ((j as i64 - r as i64) * 16384 / (r as i64).max(1)) as i16)
+                .collect()
+        } else {
+            (0..2 * r + 1).map(|_| rng.next_u32() as i16).collect()
+        };
+        let span = 2 * i64::from(mmax) + 1;
+        let extra = rng.next_u32() as usize % 2;
+        BlockCase {
+            signs: words(rng, (patterns - 1) * stride + 1 + extra),
+            stride,
+            units,
+            patterns,
+            m: (0..rows * patterns)
+                .map(|_| ((rng.next_u64() % span as u64) as i64 - i64::from(mmax)) as i32)
+                .collect(),
+            data_rows: rng.next_u32() as usize % (rows + 1),
+            weights: [i64::from(rng.next_u32() as i32 >> 8), -i64::from(rng.next_u32() >> 12)],
+            tanh,
+            u: (0..rows * patterns).map(|_| rng.next_u32() as i32).collect(),
+            g: (0..patterns * units).map(|_| rng.next_u64() as i64 >> 8).collect(),
+        }
+    }
+
+    fn blk(&self) -> bits::HiddenBlock<'_> {
+        bits::HiddenBlock {
+            signs: &self.signs,
+            stride: self.stride,
+            units: self.units,
+            patterns: self.patterns,
+            m: &self.m,
+            data_rows: self.data_rows,
+            weights: self.weights,
+            tanh: &self.tanh,
+        }
+    }
+
+    /// `(u, g)` after the kernel at `level` (`None`: the oracle).
+    fn run(&self, level: Option<BitsLevel>) -> (Vec<i32>, Vec<i64>) {
+        let (mut u, mut g) = (self.u.clone(), self.g.clone());
+        let (mut f, mut t) = (vec![0i32; 64], vec![0i16; 64]);
+        match level {
+            None => bits::hidden_block(&self.blk(), &mut u, &mut g, &mut f, &mut t),
+            Some(l) => hidden_block_with(l, &self.blk(), &mut u, &mut g, &mut f, &mut t),
+        }
+        (u, g)
+    }
+}
+
+#[test]
+fn scalar_hidden_block_matches_the_definition() {
+    let mut rng = Pcg64::seed_from_u64(81);
+    for (k, n, rows) in [(1usize, 1usize, 1usize), (3, 5, 4), (2, 64, 3), (5, 17, 0)] {
+        for mmax in [3, 40_000] {
+            let case = BlockCase::random(&mut rng, k, n, rows, mmax);
+            let (mut u, mut g) = (case.u.clone(), case.g.clone());
+            hidden_block_definition(&case.blk(), &mut u, &mut g);
+            assert_eq!(case.run(None), (u, g), "K={k} n={n} rows={rows}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn hidden_block_agrees_with_the_oracle_at_every_level() {
+    let levels = simd_levels("bits_hidden_block");
+    let mut rng = Pcg64::seed_from_u64(82);
+    let mut shapes = vec![(40usize, 64usize, 160usize), (8, 40, 11), (1, 1, 1), (130, 20, 5)];
+    for k in [2usize, 7, 8, 9, 16, 17, 24, 33, 41, 48, 63, 64, 65, 96, 97, 128, 129] {
+        shapes.push((k, 1 + rng.next_u32() as usize % 64, 1 + rng.next_u32() as usize % 9));
+    }
+    for (k, n, rows) in shapes {
+        // Overlaps: small, at the i16 limit, and past it (where the oracle runs).
+        for mmax in [1, 144, 32_767, 32_768, 1 << 20] {
+            let case = BlockCase::random(&mut rng, k, n, rows, mmax);
+            let want = case.run(None);
+            for &l in &levels {
+                assert_eq!(
+                    case.run(Some(l)),
+                    want,
+                    "{} K={k} n={n} rows={rows} m≤{mmax}",
+                    l.name()
+                );
+            }
+        }
+    }
+    // Extremes: every overlap ±(2¹⁵ − 1), every entry i16::MIN, many rows (several flushes
+    // of the i32 accumulators), all signs set or clear.
+    for fill in [0u64, !0] {
+        let mut case = BlockCase::random(&mut rng, 9, 64, 70, 1);
+        case.m
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, x)| *x = if j % 3 == 0 { -32_767 } else { 32_767 });
+        case.tanh = vec![i16::MIN; 5];
+        case.signs.fill(fill);
+        case.weights = [i64::from(i32::MAX), i64::from(i32::MIN)];
+        let want = case.run(None);
+        for &l in &levels {
+            assert_eq!(case.run(Some(l)), want, "{} extremes", l.name());
+        }
+    }
+}
+
+#[test]
+fn scalar_signed_rows_add_is_one_signed_add_per_row() {
+    let mut rng = Pcg64::seed_from_u64(83);
+    for n in [0usize, 1, 16, 70] {
+        let (rw, rows, stride) = (words_for(n), 3usize, 2usize);
+        let b = words(&mut rng, rw * rows);
+        let x: Vec<i32> = (0..rows * stride).map(|_| rng.next_u32() as i32).collect();
+        let acc0: Vec<i64> = (0..n).map(|_| rng.next_u64() as i64).collect();
+        let mut acc = acc0.clone();
+        bits::signed_rows_add_i64(&b, rw, &x, stride, -7, &mut acc);
+        for j in 0..n {
+            let mut want = acc0[j];
+            for s in 0..rows {
+                let c = (-7i64).wrapping_mul(i64::from(x[s * stride]));
+                want = want.wrapping_add(c.wrapping_mul(spin(&b[s * rw..(s + 1) * rw], j)));
+            }
+            assert_eq!(acc[j], want, "{n} {j}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn signed_rows_add_agrees_with_the_oracle_at_every_level() {
+    let levels = simd_levels("bits_signed_rows");
+    let mut rng = Pcg64::seed_from_u64(84);
+    for n in LENS.iter().copied().chain([15, 16, 17, 31, 32, 48, 144, 784]) {
+        for rows in [0usize, 1, 2, 7, 160] {
+            let rw = words_for(n);
+            let stride = 1 + rng.next_u32() as usize % 40;
+            let b = words(&mut rng, rw * rows);
+            let x: Vec<i32> = (0..rows * stride).map(|_| rng.next_u32() as i32).collect();
+            let acc: Vec<i64> = (0..n).map(|_| rng.next_u64() as i64).collect();
+            for w in [1i64, -120, i64::MAX, i64::MIN, rng.next_u64() as i64] {
+                let mut want = acc.clone();
+                bits::signed_rows_add_i64(&b, rw, &x, stride, w, &mut want);
+                for &l in &levels {
+                    let mut got = acc.clone();
+                    signed_rows_add_i64_with(l, &b, rw, &x, stride, w, &mut got);
+                    assert_eq!(got, want, "{} n={n} rows={rows} w={w}", l.name());
+                }
+            }
+        }
+    }
+}
+
+/// The block kernels keep the oracle's length checks at every level.
+#[test]
+#[cfg_attr(miri, ignore = "panics and unwinding: not what Miri checks here")]
+fn block_kernels_reject_mismatched_lengths() {
+    let mut levels = simd_levels("bits_block_lengths");
+    levels.insert(0, BitsLevel::Scalar);
+    let panics = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    let tanh = [0i16; 3];
+    let m = [1i32; 6];
+    let ok = bits::HiddenBlock {
+        signs: &[0, 0],
+        stride: 1,
+        units: 4,
+        patterns: 2,
+        m: &m,
+        data_rows: 1,
+        weights: [2, -3],
+        tanh: &tanh,
+    };
+    for l in levels {
+        let run = |blk: bits::HiddenBlock<'_>, u: usize, g: usize| {
+            let (mut u, mut g) = (vec![0i32; u], vec![0i64; g]);
+            hidden_block_with(l, &blk, &mut u, &mut g, &mut [0; 64], &mut [0; 64]);
+        };
+        assert!(!panics(&|| run(ok, 6, 8)), "{}", l.name());
+        assert!(panics(&|| run(ok, 5, 8)));
+        assert!(panics(&|| run(ok, 6, 7)));
+        assert!(panics(&|| run(bits::HiddenBlock { units: 65, ..ok }, 6, 130)));
+        assert!(panics(&|| run(bits::HiddenBlock { signs: &[0], ..ok }, 6, 8)));
+        assert!(panics(&|| run(bits::HiddenBlock { data_rows: 4, ..ok }, 6, 8)));
+        assert!(panics(&|| run(bits::HiddenBlock { tanh: &tanh[..2], ..ok }, 6, 8)));
+        assert!(panics(&|| signed_rows_add_i64_with(l, &[0; 3], 1, &[0; 3], 1, 1, &mut [0; 65])));
+        assert!(panics(&|| signed_rows_add_i64_with(l, &[0; 3], 1, &[0; 2], 1, 1, &mut [0; 64])));
+    }
+}
+
+#[test]
+fn scalar_overlaps_rows_are_pm1_dot_products() {
+    let mut rng = Pcg64::seed_from_u64(85);
+    for n in [0usize, 1, 16, 64, 70, 144] {
+        let (w, k) = (words_for(n), 5usize);
+        // Padding bits clear in both: the overlap is the dot product of the n spins.
+        let mask = |j: usize| if n >= 64 * (j + 1) { !0 } else { (1u64 << (n % 64)) - 1 };
+        let rows: Vec<u64> = (0..k * w).map(|i| rng.next_u64() & mask(i % w.max(1))).collect();
+        let b: Vec<u64> = (0..w).map(|i| rng.next_u64() & mask(i)).collect();
+        let mut out = vec![0i32; k];
+        bits::overlaps_rows(&rows, &b, n as i32, &mut out);
+        for kk in 0..k {
+            let dot: i64 = (0..n).map(|j| spin(&rows[kk * w..(kk + 1) * w], j) * spin(&b, j)).sum();
+            assert_eq!(i64::from(out[kk]), dot, "n={n} k={kk}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn overlaps_rows_agree_with_the_oracle_at_every_level() {
+    let levels = simd_levels("bits_overlaps_rows");
+    let mut rng = Pcg64::seed_from_u64(86);
+    for w in [0usize, 1, 3, 7, 8, 9, 13, 40] {
+        for k in [0usize, 1, 8, 40] {
+            let (rows, b) = (words(&mut rng, k * w), words(&mut rng, w));
+            let n = [64 * w as i32, 5, i32::MAX, i32::MIN][rng.next_u32() as usize % 4];
+            let mut want = vec![0i32; k];
+            bits::overlaps_rows(&rows, &b, n, &mut want);
+            for &l in &levels {
+                let mut got = vec![7i32; k];
+                overlaps_rows_with(l, &rows, &b, n, &mut got);
+                assert_eq!(got, want, "{} w={w} k={k}", l.name());
+            }
+        }
+    }
+    let mut levels = levels;
+    levels.insert(0, BitsLevel::Scalar);
+    for l in levels {
+        let r =
+            std::panic::catch_unwind(|| overlaps_rows_with(l, &[0; 5], &[0; 2], 0, &mut [0; 2]));
+        assert!(r.is_err(), "{}", l.name());
+    }
+}
+
+#[test]
+fn scalar_apply_steps_follow_the_definition() {
+    let mut rng = Pcg64::seed_from_u64(87);
+    for (mul, shift) in [(40_000i64, 40u32), (1 << 15, 1), (65_535, 62), (3, 63)] {
+        let theta: Vec<i8> = (0..20).map(|_| rng.next_u32() as i8).collect();
+        let d: Vec<i64> = (0..20).map(|_| (rng.next_u64() as i64) >> 17).collect();
+        let mut got = theta.clone();
+        bits::apply_steps(&mut got, &d, mul, shift);
+        for j in 0..20 {
+            // Exact in i128: round half up, then the two clamps.
+            let x = (i128::from(d[j]) * i128::from(mul) + (1i128 << (shift - 1))) >> shift;
+            let want = (i128::from(theta[j]) + x.clamp(-255, 255)).clamp(-127, 127);
+            assert_eq!(i128::from(got[j]), want, "{mul} {shift} {j}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "SIMD intrinsics are not what Miri checks here")]
+fn apply_steps_agree_with_the_oracle_at_every_level() {
+    let levels = simd_levels("bits_apply_steps");
+    let mut rng = Pcg64::seed_from_u64(88);
+    for n in [0usize, 1, 7, 8, 9, 16, 63, 64, 65, 1000] {
+        let theta: Vec<i8> = (0..n).map(|_| rng.next_u32() as i8).collect();
+        for (mul, shift) in [
+            (40_000i64, 40u32),
+            (1 << 15, 1),
+            (65_535, 62),
+            (3, 63),
+            (1 << 30, 20),
+            ((1 << 31) - 1, 33),
+            (1 << 31, 45),
+            (-5, 3),
+        ] {
+            for scale in [0u32, 17, 40, 63] {
+                let d: Vec<i64> = (0..n).map(|_| (rng.next_u64() as i64) >> scale).collect();
+                let mut want = theta.clone();
+                bits::apply_steps(&mut want, &d, mul, shift);
+                for &l in &levels {
+                    let mut got = theta.clone();
+                    apply_steps_with(l, &mut got, &d, mul, shift);
+                    assert_eq!(got, want, "{} n={n} μ={mul} σ={shift} d>>{scale}", l.name());
+                }
+            }
+        }
+    }
+    // Entries near the clamps and the rounding edges.
+    let d: Vec<i64> = (-40..40).map(|j| j << 20).chain([i64::MAX, i64::MIN, -1, 0, 1]).collect();
+    let theta: Vec<i8> = (0..d.len()).map(|j| [127i8, -127, 0, -128, 5][j % 5]).collect();
+    let mut want = theta.clone();
+    bits::apply_steps(&mut want, &d, 1 << 15, 35);
+    for &l in &levels {
+        let mut got = theta.clone();
+        apply_steps_with(l, &mut got, &d, 1 << 15, 35);
+        assert_eq!(got, want, "{} edges", l.name());
+    }
+}

@@ -411,3 +411,131 @@ pub fn axpy_i16_i64_with(level: BitsLevel, a: i32, t: &[i16], acc: &mut [i64]) {
         Some(_) => no_bits_level(level),
     }
 }
+
+/// One block of hidden units of the integer PID step over every row, at
+/// [`BitsLevel::active`] ([`bits::hidden_block`]). Bit-exact at every level.
+///
+/// # Panics
+/// As [`bits::hidden_block`].
+#[inline]
+pub fn hidden_block(
+    blk: &bits::HiddenBlock<'_>,
+    u: &mut [i32],
+    g: &mut [i64],
+    f: &mut [i32],
+    t: &mut [i16],
+) {
+    hidden_block_with(BitsLevel::active(), blk, u, g, f, t)
+}
+
+/// As [`hidden_block`] at a given level.
+///
+/// # Panics
+/// As [`bits::hidden_block`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn hidden_block_with(
+    level: BitsLevel,
+    blk: &bits::HiddenBlock<'_>,
+    u: &mut [i32],
+    g: &mut [i64],
+    f: &mut [i32],
+    t: &mut [i16],
+) {
+    match level.x86() {
+        None => bits::hidden_block(blk, u, g, f, t),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::hidden_block(v, blk, u, g, f, t),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `acc_i += Σ_s (w·x[s·stride])·v_{s,i}` over packed rows at [`BitsLevel::active`]
+/// ([`bits::signed_rows_add_i64`]). Bit-exact at every level.
+///
+/// # Panics
+/// As [`bits::signed_rows_add_i64`].
+#[inline]
+pub fn signed_rows_add_i64(
+    b: &[u64],
+    row_words: usize,
+    x: &[i32],
+    stride: usize,
+    w: i64,
+    acc: &mut [i64],
+) {
+    signed_rows_add_i64_with(BitsLevel::active(), b, row_words, x, stride, w, acc)
+}
+
+/// As [`signed_rows_add_i64`] at a given level.
+///
+/// # Panics
+/// As [`bits::signed_rows_add_i64`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn signed_rows_add_i64_with(
+    level: BitsLevel,
+    b: &[u64],
+    row_words: usize,
+    x: &[i32],
+    stride: usize,
+    w: i64,
+    acc: &mut [i64],
+) {
+    match level.x86() {
+        None => bits::signed_rows_add_i64(b, row_words, x, stride, w, acc),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::signed_rows_add_i64(v, b, row_words, x, stride, w, acc),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// `out[k] = n − 2·popcount(rows_k ⊕ b)` for every row at [`BitsLevel::active`]
+/// ([`bits::overlaps_rows`]). Bit-exact at every level.
+///
+/// # Panics
+/// If `rows.len() != out.len()·b.len()`.
+#[inline]
+pub fn overlaps_rows(rows: &[u64], b: &[u64], n: i32, out: &mut [i32]) {
+    overlaps_rows_with(BitsLevel::active(), rows, b, n, out)
+}
+
+/// As [`overlaps_rows`] at a given level.
+///
+/// # Panics
+/// As [`overlaps_rows`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn overlaps_rows_with(level: BitsLevel, rows: &[u64], b: &[u64], n: i32, out: &mut [i32]) {
+    match level.x86() {
+        None => bits::overlaps_rows(rows, b, n, out),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::overlaps_rows(v, rows, b, n, out),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
+
+/// The integer PID update of `i8` latents at [`BitsLevel::active`]
+/// ([`bits::apply_steps`]). Bit-exact at every level.
+///
+/// # Panics
+/// As [`bits::apply_steps`].
+#[inline]
+pub fn apply_steps(theta: &mut [i8], d: &[i64], mul: i64, shift: u32) {
+    apply_steps_with(BitsLevel::active(), theta, d, mul, shift)
+}
+
+/// As [`apply_steps`] at a given level.
+///
+/// # Panics
+/// As [`bits::apply_steps`], and if `level` is not [`BitsLevel::available`].
+#[inline]
+pub fn apply_steps_with(level: BitsLevel, theta: &mut [i8], d: &[i64], mul: i64, shift: u32) {
+    match level.x86() {
+        None => bits::apply_steps(theta, d, mul, shift),
+        #[cfg(target_arch = "x86_64")]
+        Some(v) => x86_bits::apply_steps(v, theta, d, mul, shift),
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => no_bits_level(level),
+    }
+}
