@@ -18,7 +18,7 @@ use rapid_bars::int::{run_int, IntRun};
 /// Hidden units: the largest `H` that fits (see the README): the buffers take
 /// `buffer_bytes(lengths(H))` bytes of `.bss`, and `memory.x` keeps `_stack_reserve` bytes
 /// for the stack.
-const H: usize = 640;
+const H: usize = 892;
 /// Training epochs.
 const EPOCHS: u32 = 100;
 
