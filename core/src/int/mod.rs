@@ -124,7 +124,8 @@ pub struct IntLengths {
     pub negatives: usize,
     /// Spin words for sampling (`u64`): `words_for(H)`.
     pub words: usize,
-    /// `i32` scratch: `2·(b+K)·K` (overlaps and `u`) `+ max(64, K + max(V, H))`.
+    /// `i32` scratch: `2·(b+K)·K` (overlaps and `u`) `+ K + 64` (one block's fields, or the sampling
+    /// scratch of `pid-gibbs`).
     pub scratch: usize,
     /// `i16` scratch for `t` of one block: 64.
     pub t: usize,
