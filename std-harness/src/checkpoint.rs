@@ -30,7 +30,7 @@ use std::fmt;
 use rapid_core::format::crc32;
 use rapid_core::optim::LrSchedule;
 
-use crate::data::DatasetSpec;
+use crate::data::{parse_shape, DatasetSpec, FileSource, DEFAULT_THRESHOLD};
 use crate::metrics::HdProtocol;
 use crate::model::Model;
 use crate::run::{
@@ -101,7 +101,7 @@ impl fmt::Display for CheckpointError {
 impl std::error::Error for CheckpointError {}
 
 /// The settings as `key=value` lines; floats print in their shortest exact form.
-pub fn settings_text(dataset: DatasetSpec, split_seed: u64, c: &TrainConfig) -> String {
+pub fn settings_text(dataset: &DatasetSpec, split_seed: u64, c: &TrainConfig) -> String {
     let lines = [
         ("dataset", dataset.to_string()),
         ("split_seed", split_seed.to_string()),
@@ -132,6 +132,24 @@ pub fn settings_text(dataset: DatasetSpec, split_seed: u64, c: &TrainConfig) -> 
     // without the key is an f32 run.
     if c.arith != Arith::F32 {
         text.push_str(&format!("arith={}\n", c.arith));
+    }
+    // The options of file data and MNIST's threshold, also only where they are set.
+    match dataset {
+        DatasetSpec::Mnist { threshold } if *threshold != DEFAULT_THRESHOLD => {
+            text.push_str(&format!("binarize={threshold:?}\n"));
+        }
+        DatasetSpec::Files { test, threshold, shape, .. } => {
+            if let Some(t) = test {
+                text.push_str(&format!("test={t}\n"));
+            }
+            if let Some(t) = threshold {
+                text.push_str(&format!("binarize={t:?}\n"));
+            }
+            if let Some((r, c)) = shape {
+                text.push_str(&format!("shape={r}x{c}\n"));
+            }
+        }
+        _ => {}
     }
     text
 }
@@ -184,7 +202,13 @@ pub fn parse_settings(text: &str) -> Result<(DatasetSpec, u64, TrainConfig), Str
         track: get(&map, "track")?,
         arith: if map.contains_key("arith") { get(&map, "arith")? } else { Arith::F32 },
     };
-    Ok((get(&map, "dataset")?, get(&map, "split_seed")?, cfg))
+    let base: DatasetSpec = get(&map, "dataset")?;
+    let test: Option<FileSource> = map.get("test").map(|t| t.parse()).transpose()?;
+    let threshold: Option<f32> =
+        map.contains_key("binarize").then(|| get(&map, "binarize")).transpose()?;
+    let shape = map.get("shape").map(|s| parse_shape(s)).transpose()?;
+    let dataset = base.with_options(test, threshold, shape)?;
+    Ok((dataset, get(&map, "split_seed")?, cfg))
 }
 
 struct Reader<'a> {
@@ -236,7 +260,7 @@ impl Checkpoint {
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&0u16.to_le_bytes());
-        let text = settings_text(self.dataset, self.split_seed, &self.config);
+        let text = settings_text(&self.dataset, self.split_seed, &self.config);
         b.extend_from_slice(&(text.len() as u32).to_le_bytes());
         b.extend_from_slice(text.as_bytes());
         let model = self.state.model.encode();
@@ -420,8 +444,22 @@ mod tests {
             momentum: 0.9,
             ..TrainConfig::paper(Method::Pcd { k: 3, chains: 7 })
         };
-        let text = settings_text(DatasetSpec::Bas(5), 9, &c);
+        let text = settings_text(&DatasetSpec::Bas(5), 9, &c);
         assert_eq!(parse_settings(&text).unwrap(), (DatasetSpec::Bas(5), 9, c));
+        for spec in [
+            DatasetSpec::MNIST,
+            DatasetSpec::Mnist { threshold: 0.5 },
+            "npy:a b.npy".parse::<DatasetSpec>().unwrap(),
+            "idx:x.gz,y.gz"
+                .parse::<DatasetSpec>()
+                .unwrap()
+                .with_options(Some("npy:t.npy".parse().unwrap()), Some(0.25), Some((2, 8)))
+                .unwrap(),
+        ] {
+            let text = settings_text(&spec, 1, &c);
+            assert_eq!(parse_settings(&text).unwrap(), (spec, 1, c));
+        }
+        assert!(!settings_text(&DatasetSpec::MNIST, 1, &c).contains("binarize"));
         assert!(parse_settings("method=pid\n").unwrap_err().contains("missing"));
         let bad = text.replace("lr=", "lr=x");
         assert!(parse_settings(&bad).unwrap_err().contains("'lr=x"));

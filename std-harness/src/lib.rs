@@ -1,10 +1,12 @@
 //! # rapid-harness
 //!
-//! Everything around [`rapid_core`] that needs `std`: the paper's datasets ([`data`]), the
-//! reconstruction metric ([`metrics`]), exact enumeration of small models ([`exact`]: log Z,
-//! NLL, model averages, ground state), the training loop ([`run`]), model files written
-//! atomically ([`modelio`]), seeding ([`seed`]), training-speed measurements ([`mod@bench`]), and the
-//! `rapid` command-line program.
+//! Everything around [`rapid_core`] that needs `std`: the datasets ([`data`]: the paper's, a
+//! vendored MNIST subset, the user's files), readers for outside data (IDX files such as
+//! MNIST, gzip or plain, in [`idx`]; NumPy `.npy` arrays in [`npy`], which also writes them),
+//! the reconstruction metric ([`metrics`]), exact enumeration of small models ([`exact`]:
+//! log Z, NLL, model averages, ground state), the training loop ([`run`]), sampling and image
+//! grids ([`sample`]), model files written atomically ([`modelio`]), seeding ([`seed`]),
+//! training-speed measurements ([`mod@bench`]), and the `rapid` command-line program.
 //!
 //! Data flows one way: this crate calls the core, never the reverse.
 #![deny(missing_docs)]
@@ -14,6 +16,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod exact;
+pub mod idx;
 pub mod linalg;
 pub mod metrics;
 pub mod model;
@@ -22,4 +25,5 @@ pub mod npy;
 pub mod plot;
 pub mod reproduce;
 pub mod run;
+pub mod sample;
 pub mod seed;

@@ -12,6 +12,7 @@ use cli::eval::{cmd_eval, EvalArgs};
 use cli::export::{cmd_export, ExportArgs};
 use cli::fail;
 use cli::reproduce::{cmd_reproduce, ReproduceArgs};
+use cli::sample::{cmd_sample, SampleArgs};
 use cli::train::{cmd_train, explicit_settings, TrainArgs};
 
 #[derive(Parser)]
@@ -44,6 +45,9 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a model file: HD, exact NLL and ground state when enumerable, GS accessibility.
     Eval(EvalArgs),
+    /// Draw samples from a model file by block Gibbs sampling: a PNG grid and/or .npy, and
+    /// for BAS the share of valid and novel samples.
+    Sample(SampleArgs),
     /// Export a model file's weights as NumPy .npy files (W, xi, a, b).
     Export(ExportArgs),
     /// Reproduce the paper's Figs. 1-3 on Bars 4x4: RAPID vs CD-10, PCD-10 and exact training.
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             cmd_train(a, explicit_settings(sub))
         }
         Command::Eval(a) => cmd_eval(a),
+        Command::Sample(a) => cmd_sample(a),
         Command::Export(a) => cmd_export(a),
         Command::Reproduce(a) => cmd_reproduce(a),
         Command::Bench(a) => match bench::run(a) {

@@ -30,6 +30,8 @@ pub enum Stream {
     Split = 3,
     /// Synthetic data: random ±1 images for benchmarks ([`crate::data::random`]).
     Data = 4,
+    /// Sampling chains of `rapid sample` ([`crate::sample`]).
+    Sample = 6,
 }
 
 /// A generator for `(seed, purpose, a, b)`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use rapid_harness::data::{Dataset, DatasetSpec};
+use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::exact::MAX_ENUM_BITS;
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::model::Model;
@@ -18,9 +18,19 @@ pub(crate) struct EvalArgs {
     /// The model file.
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// Dataset: bars4 or bas:N (its V must match the model's).
+    /// Dataset: bars4, bas:N, mnist, idx:IMAGES[,LABELS] or npy:FILE (its V must match the
+    /// model's).
     #[arg(long, default_value = "bars4")]
     dataset: DatasetSpec,
+    /// Test images for idx:/npy: data.
+    #[arg(long, value_name = "FILE")]
+    test: Option<FileSource>,
+    /// Binarisation threshold for mnist/idx:/npy: data (as in `rapid train`).
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    binarize: Option<f32>,
+    /// Image shape RxC of flat npy: rows.
+    #[arg(long, value_name = "RxC", value_parser = parse_shape)]
+    shape: Option<(usize, usize)>,
     /// Seed of the BAS train/test split.
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
@@ -43,7 +53,14 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail(2, e),
     };
-    let data = Dataset::new(a.dataset, a.split_seed);
+    let spec = match a.dataset.clone().with_options(a.test.clone(), a.binarize, a.shape) {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    let data = match Dataset::load(&spec, a.split_seed) {
+        Ok(d) => d,
+        Err(e) => return fail(2, e),
+    };
     let view = model.view();
     if view.visible() != data.visible() {
         return fail(

@@ -3,6 +3,7 @@
 pub(crate) mod eval;
 pub(crate) mod export;
 pub(crate) mod reproduce;
+pub(crate) mod sample;
 pub(crate) mod train;
 
 use std::path::Path;

@@ -9,12 +9,12 @@ use indicatif::ProgressBar;
 use rapid_core::optim::LrSchedule;
 use rapid_core::optim::Projection;
 use rapid_harness::checkpoint::Checkpoint;
-use rapid_harness::data::{Dataset, DatasetSpec};
+use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::run::{
-    parse_projection, projection_name, Arith, EpochReport, Method, Optimizer, PartialBatch, Track,
-    TrainConfig, TrainError, Trainer,
+    parse_projection, projection_name, Arith, EpochReport, Method, Optimizer, PartialBatch, Preset,
+    Track, TrainConfig, TrainError, Trainer,
 };
 use serde_json::json;
 
@@ -22,16 +22,31 @@ use super::{fail, progress_bar};
 
 #[derive(Args)]
 #[command(after_long_help = "\
-Defaults follow the paper's Bars 4x4 set-up for the chosen method. RAPID (pid methods): RA model
-with H=1000, K=8, SGD lr 0.02, batch 3, lr decay 0.96 per epoch down to 1e-5, patterns signed at
-the end of each epoch. Baselines (cd, pcd, exact): dense W ~ N(0, 0.01^2), no biases, Adam
-lr 0.001, batch 1, no decay. Any option given overrides the default.
+Each dataset has a preset, named in the output's first line; any option given overrides it.
+  bars4   the paper's Bars 4x4 set-up. RAPID (pid methods): RA model with H=1000, K=8, SGD
+          lr 0.02, batch 3, lr decay 0.96 per epoch down to 1e-5, patterns signed at the end
+          of each epoch. Baselines (cd, pcd, exact): dense W ~ N(0, 0.01^2), no biases, Adam
+          lr 0.001, batch 1, no decay. 300 epochs.
+  bas:N   the paper's BAS 12x12 set-up: as bars4 with K=40 and batch 120 (baselines: batch
+          120).
+  mnist, idx:, npy:   the authors' MNIST notebook: method pid-gibbs:1, H=3000, K=200, SGD
+          lr 0.015, x0.99 per epoch after epoch 100 down to 1e-3, patterns clamped to [-1, 1]
+          after every update, 500 epochs, batch 8000 (ceil(n/8) below 16000 training images:
+          1000 for mnist); baselines: dense with biases, H=3000, Adam lr 0.001. Evaluated
+          every 10 epochs with one draw per image.
 
 Datasets:
   bars4    Bars 4x4, the paper's split: 10 training and 4 test images, each set closed
            under negation.
   bas:N    Bars and stripes NxN (3 <= N <= 16), 2(2^N-2) images, split 80/20 by
            negation pairs with --split-seed (bas:12 gives 6550/1638).
+  mnist    10000 MNIST digits shipped with rapid: 8000 train / 2000 test, 28x28, pixel
+           x/255 > 0.3 -> +1 (--binarize T changes 0.3).
+  idx:IMAGES[,LABELS]
+           IDX files (gzip or plain), e.g. the full MNIST; binarised as mnist; --test idx:...
+           for a test set.
+  npy:FILE N x V (or N x R x C) NumPy array of +-1 or 0/1 values, any dtype (other values
+           need --binarize T: x > T -> +1); --shape RxC for pictures, --test npy:FILE.
 
 Methods:
   pid              RAPID; negative phase from the K signed visible patterns (authors' code)
@@ -44,7 +59,8 @@ Methods:
 Metric: reconstruction Hamming distance. Keep some pixels of each image, set the rest to 0,
 make one step v->h->v, count the wrong pixels over all V, average over --eval-repeats draws.
 Bars keeps the top row; BAS keeps the top row and the left column, because the top row says
-nothing about a stripe image. Random guessing scores 0.5.
+nothing about a stripe image; other images keep their top half (flat data: the first half of
+the pixels). Random guessing scores 0.5.
 
 --track gs,method,svd,nll adds per evaluated epoch: the Gibbs GS accessibility (10 chains from
 random v, 10 Gibbs steps, lowest energy over the exact ground-state energy), the method
@@ -56,12 +72,23 @@ epoch on stdout ({\"epoch\", \"seconds\", \"lr\", \"hd_train\", \"hd_test\", plu
 \"seconds\" is the training time of that epoch, evaluation excluded; values are null in
 epochs not evaluated), then one object with \"final\": true.")]
 pub(crate) struct TrainArgs {
-    /// Dataset: bars4 or bas:N.
+    /// Dataset: bars4, bas:N, mnist, idx:IMAGES[,LABELS] or npy:FILE.
     #[arg(long, default_value = "bars4")]
     dataset: DatasetSpec,
-    /// Method: pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS] or exact.
-    #[arg(long, default_value = "pid")]
-    method: Method,
+    /// Test images for idx:/npy: data (idx:IMAGES[,LABELS] or npy:FILE).
+    #[arg(long, value_name = "FILE")]
+    test: Option<FileSource>,
+    /// Binarisation threshold of grey levels: x > T -> +1 (IDX u8 pixels are divided by 255
+    /// first) [default: 0.3 for mnist and idx:; npy: values must be +-1 or 0/1].
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    binarize: Option<f32>,
+    /// Image shape RxC of flat npy: rows (for pictures and the HD mask).
+    #[arg(long, value_name = "RxC", value_parser = parse_shape)]
+    shape: Option<(usize, usize)>,
+    /// Method: pid, pid-hebb, pid-gibbs:K, cd:K, pcd:K[:CHAINS] or exact [default: the
+    /// dataset's preset: pid, or pid-gibbs:1 for mnist, idx: and npy:].
+    #[arg(long)]
+    method: Option<Method>,
     /// Hidden units H [default: 1000].
     #[arg(long)]
     hidden: Option<usize>,
@@ -71,7 +98,7 @@ pub(crate) struct TrainArgs {
     /// Visible and hidden biases, dense models.
     #[arg(long)]
     biases: bool,
-    /// Training epochs [default: 300].
+    /// Training epochs [default: 300; 500 for mnist, idx:, npy:].
     #[arg(long)]
     epochs: Option<u32>,
     /// Images per update [default: 3 for pid, 1 otherwise].
@@ -93,9 +120,9 @@ pub(crate) struct TrainArgs {
     /// Learning-rate floor [default: 1e-5 for pid, 0].
     #[arg(long, allow_negative_numbers = true)]
     lr_min: Option<f32>,
-    /// Epochs before the decay starts.
-    #[arg(long, default_value_t = 0)]
-    lr_decay_start: u32,
+    /// Epochs before the decay starts [default: 0; 100 for mnist, idx:, npy:].
+    #[arg(long)]
+    lr_decay_start: Option<u32>,
     /// SGD momentum in [0, 1).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     momentum: f32,
@@ -117,12 +144,13 @@ pub(crate) struct TrainArgs {
     /// Seed of the BAS train/test split.
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
-    /// Evaluate every N epochs (the last epoch is always evaluated; 0 = last only).
-    #[arg(long, default_value_t = 1)]
-    eval_every: u32,
-    /// Draws per image in the HD evaluation.
-    #[arg(long, default_value_t = 100)]
-    eval_repeats: usize,
+    /// Evaluate every N epochs (the last epoch is always evaluated; 0 = last only) [default:
+    /// 1; 10 for mnist, idx:, npy:].
+    #[arg(long)]
+    eval_every: Option<u32>,
+    /// Draws per image in the HD evaluation [default: 100; 1 for mnist, idx:, npy:].
+    #[arg(long)]
+    eval_repeats: Option<usize>,
     /// Also track, comma-separated: gs, method, svd, nll.
     #[arg(long, default_value = "")]
     track: Track,
@@ -147,8 +175,11 @@ pub(crate) struct TrainArgs {
 }
 
 /// Training settings that a checkpoint fixes (refused together with --resume).
-const SETTINGS: [&str; 21] = [
+const SETTINGS: [&str; 24] = [
     "dataset",
+    "test",
+    "binarize",
+    "shape",
     "arith",
     "method",
     "hidden",
@@ -189,10 +220,11 @@ pub(crate) fn explicit_settings(m: &ArgMatches) -> Vec<&'static str> {
     SETTINGS.into_iter().filter(|id| m.value_source(id) == Some(ValueSource::CommandLine)).collect()
 }
 
-fn train_config(a: &TrainArgs) -> TrainConfig {
-    let p = TrainConfig::paper(a.method);
-    TrainConfig {
-        method: a.method,
+fn train_config(a: &TrainArgs, data: &Dataset) -> (Preset, TrainConfig) {
+    let preset = Preset::for_data(data, a.method);
+    let p = preset.config;
+    let cfg = TrainConfig {
+        method: preset.method,
         hidden: a.hidden.unwrap_or(p.hidden),
         patterns: a.patterns.unwrap_or(p.patterns),
         biases: a.biases,
@@ -207,14 +239,20 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
         schedule: LrSchedule {
             decay: a.lr_decay.unwrap_or(p.schedule.decay),
             min: a.lr_min.unwrap_or(p.schedule.min),
-            start_epoch: a.lr_decay_start,
+            start_epoch: a.lr_decay_start.unwrap_or(p.schedule.start_epoch),
         },
         seed: a.seed,
-        eval_every: a.eval_every,
-        eval: HdProtocol { repeats: a.eval_repeats, ..HdProtocol::default() },
+        eval_every: a.eval_every.unwrap_or(p.eval_every),
+        eval: HdProtocol { repeats: a.eval_repeats.unwrap_or(p.eval.repeats), ..p.eval },
         track: a.track,
         arith: a.arith,
-    }
+    };
+    (preset, cfg)
+}
+
+/// Reads the dataset a run names.
+fn load_data(spec: &DatasetSpec, split_seed: u64) -> Result<Dataset, String> {
+    Dataset::load(spec, split_seed)
 }
 
 fn report_json(r: &EpochReport) -> serde_json::Value {
@@ -236,16 +274,32 @@ fn report_json(r: &EpochReport) -> serde_json::Value {
     j
 }
 
+/// A run about to start: its data, settings and trainer, and the preset it came from
+/// (`None` when resumed).
+struct Started {
+    dataset: DatasetSpec,
+    split_seed: u64,
+    cfg: TrainConfig,
+    data: Dataset,
+    trainer: Trainer,
+    preset: Option<Preset>,
+}
+
 /// Where a run starts: fresh from the arguments, or from a checkpoint.
-fn start(
-    a: &TrainArgs,
-    explicit: &[&str],
-) -> Result<(DatasetSpec, u64, TrainConfig, Dataset, Trainer), String> {
+fn start(a: &TrainArgs, explicit: &[&str]) -> Result<Started, String> {
     let Some(path) = &a.resume else {
-        let cfg = train_config(a);
-        let data = Dataset::new(a.dataset, a.split_seed);
-        let t = Trainer::new(&cfg, &data).map_err(|e| e.to_string())?;
-        return Ok((a.dataset, a.split_seed, cfg, data, t));
+        let spec = a.dataset.clone().with_options(a.test.clone(), a.binarize, a.shape)?;
+        let data = load_data(&spec, a.split_seed)?;
+        let (preset, cfg) = train_config(a, &data);
+        let trainer = Trainer::new(&cfg, &data).map_err(|e| e.to_string())?;
+        return Ok(Started {
+            dataset: spec,
+            split_seed: a.split_seed,
+            cfg,
+            data,
+            trainer,
+            preset: Some(preset),
+        });
     };
     if !explicit.is_empty() {
         let flags: Vec<String> =
@@ -267,18 +321,19 @@ fn start(
         }
         cfg.epochs = e;
     }
-    let data = Dataset::new(ck.dataset, ck.split_seed);
+    let data = load_data(&ck.dataset, ck.split_seed)?;
     cfg.validate(&data).map_err(|e| e.to_string())?;
-    let t =
+    let trainer =
         Trainer::restore(&cfg, &data, ck.state).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((ck.dataset, ck.split_seed, cfg, data, t))
+    Ok(Started { dataset: ck.dataset, split_seed: ck.split_seed, cfg, data, trainer, preset: None })
 }
 
 pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     if a.checkpoint_every == Some(0) {
         return fail(2, "--checkpoint-every must be at least 1");
     }
-    let (dataset, split_seed, cfg, data, mut trainer) = match start(&a, &explicit) {
+    let Started { dataset, split_seed, cfg, data, mut trainer, preset } = match start(&a, &explicit)
+    {
         Ok(x) => x,
         Err(e) => return fail(2, e),
     };
@@ -306,8 +361,9 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         )
     };
     let header = format!(
-        "{}: {model_desc}, {} train / {} test images; method {}{}, {} lr {} (decay {}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
+        "{}{}: {model_desc}, {} train / {} test images; method {}{}, {} lr {} (decay {}{}, min {}), batch {} ({} last batch), momentum {}, weight decay {}, projection {}, seed {}{}",
         dataset,
+        preset.map_or_else(String::new, |p| format!(" (preset {}: {})", p.name, p.origin)),
         data.n_train(),
         data.n_test(),
         cfg.method,
@@ -315,6 +371,11 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         cfg.optimizer,
         cfg.lr,
         cfg.schedule.decay,
+        if cfg.schedule.start_epoch > 0 {
+            format!(" after epoch {}", cfg.schedule.start_epoch)
+        } else {
+            String::new()
+        },
         cfg.schedule.min,
         cfg.batch,
         cfg.partial_batch,
@@ -420,7 +481,12 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         show(&r);
         if let Some(path) = &a.checkpoint {
             if r.epoch % every == 0 || r.epoch == epochs {
-                let ck = Checkpoint { dataset, split_seed, config: cfg, state: trainer.state() };
+                let ck = Checkpoint {
+                    dataset: dataset.clone(),
+                    split_seed,
+                    config: cfg,
+                    state: trainer.state(),
+                };
                 if let Err(e) = AtomicFile::prepare(path).and_then(|f| f.commit(&ck.encode())) {
                     pb.finish_and_clear();
                     return fail(1, format_args!("writing checkpoint {}: {e}", path.display()));

@@ -363,6 +363,92 @@ impl TrainConfig {
     }
 }
 
+/// A dataset's default set-up: what `rapid train --dataset D` runs when no other option is
+/// given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Preset {
+    /// Short name shown in the run's header (`bars4`, `bas`, `mnist`).
+    pub name: &'static str,
+    /// Where the set-up comes from, in words.
+    pub origin: &'static str,
+    /// The method when none is given.
+    pub method: Method,
+    /// The settings for the chosen method.
+    pub config: TrainConfig,
+}
+
+impl Preset {
+    /// The preset of `data` for `method` (`None`: the preset's own method).
+    ///
+    /// * Bars 4×4: [`TrainConfig::paper`], method `pid`.
+    /// * Bars and stripes: the paper's Fig. 4a set-up for RA models (K = 40, H = 1000,
+    ///   batch 120), with the learning rate and schedule of [`BAS_LR`], [`BAS_DECAY`]; the
+    ///   baselines as on Bars with batch 120.
+    /// * MNIST, IDX and NumPy data: the authors' MNIST notebook for RA models: H = 3000,
+    ///   K = 200, method `pid-gibbs:1`, SGD lr 0.015, ×0.99 per epoch after epoch 100 down to
+    ///   1e−3, patterns clamped to [−1, 1] after every update, 500 epochs. The notebook's batch
+    ///   is 8000 images of ~57 000 (about 7 updates per epoch); sets of fewer than 16 000
+    ///   training images use `⌈n/8⌉` instead (1000 for the 8000-image subset), so an epoch still
+    ///   makes about 8 updates. The baselines: a dense model with biases, H = 3000, Adam lr
+    ///   1e−3, the same batch. Evaluation every 10 epochs with one draw per image (the HD of
+    ///   10 000 images at this size costs about as much as an epoch).
+    pub fn for_data(data: &Dataset, method: Option<Method>) -> Preset {
+        use crate::data::DatasetSpec;
+        match data.spec {
+            DatasetSpec::Bars4 | DatasetSpec::Random { .. } => {
+                let method = method.unwrap_or(Method::Pid(NegativePhase::Patterns));
+                Preset {
+                    name: "bars4",
+                    origin: "the paper's Bars 4x4 set-up",
+                    method,
+                    config: TrainConfig::paper(method),
+                }
+            }
+            DatasetSpec::Bas(_) => {
+                let method = method.unwrap_or(Method::Pid(NegativePhase::Patterns));
+                let mut c = TrainConfig::paper(method);
+                c.batch = 120;
+                if method.is_ra() {
+                    c.patterns = 40;
+                    c.lr = BAS_LR;
+                    c.schedule.decay = BAS_DECAY;
+                }
+                Preset {
+                    name: "bas",
+                    origin: "the paper's BAS 12x12 set-up (Fig. 4a)",
+                    method,
+                    config: c,
+                }
+            }
+            DatasetSpec::Mnist { .. } | DatasetSpec::Files { .. } => {
+                let method = method.unwrap_or(Method::Pid(NegativePhase::Gibbs { steps: 1 }));
+                let n = data.n_train();
+                let batch = if n >= 16_000 { 8000 } else { n.div_ceil(8).max(1) };
+                let mut c = TrainConfig::paper(method);
+                c.hidden = 3000;
+                c.epochs = 500;
+                c.batch = batch;
+                c.eval_every = 10;
+                c.eval.repeats = 1;
+                if method.is_ra() {
+                    c.patterns = 200;
+                    c.lr = 0.015;
+                    c.projection = Projection::Clamp { bound: 1.0 };
+                    c.schedule = LrSchedule { decay: 0.99, min: 1e-3, start_epoch: 100 };
+                } else {
+                    c.biases = true;
+                }
+                Preset { name: "mnist", origin: "the authors' MNIST notebook", method, config: c }
+            }
+        }
+    }
+}
+
+/// Initial learning rate of the BAS preset (RA models).
+pub const BAS_LR: f32 = 0.02;
+/// Learning-rate decay per epoch of the BAS preset (RA models).
+pub const BAS_DECAY: f32 = 0.96;
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig::paper(Method::Pid(NegativePhase::Patterns))

@@ -28,8 +28,8 @@ mod evaluate;
 mod trainer;
 
 pub use config::{
-    parse_projection, projection_name, Arith, Method, Optimizer, PartialBatch, Track, TrainConfig,
-    TrainError,
+    parse_projection, projection_name, Arith, Method, Optimizer, PartialBatch, Preset, Track,
+    TrainConfig, TrainError, BAS_DECAY, BAS_LR,
 };
 pub use evaluate::{evaluate, train, EpochReport, Evaluation, Trained};
 pub use trainer::{
