@@ -55,6 +55,9 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
 /// The six bytes every `.npy` file starts with.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
+/// The most dimensions a shape may have (NumPy 2's limit; NumPy 1 allows 32).
+pub const MAX_RANK: usize = 64;
+
 /// A decoded `.npy` array: its shape and its elements as `f32`, in C order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NpyArray {
@@ -475,6 +478,9 @@ impl HeaderParser<'_> {
             return Ok(dims);
         }
         loop {
+            if dims.len() == MAX_RANK {
+                return Err(self.error(format_args!("more than {MAX_RANK} dimensions")));
+            }
             dims.push(self.dimension()?);
             if self.eat(b',') {
                 if self.eat(b')') {
@@ -772,6 +778,13 @@ mod tests {
     }
 
     #[test]
+    fn rank_up_to_the_limit() {
+        let shape = format!("({},)", ["1"; MAX_RANK].join(", "));
+        let a = decode(&npy(1, &dict("<f4", false, &shape), &[0, 0, 0x80, 0x3f])).unwrap();
+        assert_eq!((a.shape, a.data), (vec![1; MAX_RANK], vec![1.0]));
+    }
+
+    #[test]
     fn versions_2_and_3() {
         let body = element("<i2", -5.0);
         for version in [2, 3] {
@@ -865,6 +878,9 @@ mod tests {
             let got = header_reason(dict);
             assert!(got.contains(reason), "{dict}: {got}");
         }
+        let too_many = dict("<f4", false, &format!("({})", ["1"; MAX_RANK + 1].join(", ")));
+        let r = header_reason(&too_many);
+        assert!(r.contains("more than 64 dimensions at byte 243"), "{r}");
         let e = err("{'descr': '<f4' 'shape': (2,)}");
         assert!(e.to_string().starts_with(
             "bad .npy header: expected ',' or '}' at byte 16, in \"{'descr': '<f4' 'shape': (2,)}"
