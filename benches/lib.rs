@@ -143,7 +143,13 @@ pub const fn dense_dims(size: &PaperSize) -> DenseDims {
 pub const fn dense_config(size: &PaperSize, method: Method) -> StepConfig {
     StepConfig {
         method,
-        optimizer: Optimizer::Adam(Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
+        optimizer: Optimizer::Adam(Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            by_epoch: false,
+        }),
         projection: Projection::None,
         schedule: LrSchedule { decay: 1.0, min: 0.0, start_epoch: 0 },
         batch: size.batch,

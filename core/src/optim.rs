@@ -18,8 +18,10 @@
 //! ```
 //!
 //! The bias correction uses the number of updates done, as in Kingma & Ba. The authors'
-//! reference code corrects by the epoch number instead (so within an epoch every step shares
-//! one correction); we use the step count, which is what the corrections are derived for.
+//! reference code corrects by the 1-based epoch number instead (so within an epoch every step
+//! shares one correction, and after the first epoch the steps are smaller than Adam's); we use
+//! the step count, which is what the corrections are derived for, and offer the reference
+//! behaviour as [`Adam::by_epoch`].
 //!
 //! Projections ([`Projection`]): `sign` (`θ ← sign(θ)`, `sign(0) = +1`) every `n` updates or at
 //! each epoch end; `clamp(x)` (`θ ← clamp(θ, −x, x)`) after every update. The schedule
@@ -72,8 +74,17 @@ impl Optimizer {
         }
     }
 
-    /// One update of `params` along `grad` with learning rate `lr`; `t` is the 1-based number
-    /// of this update (Adam's bias correction). `state` is [`Optimizer::state_len`] entries
+    /// The `t` of Adam's bias correction for the `updates`-th update (1-based) in epoch
+    /// `epoch` (0-based): `updates`, or `epoch + 1` with [`Adam::by_epoch`]. SGD ignores it.
+    pub const fn correction_step(&self, updates: u64, epoch: u64) -> u64 {
+        match self {
+            Optimizer::Adam(Adam { by_epoch: true, .. }) => epoch + 1,
+            _ => updates,
+        }
+    }
+
+    /// One update of `params` along `grad` with learning rate `lr`; `t` is the 1-based step
+    /// of Adam's bias correction ([`Optimizer::correction_step`]). `state` is [`Optimizer::state_len`] entries
     /// (for SGD also `n` without momentum: the velocity is then kept, and stays 0).
     ///
     /// # Panics
@@ -102,11 +113,14 @@ pub struct Adam {
     pub beta2: f32,
     /// Denominator offset ε > 0.
     pub eps: f32,
+    /// Bias correction by the 1-based epoch number instead of the update count (the authors'
+    /// reference code; see the module docs).
+    pub by_epoch: bool,
 }
 
 impl Default for Adam {
     fn default() -> Self {
-        Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, by_epoch: false }
     }
 }
 
@@ -362,7 +376,7 @@ mod tests {
     /// Parameter 1, g = −3 twice: m̂ = −3 and v̂ = 9 at both steps, θ = −0.2.
     #[test]
     fn two_steps_match_hand_computation() {
-        let adam = Adam { lr: 0.1, beta1: 0.5, beta2: 0.75, eps: 1e-8 };
+        let adam = Adam { lr: 0.1, beta1: 0.5, beta2: 0.75, eps: 1e-8, by_epoch: false };
         let mut p = [0.0f32; 2];
         let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
         adam_update(&mut p, &mut m, &mut v, &[1.0, -3.0], &adam, 1);
@@ -463,5 +477,32 @@ mod tests {
         adam_update(&mut q, &mut m, &mut v, &[0.5, -1.0], &Adam { lr: 0.01, ..Adam::default() }, 1);
         assert_eq!(p, q);
         assert_eq!(st[..2], m);
+    }
+
+    #[test]
+    fn adam_bias_correction_by_step_or_by_epoch() {
+        let steps = Optimizer::Adam(Adam::default());
+        let epochs = Optimizer::Adam(Adam { by_epoch: true, ..Adam::default() });
+        assert_eq!(steps.correction_step(25, 2), 25);
+        assert_eq!(epochs.correction_step(25, 2), 3);
+        assert_eq!(
+            Optimizer::Sgd(Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 })
+                .correction_step(25, 2),
+            25
+        );
+        // The reference correction stays put within an epoch: for a steady gradient and 10
+        // updates per epoch its steps are larger than Adam's in the first epochs and smaller
+        // later; over 300 epochs they add up to well under Adam's unit steps.
+        let run = |o: &Optimizer, updates: u64| {
+            let (mut p, mut st) = ([0.0f32], [0.0f32; 2]);
+            for u in 1..=updates {
+                o.update(&mut p, &mut st, &[1.0], 0.01, o.correction_step(u, (u - 1) / 10));
+            }
+            f64::from(p[0])
+        };
+        assert!((run(&steps, 3000) - 30.0).abs() < 0.05, "unit steps: {}", run(&steps, 3000));
+        assert!(run(&epochs, 10) > 1.5 * run(&steps, 10));
+        let (a, b) = (run(&epochs, 3000), run(&steps, 3000));
+        assert!(a < 0.6 * b, "{a} vs {b}");
     }
 }

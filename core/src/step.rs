@@ -708,7 +708,9 @@ impl Engine {
             _ => {}
         }
         self.state.updates += 1;
-        self.cfg.optimizer.update(params, opt, grad, self.state.lr, self.state.updates);
+        let t =
+            self.cfg.optimizer.correction_step(self.state.updates, u64::from(self.state.epochs));
+        self.cfg.optimizer.update(params, opt, grad, self.state.lr, t);
         self.cfg.projection.after_update(params, self.state.updates);
     }
 
@@ -772,7 +774,8 @@ mod tests {
 
     const SGD_MOMENTUM: Optimizer =
         Optimizer::Sgd(Sgd { lr: 0.05, momentum: 0.9, weight_decay: 0.001 });
-    const ADAM: Optimizer = Optimizer::Adam(Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const ADAM: Optimizer =
+        Optimizer::Adam(Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, by_epoch: false });
     const PLAIN_SGD: Optimizer = Optimizer::Sgd(Sgd { lr: 0.5, momentum: 0.0, weight_decay: 0.0 });
 
     fn config(

@@ -290,7 +290,7 @@ fuzz_target!(|data: &[u8]| {
     let mut batch_size = rows.max(1) + extra_rows;
     let mut block_rows = block_rows;
     let mut schedule = LrSchedule { decay: 0.96, min: 1e-5, start_epoch: 0 };
-    let mut adam = Adam { lr: sgd.lr, beta1, beta2, eps: 1e-8 };
+    let mut adam = Adam { lr: sgd.lr, beta1, beta2, eps: 1e-8, by_epoch: false };
     match invalid {
         1 => (ra.visible, dd.visible) = (0, 0),
         2 => (ra.hidden, dd.hidden) = (0, 0),

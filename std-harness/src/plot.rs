@@ -48,6 +48,9 @@ pub struct Panel {
     pub y_label: String,
     /// The curves.
     pub series: Vec<Series>,
+    /// Fixed y range (e.g. `[0, 0.5]` for a Hamming distance); bands are clipped to it.
+    /// `None`: fitted to the data.
+    pub y_range: Option<(f64, f64)>,
 }
 
 /// Matplotlib's tab10 colours for the four methods, in the paper's assignment.
@@ -92,7 +95,10 @@ where
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let mut pad = ((hi - lo) * 0.05).max(1e-3);
+    if let Some((a, b)) = panel.y_range {
+        (lo, hi, pad) = (a, b, 0.0);
+    }
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     if panel.log_x {
         let chart = ChartBuilder::on(area)
@@ -144,8 +150,12 @@ where
             .filter(|(_, (m, _))| m.is_finite())
             .map(|(e, (&m, &d))| ((e + 1) as f64, m, d))
             .collect();
-        let mut band: Vec<(f64, f64)> = pts.iter().map(|&(x, m, d)| (x, m + d)).collect();
-        band.extend(pts.iter().rev().map(|&(x, m, d)| (x, m - d)));
+        let clip = |y: f64| match panel.y_range {
+            Some((a, b)) => y.clamp(a, b),
+            None => y,
+        };
+        let mut band: Vec<(f64, f64)> = pts.iter().map(|&(x, m, d)| (x, clip(m + d))).collect();
+        band.extend(pts.iter().rev().map(|&(x, m, d)| (x, clip(m - d))));
         chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled()))).map_err(err)?;
         chart
             .draw_series(LineSeries::new(pts.iter().map(|&(x, m, _)| (x, m)), c.stroke_width(2)))
@@ -296,6 +306,98 @@ pub fn draw_loglog(
     Ok(())
 }
 
+/// Draws `lines` on linear axes (x and y), a marker at each point, into `<stem>.png` and
+/// `<stem>.svg`, in the style of [`draw`]: for measurements against time.
+///
+/// # Errors
+/// A drawing or file error, as text.
+pub fn draw_xy(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<(), String> {
+    register_font();
+    let size = (720, 480);
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw_xy_on(&root, title, x_label, y_label, lines)?;
+        root.present().map_err(|e| format!("{}: {e}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw_xy_on(&root, title, x_label, y_label, lines)?;
+        root.present().map_err(|e| format!("{}: {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
+fn draw_xy_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let ok = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+    let range = |vals: Vec<f64>| {
+        let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !lo.is_finite() {
+            return 0.0..1.0;
+        }
+        let pad = ((hi - lo) * 0.06).max(1e-3);
+        lo - pad..hi + pad
+    };
+    let pts = || lines.iter().flat_map(|l| l.points.iter().copied().filter(ok));
+    let xs = range(pts().map(|p| p.0).collect());
+    let ys = range(pts().map(|p| p.1).collect());
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(75)
+        .build_cartesian_2d(xs, ys)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(err)?;
+    for l in lines {
+        let c = RGBColor(l.color.0, l.color.1, l.color.2);
+        let p: Vec<(f64, f64)> = l.points.iter().copied().filter(ok).collect();
+        chart
+            .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2)))
+            .map_err(err)?
+            .label(&l.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        chart.draw_series(p.iter().map(|&q| Circle::new(q, 4, c.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +413,7 @@ mod tests {
             std: vec![0.05; 50],
         };
         let panel = Panel {
+            y_range: None,
             title: "Test".into(),
             x_label: "Epoch".into(),
             log_x: true,

@@ -73,6 +73,8 @@ pub struct Curves {
     pub method_access: Vec<(f64, f64)>,
     /// `(mean, std)` per singular-value index after the last epoch.
     pub svd: Vec<(f64, f64)>,
+    /// The same for `σ_i/σ_1` (each run scaled by its largest singular value).
+    pub svd_scaled: Vec<(f64, f64)>,
     /// Mean training seconds per epoch over all runs.
     pub seconds_per_epoch: f64,
 }
@@ -103,16 +105,26 @@ fn aggregate(label: String, runs: &[Vec<EpochReport>]) -> Curves {
     };
     let n_sv =
         runs.first().and_then(|r| r.last()).and_then(|l| l.svd.as_ref()).map_or(0, |s| s.len());
-    let svd = (0..n_sv)
-        .map(|i| {
-            mean_std(
-                &runs
-                    .iter()
-                    .map(|r| r.last().and_then(|l| l.svd.as_ref()).map_or(f64::NAN, |s| s[i]))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
+    let sv_col = |scaled: bool| -> Vec<(f64, f64)> {
+        (0..n_sv)
+            .map(|i| {
+                mean_std(
+                    &runs
+                        .iter()
+                        .map(|r| {
+                            r.last().and_then(|l| l.svd.as_ref()).map_or(f64::NAN, |s| {
+                                if scaled {
+                                    s[i] / s[0]
+                                } else {
+                                    s[i]
+                                }
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect()
+    };
     let total: f64 = runs.iter().flat_map(|r| r.iter().map(|e| e.seconds)).sum();
     let count = runs.iter().map(|r| r.len()).sum::<usize>().max(1);
     Curves {
@@ -121,7 +133,8 @@ fn aggregate(label: String, runs: &[Vec<EpochReport>]) -> Curves {
         hd_test: col(&|r| r.hd_test),
         gs_access: col(&|r| r.gs_access),
         method_access: col(&|r| r.method_access),
-        svd,
+        svd: sv_col(false),
+        svd_scaled: sv_col(true),
         seconds_per_epoch: total / count as f64,
     }
 }
@@ -205,7 +218,9 @@ pub fn reproduce(
     );
     let mut fig2 =
         String::from("method,epoch,hd_train_mean,hd_train_std,hd_test_mean,hd_test_std\n");
-    let mut fig3 = String::from("method,index,singular_value_mean,singular_value_std\n");
+    let mut fig3 = String::from(
+        "method,index,singular_value_mean,singular_value_std,scaled_mean,scaled_std\n",
+    );
     for c in &curves {
         for e in 0..c.hd_train.len() {
             let _ = writeln!(
@@ -230,7 +245,17 @@ pub fn reproduce(
             );
         }
         for (i, (m, s)) in c.svd.iter().enumerate() {
-            let _ = writeln!(fig3, "{},{},{},{}", c.label, i + 1, fmt(*m), fmt(*s));
+            let (sm, ss) = c.svd_scaled[i];
+            let _ = writeln!(
+                fig3,
+                "{},{},{},{},{},{}",
+                c.label,
+                i + 1,
+                fmt(*m),
+                fmt(*s),
+                fmt(sm),
+                fmt(ss)
+            );
         }
     }
     write_file(&cfg.out.join("fig1.csv"), fig1.as_bytes())?;
@@ -255,6 +280,8 @@ pub fn reproduce(
         x_label: x.into(),
         log_x,
         y_label: y.into(),
+        // Hamming distances live in [0, 0.5] (0.5 = guessing), accessibilities in [0, 1].
+        y_range: if y == "Hamming distance" { Some((0.0, 0.5)) } else { None },
         series: s,
     };
     draw(
@@ -297,13 +324,22 @@ pub fn reproduce(
     )?;
     draw(
         &cfg.out.join("fig3"),
-        &[panel(
-            &format!("Singular values of W after {} epochs", cfg.epochs),
-            "Index",
-            false,
-            "Singular value",
-            series(&|c| &c.svd, false),
-        )],
+        &[
+            panel(
+                &format!("Singular values of W after {} epochs", cfg.epochs),
+                "Index",
+                false,
+                "Singular value",
+                series(&|c| &c.svd, false),
+            ),
+            panel(
+                "Scaled by the largest",
+                "Index",
+                false,
+                "σ / σ₁",
+                series(&|c| &c.svd_scaled, false),
+            ),
+        ],
     )?;
 
     let at: Vec<u32> = [1u32, 10, 100, 300].into_iter().filter(|&e| e <= cfg.epochs).collect();

@@ -40,6 +40,12 @@ pub(crate) struct EvalArgs {
     /// Draws per image in the HD evaluation.
     #[arg(long, default_value_t = 100)]
     eval_repeats: usize,
+    /// Gibbs steps v -> h -> v per HD draw.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    eval_steps: usize,
+    /// Hold the kept pixels at the image's values during the HD steps (image completion).
+    #[arg(long)]
+    eval_clamp: bool,
     /// Largest layer to enumerate for the exact NLL and ground state (at most 30).
     #[arg(long, default_value_t = 24)]
     max_enum: usize,
@@ -78,7 +84,10 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
     }
     let enumerable = view.visible().min(view.hidden()) <= a.max_enum.min(MAX_ENUM_BITS);
     let track = Track { gs: enumerable, method: false, svd: true, nll: enumerable };
-    let protocol = HdProtocol { repeats: a.eval_repeats, ..HdProtocol::default() };
+    if a.eval_steps == 0 {
+        return fail(2, "--eval-steps must be at least 1");
+    }
+    let protocol = HdProtocol { repeats: a.eval_repeats, steps: a.eval_steps, clamp: a.eval_clamp };
     let method = if matches!(model, Model::Ra { .. }) {
         Method::Pid(rapid_core::NegativePhase::Patterns)
     } else {

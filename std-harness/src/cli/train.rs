@@ -108,7 +108,9 @@ pub(crate) struct TrainArgs {
     /// image weighs the same; the authors' code), mean (plain mean), or drop.
     #[arg(long, default_value = "scaled")]
     partial_batch: PartialBatch,
-    /// Optimizer: sgd or adam [default: sgd for pid, adam otherwise].
+    /// Optimizer: sgd, adam, or adam-epoch (Adam with the authors' reference code's bias
+    /// correction by epoch number instead of update count) [default: sgd for pid, adam
+    /// otherwise].
     #[arg(long)]
     optimizer: Option<Optimizer>,
     /// Initial learning rate [default: 0.02 for pid, 0.001 otherwise].
@@ -151,6 +153,12 @@ pub(crate) struct TrainArgs {
     /// Draws per image in the HD evaluation [default: 100; 1 for mnist, idx:, npy:].
     #[arg(long)]
     eval_repeats: Option<usize>,
+    /// Gibbs steps v -> h -> v per HD draw [default: 1, the paper's protocol].
+    #[arg(long, value_name = "N")]
+    eval_steps: Option<usize>,
+    /// Hold the kept pixels at the image's values during the HD steps (image completion).
+    #[arg(long)]
+    eval_clamp: bool,
     /// Also track, comma-separated: gs, method, svd, nll.
     #[arg(long, default_value = "")]
     track: Track,
@@ -175,7 +183,7 @@ pub(crate) struct TrainArgs {
 }
 
 /// Training settings that a checkpoint fixes (refused together with --resume).
-const SETTINGS: [&str; 24] = [
+const SETTINGS: [&str; 26] = [
     "dataset",
     "test",
     "binarize",
@@ -199,6 +207,8 @@ const SETTINGS: [&str; 24] = [
     "split_seed",
     "eval_every",
     "eval_repeats",
+    "eval_steps",
+    "eval_clamp",
     "track",
 ];
 
@@ -243,7 +253,11 @@ fn train_config(a: &TrainArgs, data: &Dataset) -> (Preset, TrainConfig) {
         },
         seed: a.seed,
         eval_every: a.eval_every.unwrap_or(p.eval_every),
-        eval: HdProtocol { repeats: a.eval_repeats.unwrap_or(p.eval.repeats), ..p.eval },
+        eval: HdProtocol {
+            repeats: a.eval_repeats.unwrap_or(p.eval.repeats),
+            steps: a.eval_steps.unwrap_or(p.eval.steps),
+            clamp: a.eval_clamp || p.eval.clamp,
+        },
         track: a.track,
         arith: a.arith,
     };
@@ -414,9 +428,12 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     } else {
         println!("# {header}");
         println!(
-            "# HD: reconstruction from the {}, {} draws per image",
+            "# HD: reconstruction from the {}, {} draws per image, {} Gibbs step{}{}",
             data.kept_description(),
-            cfg.eval.repeats
+            cfg.eval.repeats,
+            cfg.eval.steps,
+            if cfg.eval.steps == 1 { "" } else { "s" },
+            if cfg.eval.clamp { " with the kept pixels clamped" } else { "" }
         );
         let mut cols = format!(
             "{:>7} {:>11} {:>10} {:>9} {:>9}",

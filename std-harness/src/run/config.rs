@@ -121,6 +121,9 @@ pub enum Optimizer {
     Sgd,
     /// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8).
     Adam,
+    /// Adam with the bias correction of the authors' reference code: by the 1-based epoch
+    /// number instead of the update count (`adam-epoch`), for comparisons with it.
+    AdamByEpoch,
 }
 
 impl FromStr for Optimizer {
@@ -129,7 +132,8 @@ impl FromStr for Optimizer {
         match s {
             "sgd" => Ok(Optimizer::Sgd),
             "adam" => Ok(Optimizer::Adam),
-            _ => Err(format!("unknown optimizer '{s}' (expected sgd or adam)")),
+            "adam-epoch" => Ok(Optimizer::AdamByEpoch),
+            _ => Err(format!("unknown optimizer '{s}' (expected sgd, adam or adam-epoch)")),
         }
     }
 }
@@ -139,6 +143,7 @@ impl fmt::Display for Optimizer {
         f.write_str(match self {
             Optimizer::Sgd => "sgd",
             Optimizer::Adam => "adam",
+            Optimizer::AdamByEpoch => "adam-epoch",
         })
     }
 }
@@ -576,7 +581,11 @@ impl TrainConfig {
                     momentum: self.momentum,
                     weight_decay: self.weight_decay,
                 }),
-                Optimizer::Adam => CoreOptimizer::Adam(Adam { lr: self.lr, ..Adam::default() }),
+                Optimizer::Adam | Optimizer::AdamByEpoch => CoreOptimizer::Adam(Adam {
+                    lr: self.lr,
+                    by_epoch: self.optimizer == Optimizer::AdamByEpoch,
+                    ..Adam::default()
+                }),
             },
             projection: self.projection,
             schedule: self.schedule,
@@ -709,7 +718,7 @@ mod tests {
 
     #[test]
     fn plain_enums_parse_and_print() {
-        for o in [Optimizer::Sgd, Optimizer::Adam] {
+        for o in [Optimizer::Sgd, Optimizer::Adam, Optimizer::AdamByEpoch] {
             assert_eq!(o.to_string().parse::<Optimizer>(), Ok(o));
         }
         for p in [PartialBatch::Scaled, PartialBatch::Mean, PartialBatch::Drop] {
@@ -719,7 +728,7 @@ mod tests {
         assert_eq!(PartialBatch::Scaled.to_string(), "scaled");
         assert_eq!(
             "rmsprop".parse::<Optimizer>().unwrap_err(),
-            "unknown optimizer 'rmsprop' (expected sgd or adam)"
+            "unknown optimizer 'rmsprop' (expected sgd, adam or adam-epoch)"
         );
         assert!("SGD".parse::<Optimizer>().is_err(), "names are case-sensitive");
         assert_eq!(

@@ -207,7 +207,7 @@ impl Trainer {
         let n = engine.param_len();
         let opt = match cfg.optimizer {
             Optimizer::Sgd => vec![0.0; n],
-            Optimizer::Adam => vec![0.0; 2 * n],
+            Optimizer::Adam | Optimizer::AdamByEpoch => vec![0.0; 2 * n],
         };
         let mut chain_words = vec![0u64; engine.chain_words_len()];
         init_chains(&mut chain_words, v, &mut rng);
@@ -406,7 +406,7 @@ impl Trainer {
             model: self.model.clone(),
             opt: match self.cfg.optimizer {
                 Optimizer::Sgd => OptSnapshot::Sgd { velocity: self.opt.clone() },
-                Optimizer::Adam => OptSnapshot::Adam {
+                Optimizer::Adam | Optimizer::AdamByEpoch => OptSnapshot::Adam {
                     m: self.opt[..n].to_vec(),
                     v: self.opt[n..].to_vec(),
                     t: st.updates,
@@ -439,9 +439,10 @@ impl Trainer {
         let n = st.model.params().len();
         t.opt = match (st.opt, cfg.optimizer) {
             (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => velocity,
-            (OptSnapshot::Adam { mut m, v, t: steps }, Optimizer::Adam)
-                if m.len() == n && v.len() == n =>
-            {
+            (
+                OptSnapshot::Adam { mut m, v, t: steps },
+                Optimizer::Adam | Optimizer::AdamByEpoch,
+            ) if m.len() == n && v.len() == n => {
                 if steps != st.updates {
                     return Err(format!(
                         "the saved Adam step count ({steps}) differs from the update count ({})",
