@@ -4,7 +4,9 @@
 //! vendored MNIST subset, the user's files), readers for outside data (IDX files such as
 //! MNIST, gzip or plain, in [`idx`]; NumPy `.npy` arrays in [`npy`], which also writes them),
 //! the reconstruction metric ([`metrics`]), exact enumeration of small models ([`exact`]:
-//! log Z, NLL, model averages, ground state), the training loop ([`run`]), sampling and image
+//! log Z, NLL, model averages, ground state), annealed importance sampling for larger ones
+//! ([`ais`]: AIS estimates of log Z, RAISE estimates of the NLL), the paper's Fig. 4
+//! ([`fig4`]), the training loop ([`run`]), sampling and image
 //! grids ([`sample`]), model files written atomically ([`modelio`]), seeding ([`seed`]),
 //! training-speed measurements ([`mod@bench`]), and the `rapid` command-line program.
 //!
@@ -12,10 +14,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ais;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod exact;
+pub mod fig4;
 pub mod idx;
 pub mod linalg;
 pub mod metrics;

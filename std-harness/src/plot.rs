@@ -163,8 +163,15 @@ where
             .label(&s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
     }
+    // A fixed range has room above the curves (a Hamming distance rarely nears 0.5).
+    let position = if panel.y_range.is_some() {
+        SeriesLabelPosition::UpperRight
+    } else {
+        SeriesLabelPosition::MiddleRight
+    };
     chart
         .configure_series_labels()
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
@@ -306,8 +313,9 @@ pub fn draw_loglog(
     Ok(())
 }
 
-/// Draws `lines` on linear axes (x and y), a marker at each point, into `<stem>.png` and
-/// `<stem>.svg`, in the style of [`draw`]: for measurements against time.
+/// Draws `lines` with a linear x axis and a logarithmic y axis (points with `y ≤ 0` are
+/// skipped), a marker at each point, into `<stem>.png` and `<stem>.svg`, in the style of
+/// [`draw`]: for measurements against time that span orders of magnitude.
 ///
 /// # Errors
 /// A drawing or file error, as text.
@@ -348,7 +356,7 @@ where
     DB::ErrorType: 'static,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let ok = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+    let ok = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && y > 0.0;
     let range = |vals: Vec<f64>| {
         let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -360,13 +368,13 @@ where
     };
     let pts = || lines.iter().flat_map(|l| l.points.iter().copied().filter(ok));
     let xs = range(pts().map(|p| p.0).collect());
-    let ys = range(pts().map(|p| p.1).collect());
+    let ys = log_range(pts().map(|p| p.1), 1.3);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(75)
-        .build_cartesian_2d(xs, ys)
+        .build_cartesian_2d(xs, ys.log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -374,6 +382,8 @@ where
         .y_desc(y_label)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(err)?;

@@ -163,9 +163,10 @@ pub struct Grid {
     pub scale: usize,
 }
 
-/// Encodes images (`height·width` values each) as a greyscale PNG grid: `+1` black, `−1`
-/// white (ink on paper, as digits are drawn), values in between grey (`0` mid-grey); one scale-pixel gap of light grey between images. Images with
-/// `framed[i]` get a frame in the gap around them (drawn black); `framed` may be empty.
+/// Encodes images (`height·width` values each) as an RGB PNG grid: `+1` black, `−1` white
+/// (ink on paper, as digits are drawn), values in between grey (`0` mid-grey); one
+/// scale-pixel gap of light grey between images. Images with `framed[i]` get a red frame in
+/// the gap around them; `framed` may be empty.
 ///
 /// # Panics
 /// If the grid has no image, a zero size, or `framed` is non-empty and of another length.
@@ -179,13 +180,17 @@ pub fn grid_png(images: &[f32], grid: Grid, framed: &[bool]) -> Vec<u8> {
     let gap = scale;
     let (cell_w, cell_h) = (width * scale + gap, height * scale + gap);
     let (w_px, h_px) = (cols * cell_w + gap, rows * cell_h + gap);
-    let mut px = vec![200u8; w_px * h_px];
+    let mut px = vec![200u8; w_px * h_px * 3];
+    let mut put = |x: usize, y: usize, rgb: [u8; 3]| {
+        let at = 3 * (y * w_px + x);
+        px[at..at + 3].copy_from_slice(&rgb);
+    };
     for (i, img) in images.chunks_exact(v).enumerate() {
         let (x0, y0) = (gap + (i % cols) * cell_w, gap + (i / cols) * cell_h);
         if framed.get(i).copied().unwrap_or(false) {
             for y in y0 - gap..y0 + height * scale + gap {
                 for x in x0 - gap..x0 + width * scale + gap {
-                    px[y * w_px + x] = 0;
+                    put(x, y, FRAME);
                 }
             }
         }
@@ -193,21 +198,25 @@ pub fn grid_png(images: &[f32], grid: Grid, framed: &[bool]) -> Vec<u8> {
             let grey = (127.5 * (1.0 - val.clamp(-1.0, 1.0))).round() as u8;
             let (py, pxl) = (p / width, p % width);
             for dy in 0..scale {
-                let row = (y0 + py * scale + dy) * w_px;
-                px[row + x0 + pxl * scale..row + x0 + (pxl + 1) * scale].fill(grey);
+                for dx in 0..scale {
+                    put(x0 + pxl * scale + dx, y0 + py * scale + dy, [grey; 3]);
+                }
             }
         }
     }
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, w_px as u32, h_px as u32);
-        enc.set_color(png::ColorType::Grayscale);
+        enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut writer = enc.write_header().expect("in-memory PNG header");
         writer.write_image_data(&px).expect("in-memory PNG data");
     }
     out
 }
+
+/// The frame colour of [`grid_png`] (matplotlib's tab10 red).
+pub const FRAME: [u8; 3] = [214, 39, 40];
 
 /// Writes [`grid_png`] to `path` atomically.
 ///
@@ -283,11 +292,15 @@ mod tests {
         let info = r.next_frame(&mut buf).unwrap();
         // Two cells of 2·3 + 3 pixels plus the outer gap.
         assert_eq!((info.width, info.height), (2 * 9 + 3, 9 + 3));
-        let at = |x: usize, y: usize| buf[y * info.width as usize + x];
-        assert_eq!(at(3, 3), 0, "+1 is black");
-        assert_eq!(at(6, 3), 255, "-1 is white");
-        assert_eq!(at(3, 6), 128, "0 is grey");
-        assert_eq!(at(0, 0), 200, "gap");
-        assert_eq!(at(9 + 1, 1), 0, "frame around the second image");
+        let at = |x: usize, y: usize| {
+            let i = 3 * (y * info.width as usize + x);
+            [buf[i], buf[i + 1], buf[i + 2]]
+        };
+        assert_eq!(at(3, 3), [0; 3], "+1 is black");
+        assert_eq!(at(6, 3), [255; 3], "-1 is white");
+        assert_eq!(at(3, 6), [128; 3], "0 is grey");
+        assert_eq!(at(0, 0), [200; 3], "gap");
+        assert_eq!(at(9 + 1, 1), FRAME, "frame around the second image");
+        assert_eq!(at(2, 1), [200; 3], "no frame around the first");
     }
 }

@@ -30,6 +30,8 @@ pub enum Stream {
     Split = 3,
     /// Synthetic data: random ±1 images for benchmarks ([`crate::data::random`]).
     Data = 4,
+    /// Annealed importance sampling ([`crate::ais`]): forward runs and RAISE runs.
+    Ais = 5,
     /// Sampling chains of `rapid sample` ([`crate::sample`]).
     Sample = 6,
 }
@@ -51,6 +53,8 @@ mod tests {
         assert_eq!(a, stream(1, Stream::Train, 0, 0).next_u64());
         assert_ne!(a, stream(1, Stream::Eval, 0, 0).next_u64());
         assert_ne!(a, stream(1, Stream::Data, 0, 0).next_u64());
+        assert_ne!(a, stream(1, Stream::Ais, 0, 0).next_u64());
+        assert_ne!(a, stream(1, Stream::Sample, 0, 0).next_u64());
         assert_ne!(a, stream(2, Stream::Train, 0, 0).next_u64());
         assert_ne!(
             stream(1, Stream::Eval, 0, 1).next_u64(),

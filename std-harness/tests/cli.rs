@@ -382,3 +382,200 @@ fn model_files_do_not_depend_on_the_thread_count() {
         assert_eq!(files[0], files[1], "{method}: 1 and 2 threads differ");
     }
 }
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The datasets' presets are named in the header; file data load, and their errors are one
+/// line with exit 2.
+#[test]
+fn presets_and_file_data() {
+    let o = rapid(&[
+        "train",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "1",
+        "--hidden",
+        "50",
+        "--patterns",
+        "10",
+        "--eval-every",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(last["dataset"], "mnist");
+    assert_eq!(last["method"], "pid-gibbs:1", "the MNIST preset's method");
+    assert_eq!(last["visible"], 784);
+    let hd = last["hd_test"].as_f64().unwrap();
+    assert!(hd > 0.0 && hd < 0.5, "{hd}");
+    let o = rapid(&["train", "--dataset", "bas:5", "--epochs", "1", "--eval-every", "0"]);
+    assert!(stdout(&o).starts_with("# bas:5 (preset bas: "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("K=40"), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    // Bars 4x4 as a {0, 1} uint8-like float array in a .npy file, trained on as a user's data.
+    let mut img = Vec::new();
+    for row in ["1000", "1100", "1110", "1011", "1101"] {
+        for neg in [false, true] {
+            for _ in 0..4 {
+                img.extend(row.chars().map(|c| if (c == '1') != neg { 1.0f32 } else { 0.0 }));
+            }
+        }
+    }
+    let npy = dir.path().join("bars.npy");
+    std::fs::write(&npy, rapid_harness::npy::encode_f32(&img, &[10, 16])).unwrap();
+    let spec = format!("npy:{}", npy.display());
+    let o = rapid(&[
+        "train",
+        "--dataset",
+        &spec,
+        "--shape",
+        "4x4",
+        "--method",
+        "pid",
+        "--hidden",
+        "100",
+        "--patterns",
+        "8",
+        "--batch",
+        "3",
+        "--lr",
+        "0.02",
+        "--epochs",
+        "3",
+        "--projection",
+        "sign",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bad = [
+        vec!["train", "--dataset", "npy:/nonexistent/x.npy"],
+        vec!["train", "--dataset", "bars4", "--binarize", "0.5"],
+        vec!["train", "--dataset", &spec, "--shape", "3x3"],
+        vec!["train", "--dataset", "idx:"],
+    ];
+    for args in bad {
+        let o = rapid(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// `rapid sample` writes a PNG grid and an .npy of ±1 samples and judges BAS samples.
+#[test]
+fn sample_writes_grid_npy_and_bas_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.rapid");
+    let m = model.to_str().unwrap();
+    let o = rapid(&[
+        "train",
+        "--dataset",
+        "bas:4",
+        "--epochs",
+        "20",
+        "--eval-every",
+        "0",
+        "--hidden",
+        "200",
+        "--out",
+        m,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let png = dir.path().join("g.png");
+    let npy = dir.path().join("s.npy");
+    let o = rapid(&[
+        "sample",
+        "--model",
+        m,
+        "--dataset",
+        "bas:4",
+        "--start",
+        "zero",
+        "--chains",
+        "30",
+        "--steps",
+        "20",
+        "--out",
+        png.to_str().unwrap(),
+        "--npy",
+        npy.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let valid = j["bas_valid"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&valid) && j["bas_novel"].as_f64().is_some());
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let a = rapid_harness::npy::read(&npy).unwrap();
+    assert_eq!(a.shape, [30, 16]);
+    assert!(a.data.iter().all(|&x| x == 1.0 || x == -1.0));
+    // The same seed gives the same samples.
+    let npy2 = dir.path().join("s2.npy");
+    rapid(&[
+        "sample",
+        "--model",
+        m,
+        "--dataset",
+        "bas:4",
+        "--start",
+        "zero",
+        "--chains",
+        "30",
+        "--steps",
+        "20",
+        "--npy",
+        npy2.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&npy).unwrap(), std::fs::read(&npy2).unwrap());
+    let o = rapid(&["sample", "--model", m, "--start", "data"]);
+    assert_eq!(o.status.code(), Some(2), "--start data needs --dataset");
+}
+
+/// `rapid eval --ais` on an enumerable model: the AIS estimate is close to the exact log Z,
+/// and both NLLs are reported.
+#[test]
+fn eval_ais_agrees_with_exact_on_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.rapid");
+    let m = model.to_str().unwrap();
+    let o = rapid(&[
+        "train",
+        "--method",
+        "cd:1",
+        "--epochs",
+        "30",
+        "--hidden",
+        "12",
+        "--biases",
+        "--eval-every",
+        "0",
+        "--out",
+        m,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = rapid(&[
+        "eval",
+        "--model",
+        m,
+        "--ais",
+        "--ais-betas",
+        "2000",
+        "--ais-runs",
+        "50",
+        "--raise-images",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let exact = j["nll_test"].as_f64().unwrap();
+    let ais = j["ais"]["nll_test"].as_f64().unwrap();
+    let raise = j["ais"]["raise_nll_test"].as_f64().unwrap();
+    assert!((exact - ais).abs() < 0.05, "exact {exact} vs AIS {ais}");
+    assert!((exact - raise).abs() < 0.2, "exact {exact} vs RAISE {raise}");
+    assert!((j["uniform_nll"].as_f64().unwrap() - 16.0 * std::f64::consts::LN_2).abs() < 1e-9);
+}

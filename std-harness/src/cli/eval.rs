@@ -1,9 +1,13 @@
-//! `rapid eval`: HD, exact NLL and ground state of a model file.
+//! `rapid eval`: HD, exact NLL and ground state of a model file, and AIS/RAISE estimates.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Args;
+use rapid_harness::ais::{
+    ais_log_z, mean_nll, raise_nll, AisOptions, Base, RaiseOptions, Schedule,
+};
 use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::exact::MAX_ENUM_BITS;
 use rapid_harness::metrics::HdProtocol;
@@ -49,6 +53,23 @@ pub(crate) struct EvalArgs {
     /// Largest layer to enumerate for the exact NLL and ground state (at most 30).
     #[arg(long, default_value_t = 24)]
     max_enum: usize,
+    /// Also estimate log Z by annealed importance sampling (any size; base: the training
+    /// images' pixel rates), and the NLLs from it.
+    #[arg(long)]
+    ais: bool,
+    /// AIS steps: intervals of a sigmoid schedule, beta_k = (s(d(2k/N - 1)) - s(-d)) /
+    /// (s(d) - s(-d)) with d = 4 (fine near both ends).
+    #[arg(long, default_value_t = 10_000, value_name = "N", requires = "ais")]
+    ais_betas: usize,
+    /// Independent AIS runs.
+    #[arg(long, default_value_t = 100, value_name = "M", requires = "ais")]
+    ais_runs: usize,
+    /// Test images for RAISE (reverse AIS), the conservative side of the NLL (0: none).
+    #[arg(long, default_value_t = 100, value_name = "N", requires = "ais")]
+    raise_images: usize,
+    /// Reverse runs per RAISE image.
+    #[arg(long, default_value_t = 1, value_name = "M", requires = "ais")]
+    raise_runs: usize,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -97,10 +118,65 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(1, e),
     };
+    if a.ais && (a.ais_betas < 3 || a.ais_runs == 0 || a.raise_runs == 0) {
+        return fail(2, "--ais-betas must be at least 3, --ais-runs and --raise-runs at least 1");
+    }
+    let ais = a.ais.then(|| {
+        let base = Base::for_model(&view, Some(&data.train));
+        let schedule = Schedule::Sigmoid { intervals: a.ais_betas, delta: 4.0 };
+        let t0 = Instant::now();
+        let est = ais_log_z(
+            &view,
+            &base,
+            &AisOptions {
+                schedule: schedule.clone(),
+                runs: a.ais_runs,
+                seed: a.seed,
+                ..AisOptions::default()
+            },
+        );
+        let nll_train = mean_nll(&view, &data.train, est.log_z);
+        let nll_test = mean_nll(&view, &data.test, est.log_z);
+        let n = a.raise_images.min(data.n_test());
+        let raise = (n > 0).then(|| {
+            raise_nll(
+                &view,
+                &base,
+                &data.test[..n * data.visible()],
+                &RaiseOptions {
+                    schedule,
+                    runs: a.raise_runs,
+                    seed: a.seed,
+                    ..RaiseOptions::default()
+                },
+            )
+        });
+        (est, nll_train, nll_test, raise, n, t0.elapsed().as_secs_f64())
+    });
+    let uniform = view.visible() as f64 * std::f64::consts::LN_2;
     if a.json {
+        let ais_json = ais.as_ref().map(|(est, tr, te, raise, n, secs)| {
+            json!({
+                "betas": a.ais_betas,
+                "runs": a.ais_runs,
+                "log_z": est.log_z,
+                "log_z_std_err": est.std_err,
+                "log_z_low_3sd": if est.log_z_low.is_finite() { Some(est.log_z_low) } else { None },
+                "log_z_high_3sd": est.log_z_high,
+                "ess": est.ess,
+                "nll_train": tr,
+                "nll_test": te,
+                "raise_images": n,
+                "raise_nll_test": raise.as_ref().map(|r| r.mean_nll),
+                "raise_std_err": raise.as_ref().map(|r| r.std_err),
+                "seconds": secs,
+            })
+        });
         println!(
             "{}",
             json!({
+                "uniform_nll": uniform,
+                "ais": ais_json,
                 "model": a.model.display().to_string(),
                 "kind": model.describe(),
                 "dataset": a.dataset.to_string(),
@@ -136,6 +212,24 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 view.visible().min(view.hidden()),
                 a.max_enum
             ),
+        }
+        println!(
+            "uniform model    NLL {uniform:.4} = V·ln 2 (any model worth having is below it); HD 0.5 = guessing"
+        );
+        if let Some((est, tr, te, raise, n, secs)) = &ais {
+            println!(
+                "AIS log Z        {:.4} ± {:.4} (std. error over {} runs, {} betas; ESS {:.1}; {secs:.1} s)",
+                est.log_z, est.std_err, a.ais_runs, a.ais_betas, est.ess
+            );
+            println!(
+                "AIS NLL          {tr:.4} train / {te:.4} test (nats per image; in expectation a lower bound: AIS underestimates log Z)"
+            );
+            if let Some(r) = raise {
+                println!(
+                    "RAISE NLL        {:.4} ± {:.4} on {n} test images (in expectation an upper bound, for the annealed model)",
+                    r.mean_nll, r.std_err
+                );
+            }
         }
         if let Some(sv) = &e.svd {
             let shown: Vec<String> = sv.iter().take(8).map(|x| format!("{x:.3}")).collect();

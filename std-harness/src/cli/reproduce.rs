@@ -1,10 +1,12 @@
-//! `rapid reproduce`: the paper's Figs. 1-3 and a summary table.
+//! `rapid reproduce`: the paper's Figs. 1-3 and 4 and their summary tables.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use rapid_harness::fig4::{fig4a, fig4b, Fig4aConfig, Fig4bConfig};
 use rapid_harness::reproduce::{paper_methods, reproduce, ReproduceConfig};
+use serde_json::Value;
 
 use super::{fail, progress_bar};
 
@@ -16,17 +18,58 @@ its seed and the output does not depend on the thread count. Every epoch is eval
 Writes to DIR: runs.csv, fig1.csv, fig2.csv, fig3.csv, fig1/fig2/fig3 .png and .svg (mean over
 seeds with ±1 standard deviation bands, log epoch axis), and summary.json (values at epochs 1,
 10, 100, 300 and the wall time). All figures come from the same runs, so naming several costs
-nothing extra.")]
+nothing extra.
+
+fig4a: RAPID on BAS 12x12 with its preset (K=40, H=1000, batch 120, 80/20 split) for seeds
+0..N in parallel: HD of the training and test sets at epochs 1, 2, 3, 5, 7, 10, 20, ... and the
+last (--eval-repeats draws per image), then --chains samples per seed from v = 0 (--steps Gibbs
+steps): the share of valid BAS images and of novel ones among them. Writes fig4a.csv,
+fig4a-runs.csv, fig4a.png/svg, fig4a-samples.png (seed 0, novel samples framed) and
+fig4a-summary.json.
+
+fig4b: on the MNIST subset, RAPID (pid-gibbs:1, pid-gibbs:10), PCD-10 (100 chains) and CD-10, each with the
+MNIST preset for its method, train one after the other for --budget training seconds on the
+whole machine; --snapshots models per method, evenly spaced over the budget, are measured by
+AIS (test NLL per image in nats, an estimate that is low in expectation) and the final models
+by RAISE on --raise-images test images (high in expectation). Evaluation is off the clock.
+Writes fig4b.csv, fig4b.png/svg (test NLL against training seconds), fig4b-samples.png (10x10
+samples of pid-gibbs:1, random start, 200 steps) and fig4b-summary.json. Times depend on the
+machine and on what else runs on it.")]
 pub(crate) struct ReproduceArgs {
-    /// Figures: fig1, fig2, fig3 or all (the runs are shared; all figures are written).
-    #[arg(required = true, value_parser = ["fig1", "fig2", "fig3", "all"])]
+    /// Figures: fig1, fig2, fig3 or all (Bars 4x4; the runs are shared, all three are
+    /// written), fig4a (BAS 12x12), fig4b (MNIST).
+    #[arg(required = true, value_parser = ["fig1", "fig2", "fig3", "all", "fig4a", "fig4b"])]
     figures: Vec<String>,
-    /// Seeds per method.
+    /// Seeds per method (figs 1-3, 4a).
     #[arg(long, default_value_t = 10)]
     seeds: u64,
-    /// Epochs per run.
-    #[arg(long, default_value_t = 300)]
-    epochs: u32,
+    /// Epochs per run [default: 300 for figs 1-3, 100 for fig4a].
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// HD draws per image (fig4a).
+    #[arg(long, default_value_t = 20)]
+    eval_repeats: usize,
+    /// Samples per seed (fig4a).
+    #[arg(long, default_value_t = 1000)]
+    chains: usize,
+    /// Gibbs steps per sample (fig4a).
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Training seconds per method (fig4b).
+    #[arg(long, default_value_t = 120.0)]
+    budget: f64,
+    /// Models measured per method (fig4b).
+    #[arg(long, default_value_t = 6)]
+    snapshots: usize,
+    /// AIS inverse temperatures per measurement (fig4b).
+    #[arg(long, default_value_t = 3000)]
+    ais_betas: usize,
+    /// AIS runs per measurement (fig4b).
+    #[arg(long, default_value_t = 32)]
+    ais_runs: usize,
+    /// Test images for RAISE on the final models (fig4b; 0: none).
+    #[arg(long, default_value_t = 100)]
+    raise_images: usize,
     /// Hidden units.
     #[arg(long, default_value_t = 1000)]
     hidden: usize,
@@ -36,15 +79,74 @@ pub(crate) struct ReproduceArgs {
 }
 
 pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
-    if a.seeds == 0 || a.epochs == 0 {
+    if a.seeds == 0 || a.epochs == Some(0) {
         return fail(2, "--seeds and --epochs must be at least 1");
     }
+    let wants = |f: &str| a.figures.iter().any(|x| x == f);
+    if wants("fig4a") || wants("fig4b") {
+        if a.eval_repeats == 0 || a.chains == 0 || a.snapshots == 0 || a.ais_runs == 0 {
+            return fail(
+                2,
+                "--eval-repeats, --chains, --snapshots and --ais-runs must be at least 1",
+            );
+        }
+        if !(a.budget.is_finite() && a.budget > 0.0) || a.ais_betas < 3 {
+            return fail(2, "--budget must be positive and --ais-betas at least 3");
+        }
+    }
+    if wants("fig4a") {
+        let cfg = Fig4aConfig {
+            seeds: a.seeds,
+            epochs: a.epochs.unwrap_or(100),
+            eval_repeats: a.eval_repeats,
+            chains: a.chains,
+            steps: a.steps,
+            out: a.out.clone(),
+        };
+        eprintln!(
+            "rapid reproduce fig4a: BAS 12x12, {} seeds x {} epochs on {} threads",
+            cfg.seeds,
+            cfg.epochs,
+            rayon::current_num_threads()
+        );
+        let pb = progress_bar(cfg.seeds * u64::from(cfg.epochs), "epochs");
+        let r = fig4a(&cfg, &|done, _| pb.set_position(done));
+        pb.finish_and_clear();
+        match r {
+            Ok(s) => print_fig4a(&s, &a.out),
+            Err(e) => return fail(1, e),
+        }
+    }
+    if wants("fig4b") {
+        let cfg = Fig4bConfig {
+            budget: a.budget,
+            snapshots: a.snapshots,
+            ais_betas: a.ais_betas,
+            ais_runs: a.ais_runs,
+            raise_images: a.raise_images,
+            seed: 0,
+            out: a.out.clone(),
+        };
+        eprintln!(
+            "rapid reproduce fig4b: MNIST subset, 4 methods x {:.0} training seconds on {} threads, then AIS",
+            cfg.budget,
+            rayon::current_num_threads()
+        );
+        match fig4b(&cfg, &|line| eprintln!("{line}")) {
+            Ok(s) => print_fig4b(&s, &a.out),
+            Err(e) => return fail(1, e),
+        }
+    }
+    if !(wants("fig1") || wants("fig2") || wants("fig3") || wants("all")) {
+        return ExitCode::SUCCESS;
+    }
+    let epochs = a.epochs.unwrap_or(300);
     if a.hidden == 0 {
         return fail(2, "--hidden must be at least 1");
     }
     let cfg = ReproduceConfig {
         seeds: a.seeds,
-        epochs: a.epochs,
+        epochs,
         hidden: a.hidden,
         out: a.out.clone(),
         methods: paper_methods(),
@@ -54,10 +156,10 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
         a.figures.join(","),
         cfg.methods.len(),
         a.seeds,
-        a.epochs,
+        epochs,
         rayon::current_num_threads()
     );
-    let pb = progress_bar(cfg.methods.len() as u64 * a.seeds * u64::from(a.epochs), "epochs");
+    let pb = progress_bar(cfg.methods.len() as u64 * a.seeds * u64::from(epochs), "epochs");
     let result = reproduce(&cfg, &|done, _| pb.set_position(done));
     pb.finish_and_clear();
     match result {
@@ -65,7 +167,7 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
             println!(
                 "# Bars 4x4, {} seeds, {} epochs, wall time {wall:.1} s; written to {}",
                 a.seeds,
-                a.epochs,
+                epochs,
                 a.out.display()
             );
             println!(
@@ -80,7 +182,7 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
                 }
             };
             for c in &curves {
-                for e in [1u32, 10, 100, 300].into_iter().filter(|&e| e <= a.epochs) {
+                for e in [1u32, 10, 100, 300].into_iter().filter(|&e| e <= epochs) {
                     let i = e as usize - 1;
                     println!(
                         "{:>14} {:>6} {:>15} {:>15} {:>15} {:>15}",
@@ -96,5 +198,68 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, e),
+    }
+}
+
+fn num(v: &Value) -> String {
+    v.as_f64().map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
+fn print_fig4a(s: &Value, out: &std::path::Path) {
+    println!(
+        "# fig4a: BAS 12x12, RAPID, {} seeds, {} epochs, wall time {:.1} s; written to {}",
+        s["seeds"],
+        s["epochs"],
+        s["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+        out.display()
+    );
+    println!("{:>7} {:>17} {:>17}", "epoch", "hd_train", "hd_test");
+    for p in s["hd"].as_array().into_iter().flatten() {
+        println!(
+            "{:>7} {:>8}±{:<8} {:>8}±{:<8}",
+            p["epoch"].as_u64().unwrap_or(0),
+            num(&p["hd_train"]["mean"]),
+            num(&p["hd_train"]["std"]),
+            num(&p["hd_test"]["mean"]),
+            num(&p["hd_test"]["std"])
+        );
+    }
+    let smp = &s["samples"];
+    println!(
+        "# samples from v = 0 ({} per seed, {} steps): valid {}±{}, novel among the valid {}±{}",
+        smp["chains"],
+        smp["steps"],
+        num(&smp["valid"]["mean"]),
+        num(&smp["valid"]["std"]),
+        num(&smp["novel_of_valid"]["mean"]),
+        num(&smp["novel_of_valid"]["std"])
+    );
+}
+
+fn print_fig4b(s: &Value, out: &std::path::Path) {
+    println!(
+        "# fig4b: MNIST subset, {:.0} training seconds per method, wall time {:.1} s; written to {}",
+        s["budget_seconds"].as_f64().unwrap_or(f64::NAN),
+        s["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+        out.display()
+    );
+    println!(
+        "# test NLL per image in nats (uniform model: {}); AIS is low in expectation, RAISE high, the last column certain",
+        num(&s["uniform_nll"])
+    );
+    println!(
+        "{:>16} {:>7} {:>9} {:>12} {:>12} {:>12}",
+        "method", "epochs", "seconds", "nll_ais", "nll_raise", "nll_at_least"
+    );
+    for m in s["methods"].as_array().into_iter().flatten() {
+        println!(
+            "{:>16} {:>7} {:>9.1} {:>12} {:>12} {:>12}",
+            m["method"].as_str().unwrap_or("?"),
+            m["epochs"].as_u64().unwrap_or(0),
+            m["train_seconds"].as_f64().unwrap_or(f64::NAN),
+            num(&m["nll_test_ais"]),
+            num(&m["raise"]["mean_nll"]),
+            num(&m["nll_test_at_least"])
+        );
     }
 }

@@ -28,12 +28,13 @@ Each dataset has a preset, named in the output's first line; any option given ov
           of each epoch. Baselines (cd, pcd, exact): dense W ~ N(0, 0.01^2), no biases, Adam
           lr 0.001, batch 1, no decay. 300 epochs.
   bas:N   the paper's BAS 12x12 set-up: as bars4 with K=40 and batch 120 (baselines: batch
-          120).
+          120); smaller N: batch ceil(n/55), about 55 updates per epoch as on 12x12.
   mnist, idx:, npy:   the authors' MNIST notebook: method pid-gibbs:1, H=3000, K=200, SGD
           lr 0.015, x0.99 per epoch after epoch 100 down to 1e-3, patterns clamped to [-1, 1]
           after every update, 500 epochs, batch 8000 (ceil(n/8) below 16000 training images:
-          1000 for mnist); baselines: dense with biases, H=3000, Adam lr 0.001. Evaluated
-          every 10 epochs with one draw per image.
+          1000 for mnist); baselines (cd, pcd, exact): dense with biases, H=500, batch
+          100, Adam lr 0.001 (the AIS literature's MNIST size). Evaluated every 10 epochs
+          with one draw per image.
 
 Datasets:
   bars4    Bars 4x4, the paper's split: 10 training and 4 test images, each set closed

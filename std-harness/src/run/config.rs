@@ -388,15 +388,17 @@ impl Preset {
     /// * Bars 4×4: [`TrainConfig::paper`], method `pid`.
     /// * Bars and stripes: the paper's Fig. 4a set-up for RA models (K = 40, H = 1000,
     ///   batch 120), with the learning rate and schedule of [`BAS_LR`], [`BAS_DECAY`]; the
-    ///   baselines as on Bars with batch 120.
+    ///   baselines as on Bars with batch 120. Smaller sets than 12×12 use `⌈n/55⌉` images
+    ///   per batch (120 is `⌈6550/55⌉`), so an epoch keeps about 55 updates.
     /// * MNIST, IDX and NumPy data: the authors' MNIST notebook for RA models: H = 3000,
     ///   K = 200, method `pid-gibbs:1`, SGD lr 0.015, ×0.99 per epoch after epoch 100 down to
     ///   1e−3, patterns clamped to [−1, 1] after every update, 500 epochs. The notebook's batch
     ///   is 8000 images of ~57 000 (about 7 updates per epoch); sets of fewer than 16 000
     ///   training images use `⌈n/8⌉` instead (1000 for the 8000-image subset), so an epoch still
-    ///   makes about 8 updates. The baselines: a dense model with biases, H = 3000, Adam lr
-    ///   1e−3, the same batch. Evaluation every 10 epochs with one draw per image (the HD of
-    ///   10 000 images at this size costs about as much as an epoch).
+    ///   makes about 8 updates. The baselines: the set-up of the AIS literature on MNIST
+    ///   (Salakhutdinov & Murray 2008): a dense model with biases, H = 500, batch 100, here
+    ///   with Adam lr 1e−3 and no decay. Evaluation every 10 epochs with one draw per image
+    ///   (the HD of 10 000 images at this size costs about as much as an epoch).
     pub fn for_data(data: &Dataset, method: Option<Method>) -> Preset {
         use crate::data::DatasetSpec;
         match data.spec {
@@ -412,7 +414,9 @@ impl Preset {
             DatasetSpec::Bas(_) => {
                 let method = method.unwrap_or(Method::Pid(NegativePhase::Patterns));
                 let mut c = TrainConfig::paper(method);
-                c.batch = 120;
+                // 120 for BAS 12×12 (55 updates per epoch); about as many updates on
+                // smaller sets.
+                c.batch = data.n_train().div_ceil(55).clamp(1, 120);
                 if method.is_ra() {
                     c.patterns = 40;
                     c.lr = BAS_LR;
@@ -442,6 +446,8 @@ impl Preset {
                     c.schedule = LrSchedule { decay: 0.99, min: 1e-3, start_epoch: 100 };
                 } else {
                     c.biases = true;
+                    c.hidden = 500;
+                    c.batch = 100.min(n.max(1));
                 }
                 Preset { name: "mnist", origin: "the authors' MNIST notebook", method, config: c }
             }
@@ -667,6 +673,31 @@ impl TrainConfig {
 mod tests {
     use super::*;
     use crate::data::{bars4, DatasetSpec};
+
+    /// The presets of the paper's datasets (Bars 4×4, BAS 12×12) train 5 epochs without
+    /// diverging and lower the HD; MNIST's trains without diverging and stays far below
+    /// guessing. (Smaller BAS sets are not covered: their preset does not yet learn reliably.)
+    #[test]
+    fn presets_learn_on_the_papers_datasets_and_mnist() {
+        for spec in [DatasetSpec::Bars4, DatasetSpec::Bas(12), DatasetSpec::MNIST] {
+            let data = Dataset::new(spec.clone(), 0);
+            let preset = Preset::for_data(&data, None);
+            let mut cfg = preset.config;
+            cfg.epochs = 5;
+            cfg.eval_every = 1;
+            cfg.eval.repeats = if data.visible() > 200 { 1 } else { 20 };
+            let t =
+                crate::run::train(&cfg, &data, |_| {}).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let first = t.reports[0].hd_test.unwrap_or(f64::NAN);
+            let last = t.reports[4].hd_test.unwrap_or(f64::NAN);
+            assert!(t.model.params().iter().all(|x| x.is_finite()), "{spec}");
+            // MNIST's completion HD sits near 0.16 from the first epoch on (the blank half of
+            // the page is learnt at once) and does not fall within 5 epochs: there the check is
+            // only that it stays far below guessing.
+            let ok = if spec == DatasetSpec::MNIST { last < 0.25 } else { last < first };
+            assert!(ok && last < 0.5, "{spec} ({}): HD {first} -> {last}", preset.name);
+        }
+    }
 
     #[test]
     fn validation_names_each_problem() {
