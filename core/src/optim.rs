@@ -480,6 +480,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "6000 optimiser steps; the update arithmetic is covered by the other Adam tests"
+    )]
     fn adam_bias_correction_by_step_or_by_epoch() {
         let steps = Optimizer::Adam(Adam::default());
         let epochs = Optimizer::Adam(Adam { by_epoch: true, ..Adam::default() });

@@ -14,7 +14,8 @@
 //!   authors' MNIST notebook), else `−1`.
 //! * **IDX files** (`idx:IMAGES[,LABELS]`): any IDX image file (e.g. the full MNIST
 //!   distribution), gzip or plain, with optional labels; binarised as MNIST (`u8` values are
-//!   divided by 255 first; other element types are compared with `t` as they are).
+//!   divided by 255 first; other element types hold ±1 or {0, 1}, or are compared with an
+//!   explicit `t` as they are).
 //!   The last two dimensions are the image shape. `--test idx:…` adds a test set.
 //! * **NumPy files** (`npy:FILE`): an `N×V` array of any numeric dtype NumPy writes, holding
 //!   ±1 or {0, 1} values (`0 → −1`), or any values with an explicit threshold `t`. Images are

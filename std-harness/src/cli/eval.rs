@@ -64,7 +64,9 @@ pub(crate) struct EvalArgs {
     /// Independent AIS runs.
     #[arg(long, default_value_t = 100, value_name = "M", requires = "ais")]
     ais_runs: usize,
-    /// Test images for RAISE (reverse AIS), the conservative side of the NLL (0: none).
+    /// Test images for RAISE (reverse AIS): an NLL that is high in expectation for the
+    /// annealed model, so the other side of AIS where the chains mix; far too low on models
+    /// that put their mass on a few states (0: none).
     #[arg(long, default_value_t = 100, value_name = "N", requires = "ais")]
     raise_images: usize,
     /// Reverse runs per RAISE image.

@@ -8,7 +8,7 @@ use clap::Args;
 use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy::encode_f32;
-use rapid_harness::sample::{bas_stats, draw, write_grid_png, Grid, Start};
+use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
 use serde_json::json;
 
 use super::{fail, load_model};
@@ -148,8 +148,7 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
         let scale = a.scale.unwrap_or((64 / width.max(height)).max(2));
         let grid = Grid { height, width, cols, scale };
         let framed = bas.as_ref().map_or(Vec::new(), |b| b.novel.clone());
-        drop(file);
-        if let Err(e) = write_grid_png(path, &samples, grid, &framed) {
+        if let Err(e) = file.commit(&grid_png(&samples, grid, &framed)) {
             return fail(1, format_args!("writing {}: {e}", path.display()));
         }
     }
