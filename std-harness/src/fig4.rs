@@ -24,7 +24,7 @@
 //! Every random choice flows from the seeds; outputs are CSV, PNG, SVG and `summary.json`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -35,32 +35,11 @@ use crate::ais::{
 };
 use crate::data::{bas, mnist, Dataset, DEFAULT_THRESHOLD};
 use crate::model::Model;
-use crate::modelio::AtomicFile;
 use crate::plot::{draw, draw_xy, Line, Panel, Series, CD, EXACT, PCD, PURPLE, RAPID};
+use crate::reproduce::{mean_std, write_file};
 use crate::run::{Method, Preset, Trainer};
 use crate::sample::{bas_stats, draw as draw_samples, grid_png, Grid, Start};
 use rapid_core::NegativePhase;
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    AtomicFile::prepare(path)
-        .and_then(|f| f.commit(bytes))
-        .map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
-fn mean_std(xs: &[f64]) -> (f64, f64) {
-    let xs: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
-    if xs.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = if xs.len() > 1 {
-        xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, v.sqrt())
-}
 
 /// The epochs at which Fig. 4a measures: 1, 2, 3, 5, 7 times powers of ten up to `last`,
 /// and `last`.

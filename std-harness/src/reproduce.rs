@@ -79,7 +79,9 @@ pub struct Curves {
     pub seconds_per_epoch: f64,
 }
 
-fn mean_std(xs: &[f64]) -> (f64, f64) {
+/// Mean and standard deviation (`n − 1` denominator, 0 for one value) of the finite values;
+/// NaN for none.
+pub(crate) fn mean_std(xs: &[f64]) -> (f64, f64) {
     let xs: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     if xs.is_empty() {
         return (f64::NAN, f64::NAN);
@@ -147,7 +149,8 @@ fn fmt(x: f64) -> String {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes `bytes` to `path` atomically; the error names the file.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     AtomicFile::prepare(path)
         .and_then(|f| f.commit(bytes))
         .map_err(|e| format!("writing {}: {e}", path.display()))
