@@ -293,9 +293,26 @@ impl Base {
                 *s += f64::from(x);
             }
         }
+        let means: Vec<f64> = sum.iter().map(|&s| s / n as f64).collect();
+        Base::from_means(&means, symmetric)
+    }
+
+    /// The base rate of data with pixel means `means` (each in `[−1, 1]`; clamped to
+    /// `±(1 − `[`BASE_CLAMP`]`)` before `atanh`), for callers that keep the means, not the
+    /// images. A NaN mean gives a uniform pixel.
+    pub fn from_means(means: &[f64], symmetric: bool) -> Base {
         let lim = 1.0 - BASE_CLAMP;
-        let biases = sum.iter().map(|&s| (s / n as f64).clamp(-lim, lim).atanh()).collect();
+        let biases = means
+            .iter()
+            .map(|&m| if m.is_nan() { 0.0 } else { m.clamp(-lim, lim).atanh() })
+            .collect();
         Base { biases, symmetric }
+    }
+
+    /// Whether [`Base::for_model`] symmetrises the base of `model`: no biases, or all of them
+    /// zero, so `(v, h) → (−v, −h)` leaves the energy unchanged.
+    pub fn is_mirror_symmetric(model: &ModelRef<'_>) -> bool {
+        mirror_symmetric(model)
     }
 
     /// The base for `model`: uniform without `train`, else the base rate of `train`,

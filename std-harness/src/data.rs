@@ -124,6 +124,17 @@ pub enum DatasetSpec {
         /// Number of images.
         images: usize,
     },
+    /// `images` rows of `height × width` ±1 pixels handed over by a library caller (the
+    /// Python package) through [`Dataset::from_rows`]. It has no command-line name and
+    /// [`Dataset::load`] refuses it: the rows are not part of the spec.
+    Arrays {
+        /// Rows per image.
+        height: usize,
+        /// Columns per image.
+        width: usize,
+        /// Number of training images.
+        images: usize,
+    },
 }
 
 impl DatasetSpec {
@@ -232,6 +243,9 @@ impl fmt::Display for DatasetSpec {
             DatasetSpec::Mnist { .. } => f.write_str("mnist"),
             DatasetSpec::Files { train, .. } => train.fmt(f),
             DatasetSpec::Random { visible, images } => write!(f, "random:{visible}x{images}"),
+            DatasetSpec::Arrays { height, width, images } => {
+                write!(f, "arrays:{images}x{height}x{width}")
+            }
         }
     }
 }
@@ -294,6 +308,59 @@ impl Dataset {
             DatasetSpec::Mnist { threshold } => mnist(*threshold),
             DatasetSpec::Files { .. } => files(spec)?,
             DatasetSpec::Random { visible, images } => random(*visible, *images, split_seed),
+            DatasetSpec::Arrays { .. } => {
+                return Err(format!(
+                    "{spec}: in-memory rows cannot be loaded from their spec (use \
+                     Dataset::from_rows)"
+                ))
+            }
+        })
+    }
+
+    /// A dataset of the caller's rows: `train` and `test` hold images of `height × width`
+    /// pixels, each pixel exactly `+1.0` or `-1.0`, row-major. The reconstruction mask keeps
+    /// the top half of the rows (the first half of the pixels when `height` is 1).
+    ///
+    /// # Errors
+    /// An empty image size, no training image, lengths that are not whole images, or a
+    /// pixel that is not ±1 (its position is named).
+    pub fn from_rows(
+        train: Vec<f32>,
+        test: Vec<f32>,
+        height: usize,
+        width: usize,
+    ) -> Result<Self, String> {
+        let v = height.checked_mul(width).filter(|&v| v > 0).ok_or_else(|| {
+            format!("images need at least one pixel, got a {height}x{width} shape")
+        })?;
+        for (name, rows) in [("training", &train), ("test", &test)] {
+            if rows.len() % v != 0 {
+                return Err(format!(
+                    "the {name} rows hold {} values, not a whole number of {v}-pixel images",
+                    rows.len()
+                ));
+            }
+            if let Some(i) = rows.iter().position(|&x| x != 1.0 && x != -1.0) {
+                return Err(format!(
+                    "{name} image {}, pixel {}: {} is not +1 or -1",
+                    i / v,
+                    i % v,
+                    rows[i]
+                ));
+            }
+        }
+        if train.is_empty() {
+            return Err("no training images".into());
+        }
+        Ok(Dataset {
+            spec: DatasetSpec::Arrays { height, width, images: train.len() / v },
+            width,
+            height,
+            train,
+            test,
+            train_labels: Vec::new(),
+            test_labels: Vec::new(),
+            kept: top_half(height, width),
         })
     }
 
@@ -788,5 +855,23 @@ mod tests {
         assert!("bas:x".parse::<DatasetSpec>().is_err());
         assert!("bas:40".parse::<DatasetSpec>().is_err());
         assert!("mnist2".parse::<DatasetSpec>().unwrap_err().contains("unknown dataset"));
+    }
+
+    #[test]
+    fn rows_from_a_caller_are_checked_and_masked() {
+        let bars = bars4();
+        let d = Dataset::from_rows(bars.train.clone(), bars.test.clone(), 4, 4).unwrap();
+        assert_eq!((d.n_train(), d.n_test(), d.visible()), (10, 4, 16));
+        // The general mask (top half of the rows), not Bars' own (the top row).
+        assert_eq!(d.kept, (0..16).map(|p| p < 8).collect::<Vec<_>>());
+        assert_eq!(d.spec.to_string(), "arrays:10x4x4");
+        assert!(Dataset::load(&d.spec, 0).unwrap_err().contains("from_rows"));
+        let flat = Dataset::from_rows(vec![1.0; 6], Vec::new(), 1, 6).unwrap();
+        assert_eq!(flat.kept, [true, true, true, false, false, false]);
+        let err = |t: Vec<f32>, h, w| Dataset::from_rows(t, Vec::new(), h, w).unwrap_err();
+        assert!(err(vec![1.0, 0.5], 1, 2).contains("image 0, pixel 1: 0.5"));
+        assert!(err(vec![1.0; 3], 1, 2).contains("not a whole number"));
+        assert!(err(Vec::new(), 1, 2).contains("no training images"));
+        assert!(err(vec![1.0], 0, 1).contains("at least one pixel"));
     }
 }

@@ -717,3 +717,12 @@ fn mnist_size_timing() {
         mean_nll(&m.view(), &images, e.log_z)
     );
 }
+
+#[test]
+fn base_from_means_is_the_base_rate_of_the_data() {
+    let rows = [1.0f32, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0];
+    let from_data = Base::from_data(&rows, 4, true);
+    let from_means = Base::from_means(&[1.0, 0.0, 1.0, 0.0], true);
+    assert_eq!(from_data, from_means);
+    assert_eq!(Base::from_means(&[f64::NAN], false).biases, [0.0]);
+}

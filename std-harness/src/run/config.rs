@@ -429,7 +429,7 @@ impl Preset {
                     config: c,
                 }
             }
-            DatasetSpec::Mnist { .. } | DatasetSpec::Files { .. } => {
+            DatasetSpec::Mnist { .. } | DatasetSpec::Files { .. } | DatasetSpec::Arrays { .. } => {
                 let method = method.unwrap_or(Method::Pid(NegativePhase::Gibbs { steps: 1 }));
                 let n = data.n_train();
                 let batch = if n >= 16_000 { 8000 } else { n.div_ceil(8).max(1) };

@@ -343,10 +343,11 @@ impl Trainer {
         let epoch = self.epochs_done() + 1;
         self.rng = stream(self.cfg.seed, Stream::Train, u64::from(epoch), 0);
         let (v, n, b) = (data.visible(), data.n_train(), self.cfg.batch);
-        // Each epoch shuffles from the identity: its order depends on (seed, epoch) only.
-        for (i, o) in self.order.iter_mut().enumerate() {
-            *o = i;
-        }
+        // Each epoch shuffles from the identity: its order depends on (seed, epoch) only. (The
+        // data may differ in size between epochs when a library caller trains epoch by epoch
+        // on new rows.)
+        self.order.clear();
+        self.order.extend(0..n);
         for i in (1..n).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
             self.order.swap(i, j);
