@@ -29,6 +29,16 @@ def pipelines():
                                    random_state=0)),
             ("logistic", LogisticRegression(max_iter=3000)),
         ]),
+        "rapid.RapidRBM (pid, H=100, K=64, 10 epochs)": Pipeline([
+            ("rbm", rapid.RapidRBM(n_hidden=100, n_patterns=64, batch_size=10, n_epochs=10,
+                                   random_state=0)),
+            ("logistic", LogisticRegression(max_iter=3000)),
+        ]),
+        "rapid.RapidRBM (cd:1, H=100, 10 epochs)": Pipeline([
+            ("rbm", rapid.RapidRBM(method="cd:1", n_hidden=100, batch_size=10, n_epochs=10,
+                                   lr=0.01, random_state=0)),
+            ("logistic", LogisticRegression(max_iter=3000, C=100.0)),
+        ]),
         "sklearn BernoulliRBM (H=100, 10 epochs)": Pipeline([
             ("rbm", BernoulliRBM(n_components=100, learning_rate=0.06, n_iter=10,
                                  random_state=0)),

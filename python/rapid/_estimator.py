@@ -16,6 +16,15 @@ def _is_ra(method):
     return str(method).startswith("pid")
 
 
+def _count(name, value, least):
+    """``value`` as an int >= ``least``, or ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, got {value}")
+    return int(value)
+
+
 class RapidRBM(TransformerMixin, BaseEstimator):
     """A restricted Boltzmann machine with ±1 units, trained by the Rust engine of ``rapid``.
 
@@ -344,17 +353,18 @@ class RapidRBM(TransformerMixin, BaseEstimator):
         Each call draws a new seed from ``random_state_``."""
         check_is_fitted(self)
         _, S = self._validated(X, reset=False)
-        return self.model_.gibbs(S, steps=int(steps), seed=self._next_seed())
+        return self.model_.gibbs(S, steps=_count("steps", steps, 0), seed=self._next_seed())
 
     def sample(self, n, steps=1000, start="random", X=None):
         """``n`` samples after ``steps`` Gibbs steps from ``start``: ``"random"`` (uniform ±1),
         ``"zero"`` or ``"data"`` (chain ``c`` starts at row ``c mod len(X)`` of X); ±1
         float32 rows."""
         check_is_fitted(self)
+        n, steps = _count("n", n, 1), _count("steps", steps, 0)
         S = None
         if X is not None:
             _, S = self._validated(X, reset=False)
-        return self.model_.sample(int(n), int(steps), seed=self._next_seed(), start=start, x=S)
+        return self.model_.sample(n, steps, seed=self._next_seed(), start=start, x=S)
 
     def reconstruction_distance(self, X, kept=None, repeats=100, steps=1, clamp=False):
         """The paper's reconstruction Hamming distance: the pixels outside ``kept`` (a boolean
@@ -369,7 +379,12 @@ class RapidRBM(TransformerMixin, BaseEstimator):
             kept = np.arange(self.n_features_in_) < keep
         kept = np.ascontiguousarray(kept, dtype=bool)
         return self.model_.reconstruction_hd(
-            S, kept, repeats=int(repeats), steps=int(steps), clamp=bool(clamp), seed=self.seed_
+            S,
+            kept,
+            repeats=_count("repeats", repeats, 1),
+            steps=_count("steps", steps, 1),
+            clamp=bool(clamp),
+            seed=self.seed_,
         )
 
     def _next_seed(self):

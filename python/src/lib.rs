@@ -18,7 +18,7 @@ use numpy::ndarray::Array2;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyFloatingPointError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFloatingPointError, PyMemoryError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rapid_core::optim::LrSchedule;
@@ -59,6 +59,19 @@ fn pm1_rows<'a>(x: &'a PyReadonlyArray2<'_, f32>, visible: usize) -> PyResult<&'
         )));
     }
     Ok(rows)
+}
+
+/// Most values an array made here may hold: 2³² `f32` (16 GiB), the training memory budget.
+const MAX_OUTPUT_VALUES: usize = 1 << 32;
+
+/// `rows × cols`, or `MemoryError` beyond [`MAX_OUTPUT_VALUES`] (before anything is
+/// allocated: an allocation failure would abort the interpreter).
+fn output_len(rows: usize, cols: usize) -> PyResult<usize> {
+    rows.checked_mul(cols).filter(|&n| n <= MAX_OUTPUT_VALUES).ok_or_else(|| {
+        PyMemoryError::new_err(format!(
+            "{rows} x {cols} values is more than the {MAX_OUTPUT_VALUES} an output may hold"
+        ))
+    })
 }
 
 /// A `rows × cols` NumPy array that takes over `data` without copying it.
@@ -487,8 +500,9 @@ impl PyModel {
         let (v, h) = (view.visible(), view.hidden());
         let rows = pm1_rows(&x, v)?;
         let n = rows.len() / v.max(1);
+        let len = output_len(n, h)?;
         let out = py.detach(|| {
-            let mut out = vec![0.0f32; n * h];
+            let mut out = vec![0.0f32; len];
             out.par_chunks_mut(h.max(1)).zip(rows.par_chunks(v.max(1))).for_each_init(
                 || vec![0.0f32; view.scratch_len()],
                 |scratch, (phi, row)| {
@@ -618,6 +632,7 @@ impl PyModel {
         let view = self.model.view();
         let v = view.visible();
         let start: Start = start.parse().map_err(value_error)?;
+        output_len(n, v)?;
         let rows: &[f32] = match (&x, start) {
             (Some(x), _) => pm1_rows(x, v)?,
             (None, Start::Data) => return Err(value_error("start='data' needs rows x")),

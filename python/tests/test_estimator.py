@@ -195,6 +195,12 @@ def test_bad_use_of_a_fitted_model_raises(tmp_path):
     with pytest.raises(ValueError):
         rbm.sample(3, 2, start="data")
     with pytest.raises(ValueError):
+        rbm.sample(-1, 2)
+    with pytest.raises(MemoryError):
+        rbm.sample(2**40, 1)
+    with pytest.raises(ValueError):
+        rbm.gibbs(BARS["test"], steps=1.5)
+    with pytest.raises(ValueError):
         rbm.set_params(max_exact=31).score_samples(BARS["test"])
     (tmp_path / "junk.rapid").write_bytes(b"not a model")
     with pytest.raises(ValueError):
