@@ -273,6 +273,7 @@ class RapidRBM(TransformerMixin, BaseEstimator):
         self.random_state_ = check_random_state(self.random_state)
         trainer = self._new_trainer(S, X.shape[1], self.seed_, X.shape[0])
         self._train(trainer, self.n_epochs)
+        trainer.clear_rows()
         self._trainer = trainer
         self.n_iter_ = trainer.epochs_done
         self._set_model(trainer.model(), S.mean(axis=0, dtype=np.float64))
@@ -299,6 +300,7 @@ class RapidRBM(TransformerMixin, BaseEstimator):
         else:
             trainer.set_rows(S)
         self._train(trainer, 1)
+        trainer.clear_rows()
         self._trainer = trainer
         self.n_iter_ = trainer.epochs_done
         means = S.mean(axis=0, dtype=np.float64)

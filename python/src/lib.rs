@@ -307,10 +307,19 @@ impl PyTrainer {
         Ok(())
     }
 
+    /// Frees the rows held (the estimator keeps a trainer between `partial_fit` calls, not
+    /// the data); `set_rows` gives new ones.
+    fn clear_rows(&mut self) {
+        self.data.train = Vec::new();
+    }
+
     /// Trains `epochs` epochs on the rows held, with the GIL released; returns the seconds
     /// each took. Raises `FloatingPointError` if a parameter stops being finite (the model
     /// then holds the last update's values).
     fn train(&mut self, py: Python<'_>, epochs: u32) -> PyResult<Vec<f64>> {
+        if self.data.train.is_empty() {
+            return Err(value_error("the trainer holds no rows: call set_rows first"));
+        }
         let PyTrainer { trainer, data } = self;
         py.detach(|| (0..epochs).map(|_| trainer.train_epoch(data)).collect::<Result<_, _>>())
             .map_err(train_error)
