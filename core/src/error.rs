@@ -182,6 +182,8 @@ pub enum FormatError {
         /// Index of the first bad value in the payload.
         index: usize,
     },
+    /// The settings section after the model is malformed (the reason says how).
+    BadSettings(&'static str),
 }
 
 impl fmt::Display for FormatError {
@@ -212,6 +214,7 @@ impl fmt::Display for FormatError {
             FormatError::NonFinite { index } => {
                 write!(f, "model file parameter {index} is NaN or infinite")
             }
+            FormatError::BadSettings(why) => write!(f, "model file settings section: {why}"),
         }
     }
 }

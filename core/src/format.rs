@@ -17,10 +17,28 @@
 //! Payload by kind: RA: `Ξ` row-major `K × (V+H)` (row `k` = `ξᵏ_v` then `ξᵏ_h`); dense: `W`
 //! row-major `V × H`; dense with biases: `W`, then `a` (`V`), then `b` (`H`).
 //!
-//! Nothing else is stored: no time, no host name, so equal models give equal files.
 //! A reader checks, in order: length ≥ 36, magic, version, kind, non-zero dimensions, the stated
 //! payload length against the dimensions, the total length, the checksum, and that every
 //! parameter is finite. Each failure has its own [`FormatError`].
+//!
+//! # The optional settings section
+//!
+//! A model block may be followed by one settings section, which says how the model was made
+//! (the program that trains writes its settings there as UTF-8 `key=value` lines; the
+//! format does not interpret them):
+//!
+//! | offset (from the end of the model block) | size | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `RAPIDSET` |
+//! | 8 | 2 | section version (`u16`), currently 1 |
+//! | 10 | 2 | reserved, 0 |
+//! | 12 | 4 | text length `L` (`u32`, at most [`MAX_SETTINGS_LEN`]) |
+//! | 16 | L | the text |
+//! | 16 + L | 4 | CRC-32 of the section's bytes `[0, 16 + L)` |
+//!
+//! [`ModelFile::parse`] reads a bare model block (files without the section, as every file
+//! written before it existed); [`ModelFile::parse_with_settings`] reads either. Nothing
+//! time- or host-dependent is stored, so equal models with equal settings give equal files.
 
 use crate::error::FormatError;
 use crate::ra::model::Dims;
@@ -33,6 +51,68 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 32;
 /// Checksum size in bytes.
 pub const CHECKSUM_LEN: usize = 4;
+
+/// The magic bytes of the optional settings section.
+pub const SETTINGS_MAGIC: [u8; 8] = *b"RAPIDSET";
+/// The settings-section version this build writes and the newest it reads.
+pub const SETTINGS_VERSION: u16 = 1;
+/// Size of the settings section's fixed header in bytes.
+pub const SETTINGS_HEADER_LEN: usize = 16;
+/// The longest settings text in bytes.
+pub const MAX_SETTINGS_LEN: usize = 1 << 16;
+
+/// Size in bytes of a settings section holding `text_len` bytes of text.
+pub fn settings_encoded_len(text_len: usize) -> usize {
+    SETTINGS_HEADER_LEN + text_len + CHECKSUM_LEN
+}
+
+/// Encodes a settings section holding `text` into `out`, to be placed right after a model
+/// block, and returns the number of bytes written ([`settings_encoded_len`]).
+///
+/// # Panics
+/// If `text` is longer than [`MAX_SETTINGS_LEN`] or `out` is too short.
+pub fn encode_settings(text: &[u8], out: &mut [u8]) -> usize {
+    assert!(text.len() <= MAX_SETTINGS_LEN, "settings text longer than MAX_SETTINGS_LEN");
+    let n = settings_encoded_len(text.len());
+    assert!(out.len() >= n, "output buffer shorter than settings_encoded_len");
+    out[0..8].copy_from_slice(&SETTINGS_MAGIC);
+    out[8..10].copy_from_slice(&SETTINGS_VERSION.to_le_bytes());
+    out[10..12].copy_from_slice(&0u16.to_le_bytes());
+    out[12..16].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    out[SETTINGS_HEADER_LEN..n - CHECKSUM_LEN].copy_from_slice(text);
+    let crc = crc32(&out[..n - CHECKSUM_LEN]);
+    out[n - CHECKSUM_LEN..n].copy_from_slice(&crc.to_le_bytes());
+    n
+}
+
+/// Reads a settings section that fills `bytes` exactly; returns its text.
+fn parse_settings_section(bytes: &[u8]) -> Result<&[u8], FormatError> {
+    if bytes.len() < settings_encoded_len(0) {
+        return Err(FormatError::BadSettings("shorter than its header (truncated?)"));
+    }
+    let version = u16_at(bytes, 8);
+    if version == 0 || version > SETTINGS_VERSION {
+        return Err(FormatError::BadSettings("written by a newer or unknown version"));
+    }
+    if u16_at(bytes, 10) != 0 {
+        return Err(FormatError::BadSettings("reserved field is not 0"));
+    }
+    let len = u32_at(bytes, 12) as usize;
+    if len > MAX_SETTINGS_LEN {
+        return Err(FormatError::BadSettings("text longer than the limit"));
+    }
+    let n = settings_encoded_len(len);
+    if bytes.len() < n {
+        return Err(FormatError::BadSettings("shorter than its stated length (truncated?)"));
+    }
+    if bytes.len() > n {
+        return Err(FormatError::BadSettings("trailing bytes after its checksum"));
+    }
+    if u32_at(bytes, n - CHECKSUM_LEN) != crc32(&bytes[..n - CHECKSUM_LEN]) {
+        return Err(FormatError::BadSettings("checksum mismatch: corrupted"));
+    }
+    Ok(&bytes[SETTINGS_HEADER_LEN..n - CHECKSUM_LEN])
+}
 
 /// What a model file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,6 +304,32 @@ impl<'a> ModelFile<'a> {
         Ok(ModelFile { kind, dims, payload })
     }
 
+    /// Parses a model block optionally followed by a settings section (see the module docs)
+    /// and returns the model and the section's text, if there is one. Bytes after the model
+    /// block that do not start with [`SETTINGS_MAGIC`] are reported as a wrong length, as
+    /// [`ModelFile::parse`] does.
+    ///
+    /// # Errors
+    /// The model block's first failed check, or [`FormatError::BadSettings`].
+    pub fn parse_with_settings(bytes: &'a [u8]) -> Result<(Self, Option<&'a [u8]>), FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return ModelFile::parse(bytes).map(|m| (m, None));
+        }
+        let stated = u64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes"));
+        let block = stated.checked_add((HEADER_LEN + CHECKSUM_LEN) as u64);
+        let split = match block {
+            Some(b) if b < bytes.len() as u64 => b as usize,
+            _ => return ModelFile::parse(bytes).map(|m| (m, None)),
+        };
+        let (head, rest) = bytes.split_at(split);
+        if rest.len() < SETTINGS_MAGIC.len() || rest[..8] != SETTINGS_MAGIC {
+            // Not a settings section: the model check reports the length.
+            return ModelFile::parse(bytes).map(|m| (m, None));
+        }
+        let model = ModelFile::parse(head)?;
+        Ok((model, Some(parse_settings_section(rest)?)))
+    }
+
     /// The model kind.
     pub fn kind(&self) -> ModelKind {
         self.kind
@@ -328,5 +434,45 @@ mod tests {
         nan[4] = f32::NAN;
         encode(ModelKind::Ra, dims, &nan, &mut buf);
         assert_eq!(ModelFile::parse(&buf).unwrap_err(), FormatError::NonFinite { index: 4 });
+    }
+
+    #[test]
+    fn settings_section_round_trips_and_every_corruption_is_named() {
+        let dims = Dims::new(3, 2, 2);
+        let params = [1.0f32, -1.0, 0.5, 0.25, -0.75, 1.0, 1.0, -1.0, 0.0, 2.0];
+        let text = b"method=pid\nhidden=2\n";
+        let m = encoded_len(ModelKind::Ra, dims);
+        let mut buf = vec![0u8; m + settings_encoded_len(text.len())];
+        encode(ModelKind::Ra, dims, &params, &mut buf);
+        assert_eq!(encode_settings(text, &mut buf[m..]), buf.len() - m);
+        let (f, got) = ModelFile::parse_with_settings(&buf).unwrap();
+        assert_eq!((f.dims(), got), (dims, Some(&text[..])));
+        // A bare model block: no settings; the strict parser refuses the section.
+        assert!(ModelFile::parse_with_settings(&buf[..m]).unwrap().1.is_none());
+        assert!(matches!(ModelFile::parse(&buf), Err(FormatError::Length { .. })));
+        // Every cut fails cleanly, inside the block or inside the section.
+        for cut in 0..buf.len() {
+            if cut != m {
+                assert!(ModelFile::parse_with_settings(&buf[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        let flip = |i: usize| {
+            let mut b = buf.clone();
+            b[i] ^= 0x01;
+            ModelFile::parse_with_settings(&b).unwrap_err()
+        };
+        // The magic: just trailing bytes.
+        assert!(matches!(flip(m), FormatError::Length { .. }));
+        assert_eq!(flip(m + 8), FormatError::BadSettings("written by a newer or unknown version"));
+        assert_eq!(flip(m + 10), FormatError::BadSettings("reserved field is not 0"));
+        assert!(matches!(flip(m + 12), FormatError::BadSettings(_)));
+        assert_eq!(flip(m + 17), FormatError::BadSettings("checksum mismatch: corrupted"));
+        assert!(matches!(flip(HEADER_LEN + 1), FormatError::Checksum { .. }));
+        let mut long = buf.clone();
+        long.push(0);
+        assert_eq!(
+            ModelFile::parse_with_settings(&long).unwrap_err(),
+            FormatError::BadSettings("trailing bytes after its checksum")
+        );
     }
 }

@@ -4,12 +4,52 @@
 //! Checks: `parse` returns `Ok` or `Err` and never panics; an error's `Display` works; and
 //! whatever parses re-encodes, through `format::encode` with its kind, dimensions and
 //! `read_params`, to exactly the input bytes. A parsed file holds only finite parameters.
+//!
+//! `ModelFile::parse_with_settings` likewise: never panics; a strict parse that succeeds
+//! gives the same model and no settings; a file with a settings section re-encodes, model
+//! block and section (`format::encode_settings`), to the input bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rapid_core::format::{crc32, encode, encoded_len, param_count, ModelFile, CHECKSUM_LEN};
+use rapid_core::format::{
+    crc32, encode, encode_settings, encoded_len, param_count, settings_encoded_len, ModelFile,
+    CHECKSUM_LEN,
+};
+
+fn reencode(file: &ModelFile<'_>) -> Vec<u8> {
+    let (kind, dims) = (file.kind(), file.dims());
+    let mut params = vec![0.0f32; file.param_count()];
+    file.read_params(&mut params);
+    let mut out = vec![0u8; encoded_len(kind, dims)];
+    encode(kind, dims, &params, &mut out);
+    out
+}
+
+fn check_with_settings(bytes: &[u8]) {
+    match ModelFile::parse_with_settings(bytes) {
+        Err(e) => {
+            let mut s = String::new();
+            core::fmt::write(&mut s, format_args!("{e}")).expect("Display never fails");
+            if let Ok(strict) = ModelFile::parse(bytes) {
+                panic!(
+                    "strict parse accepted {:?} what parse_with_settings refused: {s}",
+                    strict.dims()
+                );
+            }
+        }
+        Ok((file, None)) => assert!(reencode(&file) == bytes, "bare model did not round-trip"),
+        Ok((file, Some(text))) => {
+            let mut out = reencode(&file);
+            let m = out.len();
+            out.resize(m + settings_encoded_len(text.len()), 0);
+            encode_settings(text, &mut out[m..]);
+            assert!(out == bytes, "model with settings did not round-trip");
+        }
+    }
+}
 
 fn check(bytes: &[u8]) {
+    check_with_settings(bytes);
     match ModelFile::parse(bytes) {
         Err(e) => {
             let mut s = String::new();

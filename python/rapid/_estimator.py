@@ -16,6 +16,14 @@ def _is_ra(method):
     return str(method).startswith("pid")
 
 
+def _arrays_shape(dataset):
+    """``(rows, cols)`` of in-memory rows named ``arrays:NxRxC`` in a model file, else None."""
+    if not dataset.startswith("arrays:"):
+        return None
+    _, rows, cols = (int(v) for v in dataset[len("arrays:"):].split("x"))
+    return rows, cols
+
+
 def _count(name, value, least):
     """``value`` as an int >= ``least``, or ValueError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -405,13 +413,38 @@ class RapidRBM(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path, **params):
-        """An estimator holding the model in ``path`` (written by :meth:`save` or
-        ``rapid train --out``). ``n_hidden``, ``n_patterns``, ``method`` (``"pid"`` for RA
-        models, ``"cd:1"`` for dense ones) and ``biases`` come from the file, the rest from
-        ``params`` or the defaults."""
+        """An estimator holding the model in ``path``: a file written by :meth:`save` or
+        ``rapid train --out``, or a checkpoint of ``rapid train --checkpoint``.
+
+        The training settings come from the file (method, sizes, learning rate and schedule,
+        batch size, epochs, projection, optimiser, seed, and the image shape of in-memory
+        rows), ``params`` override them. A file without settings (written before they were
+        stored) gives ``n_hidden``, ``n_patterns`` and ``biases`` from its sizes and
+        ``method="pid"`` for RA models, ``"cd:1"`` for dense ones."""
         model = _rapid.Model.load(str(path))
+        made = model.settings()
         settings = {"n_hidden": model.hidden}
-        if model.kind == "ra":
+        if made is not None:
+            settings.update(
+                method=made["method"],
+                n_patterns=made["patterns"],
+                biases=made["biases"],
+                n_epochs=made["epochs"],
+                batch_size=made["batch"],
+                optimizer=made["optimizer"],
+                lr=made["lr"],
+                lr_decay=made["lr_decay"],
+                lr_min=made["lr_min"],
+                lr_decay_start=made["lr_decay_start"],
+                momentum=made["momentum"],
+                weight_decay=made["weight_decay"],
+                projection=made["projection"],
+                random_state=made["seed"],
+            )
+            shape = _arrays_shape(made["dataset"])
+            if shape is not None and shape[0] > 1:
+                settings.update(image_shape=shape)
+        elif model.kind == "ra":
             settings.update(n_patterns=model.patterns, method="pid")
         else:
             settings.update(method="cd:1", biases=model.has_biases)

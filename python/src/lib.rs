@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rapid_core::optim::LrSchedule;
 use rapid_harness::ais::{self, AisOptions, Base, Schedule};
+use rapid_harness::checkpoint::{parse_settings, read_model_or_checkpoint, settings_text};
 use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::exact::{self, MAX_ENUM_BITS};
 use rapid_harness::metrics::{reconstruction_hd, HdProtocol};
@@ -168,6 +169,12 @@ fn config(
     Ok(c)
 }
 
+/// `x` as the Python float with the shortest decimal that reads back as `x` (`0.02`, not
+/// `0.019999999552965164`).
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 fn config_dict<'py>(py: Python<'py>, c: &TrainConfig) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("method", c.method.to_string())?;
@@ -177,12 +184,12 @@ fn config_dict<'py>(py: Python<'py>, c: &TrainConfig) -> PyResult<Bound<'py, PyD
     d.set_item("epochs", c.epochs)?;
     d.set_item("batch", c.batch)?;
     d.set_item("optimizer", c.optimizer.to_string())?;
-    d.set_item("lr", c.lr)?;
-    d.set_item("momentum", c.momentum)?;
-    d.set_item("weight_decay", c.weight_decay)?;
+    d.set_item("lr", shortest(c.lr))?;
+    d.set_item("momentum", shortest(c.momentum))?;
+    d.set_item("weight_decay", shortest(c.weight_decay))?;
     d.set_item("projection", projection_name(c.projection))?;
-    d.set_item("lr_decay", c.schedule.decay)?;
-    d.set_item("lr_min", c.schedule.min)?;
+    d.set_item("lr_decay", shortest(c.schedule.decay))?;
+    d.set_item("lr_min", shortest(c.schedule.min))?;
     d.set_item("lr_decay_start", c.schedule.start_epoch)?;
     d.set_item("partial_batch", c.partial_batch.to_string())?;
     d.set_item("seed", c.seed)?;
@@ -335,9 +342,11 @@ impl PyTrainer {
         Ok(())
     }
 
-    /// The model as it stands (a copy).
+    /// The model as it stands (a copy), with the settings it was trained with (written into
+    /// its file by `save`).
     fn model(&self) -> PyModel {
-        PyModel { model: self.trainer.model().clone() }
+        let settings = settings_text(&self.data.spec, 0, self.trainer.config());
+        PyModel { model: self.trainer.model().clone(), settings: Some(settings) }
     }
 
     /// Epochs trained so far.
@@ -367,12 +376,30 @@ fn dataset_of(x: &PyReadonlyArray2<'_, f32>, height: usize, width: usize) -> PyR
 // ---------------------------------------------------------------------------------------------
 // Models.
 
+/// A model file (with or without settings) or a checkpoint's model and settings.
+fn decode_any(bytes: &[u8]) -> Result<PyModel, String> {
+    let (model, made) = read_model_or_checkpoint(bytes)?;
+    let settings = made.map(|p| settings_text(&p.dataset, p.split_seed, &p.config));
+    Ok(PyModel { model, settings })
+}
+
+impl PyModel {
+    fn encode(&self, settings: bool) -> Vec<u8> {
+        match &self.settings {
+            Some(text) if settings => self.model.encode_with_settings(text),
+            _ => self.model.encode(),
+        }
+    }
+}
+
 /// A trained model: RA (`K` patterns over the visible and hidden units) or dense (`W`, optional
 /// biases), in the same file format as the `rapid` command-line program.
 #[pyclass(name = "Model", module = "rapid._rapid")]
 #[derive(Clone)]
 struct PyModel {
     model: Model,
+    /// The settings section's text (`key=value` lines), when the model has one.
+    settings: Option<String>,
 }
 
 /// `log Z` and how it was obtained.
@@ -396,31 +423,43 @@ impl PyLogZ {
 
 #[pymethods]
 impl PyModel {
-    /// Decodes a model file's bytes (CRC-checked).
+    /// Decodes a model file's bytes (CRC-checked), or a checkpoint's model.
     #[staticmethod]
     fn from_bytes(bytes: &[u8]) -> PyResult<Self> {
-        Model::decode(bytes).map(|model| PyModel { model }).map_err(value_error)
+        decode_any(bytes).map_err(value_error)
     }
 
-    /// The model file's bytes.
-    fn to_bytes(&self) -> Vec<u8> {
-        self.model.encode()
+    /// The model file's bytes; with `settings=True` (the default) followed by the settings
+    /// section when the model has one.
+    #[pyo3(signature = (settings=true))]
+    fn to_bytes(&self, settings: bool) -> Vec<u8> {
+        self.encode(settings)
     }
 
-    /// Reads a model file written by `save` or by `rapid train --out`.
+    /// Reads a model file written by `save` or by `rapid train --out`, or a checkpoint.
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Self> {
         let bytes = std::fs::read(&path)
             .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
-        Model::decode(&bytes)
-            .map(|model| PyModel { model })
-            .map_err(|e| value_error(format!("{}: {e}", path.display())))
+        decode_any(&bytes).map_err(|e| value_error(format!("{}: {e}", path.display())))
     }
 
-    /// Writes the model file atomically (a temporary file next to `path`, then renamed).
+    /// Writes the model file atomically (a temporary file next to `path`, then renamed),
+    /// with its settings section when it has one.
     fn save(&self, path: PathBuf) -> PyResult<()> {
         let err = |e: std::io::Error| PyOSError::new_err(format!("{}: {e}", path.display()));
-        AtomicFile::prepare(&path).map_err(err)?.commit(&self.model.encode()).map_err(err)
+        AtomicFile::prepare(&path).map_err(err)?.commit(&self.encode(true)).map_err(err)
+    }
+
+    /// How the model was made, as a dict (`dataset`, `split_seed` and the training settings
+    /// of `resolve_config`), or `None` for a file without settings.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(text) = &self.settings else { return Ok(None) };
+        let (dataset, split_seed, cfg) = parse_settings(text).map_err(value_error)?;
+        let d = config_dict(py, &cfg)?;
+        d.set_item("dataset", dataset.to_string())?;
+        d.set_item("split_seed", split_seed)?;
+        Ok(Some(d))
     }
 
     /// `"ra"` or `"dense"`.

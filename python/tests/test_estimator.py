@@ -46,7 +46,14 @@ def test_same_model_file_as_the_cli(tmp_path, method, epochs):
     rbm = RapidRBM(method=method, n_epochs=epochs, random_state=7).fit(BARS["train"])
     mine = tmp_path / "py.rapid"
     rbm.save(mine)
-    assert mine.read_bytes() == out.read_bytes()
+    cli_model = rapid.Model.load(out)
+    # The model bytes are the same; the settings sections differ only in naming the data (the
+    # CLI's bars4, the estimator's in-memory rows).
+    assert rbm.model_.to_bytes(settings=False) == cli_model.to_bytes(settings=False)
+    assert mine.read_bytes().startswith(rbm.model_.to_bytes(settings=False))
+    ours, theirs = rbm.model_.settings(), cli_model.settings()
+    assert (ours.pop("dataset"), theirs.pop("dataset")) == ("arrays:10x1x16", "bars4")
+    assert ours == theirs
 
 
 def test_bars4_reaches_test_hd_0_and_scores_as_the_cli_does(tmp_path):
@@ -94,17 +101,26 @@ def test_save_load_round_trip(tmp_path):
     rbm.save(path)
     back = RapidRBM.load(path)
     assert (back.n_hidden, back.n_patterns, back.method) == (200, 8, "pid")
+    # The file remembers how the model was trained.
+    assert (back.lr, back.batch_size, back.n_epochs, back.random_state) == (0.02, 3, 300, 2)
     np.testing.assert_array_equal(back.components_, rbm.components_)
     np.testing.assert_array_equal(back.transform(BARS["test"]), rbm.transform(BARS["test"]))
     np.testing.assert_array_equal(back.score_samples(BARS["test"]),
                                   rbm.score_samples(BARS["test"]))
     back.save(tmp_path / "again.rapid")
     assert (tmp_path / "again.rapid").read_bytes() == path.read_bytes()
-    dense = RapidRBM(method="cd:1", n_hidden=5, biases=True, n_epochs=2, random_state=0)
+    dense = RapidRBM(method="cd:10", n_hidden=5, biases=True, n_epochs=2, random_state=0,
+                     image_shape=(4, 4))
     dense.fit(BARS["train"]).save(path)
     back = RapidRBM.load(path)
-    assert (back.method, back.biases, back.n_hidden) == ("cd:1", True, 5)
+    assert (back.method, back.biases, back.n_hidden, back.n_epochs) == ("cd:10", True, 5, 2)
+    assert back.image_shape == (4, 4)
     np.testing.assert_array_equal(back.intercept_visible_, dense.intercept_visible_)
+    # A file without settings (as written before they were stored) still loads.
+    bare = tmp_path / "bare.rapid"
+    bare.write_bytes(dense.model_.to_bytes(settings=False))
+    back = RapidRBM.load(bare)
+    assert (back.method, back.biases, back.n_hidden) == ("cd:1", True, 5)
 
 
 def test_pickle_round_trip_and_partial_fit_after_it():
@@ -249,3 +265,17 @@ def test_gil_is_released_while_training():
     during = [x for x in ticks if start < x < end]
     # With the GIL held for the whole fit the other thread could not tick at all.
     assert end - start > 0.05 and len(during) >= 5, (end - start, len(during))
+
+
+def test_load_reads_cli_checkpoints(tmp_path):
+    cli = rapid_cli()
+    ck = tmp_path / "run.ck"
+    subprocess.run(
+        [cli, "train", "--dataset", "bars4", "--epochs", "4", "--seed", "3", "--checkpoint", ck,
+         "--eval-every", "0"],
+        check=True, capture_output=True,
+    )
+    rbm = RapidRBM.load(ck)
+    assert (rbm.method, rbm.n_epochs, rbm.random_state) == ("pid", 4, 3)
+    assert rbm.model_.settings()["dataset"] == "bars4"
+    assert rbm.score_samples(BARS["test"]).shape == (4,)

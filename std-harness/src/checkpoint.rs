@@ -211,6 +211,47 @@ pub fn parse_settings(text: &str) -> Result<(DatasetSpec, u64, TrainConfig), Str
     Ok((dataset, get(&map, "split_seed")?, cfg))
 }
 
+/// How a model was made, as a model file's settings section or a checkpoint records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provenance {
+    /// The training data.
+    pub dataset: DatasetSpec,
+    /// The seed of its split.
+    pub split_seed: u64,
+    /// The training settings.
+    pub config: TrainConfig,
+    /// Whether it came from a checkpoint (a run that may not be finished).
+    pub checkpoint: bool,
+}
+
+/// Reads a model file (with or without a settings section) or a checkpoint: the model, and
+/// how it was made where the bytes say.
+///
+/// # Errors
+/// The reader's error, or a settings section that cannot be parsed.
+pub fn read_model_or_checkpoint(bytes: &[u8]) -> Result<(Model, Option<Provenance>), String> {
+    if bytes.starts_with(&MAGIC) {
+        let ck = Checkpoint::decode(bytes).map_err(|e| e.to_string())?;
+        let made = Provenance {
+            dataset: ck.dataset,
+            split_seed: ck.split_seed,
+            config: ck.config,
+            checkpoint: true,
+        };
+        return Ok((ck.state.model, Some(made)));
+    }
+    let (model, text) = Model::decode_with_settings(bytes).map_err(|e| e.to_string())?;
+    let made = match text {
+        None => None,
+        Some(t) => {
+            let (dataset, split_seed, config) =
+                parse_settings(&t).map_err(|e| format!("model file settings: {e}"))?;
+            Some(Provenance { dataset, split_seed, config, checkpoint: false })
+        }
+    };
+    Ok((model, made))
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,

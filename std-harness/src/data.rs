@@ -215,6 +215,19 @@ impl FromStr for DatasetSpec {
                         return Err(format!("bas:N needs 3 <= N <= 16, got {n}"));
                     }
                     Ok(DatasetSpec::Bas(n))
+                } else if let Some(rest) = s.strip_prefix("arrays:") {
+                    // The name of a library caller's rows in a model file's settings: parsed
+                    // so those files read back; the rows themselves are not stored.
+                    let n: Vec<usize> =
+                        rest.split('x').map(str::parse).collect::<Result<_, _>>().map_err(
+                            |_| format!("arrays:NxRxC needs three whole numbers, got '{s}'"),
+                        )?;
+                    match n[..] {
+                        [images, height, width] => {
+                            Ok(DatasetSpec::Arrays { height, width, images })
+                        }
+                        _ => Err(format!("arrays:NxRxC needs three whole numbers, got '{s}'")),
+                    }
                 } else if s.starts_with("idx:") || s.starts_with("npy:") {
                     Ok(DatasetSpec::Files {
                         train: s.parse()?,

@@ -60,12 +60,28 @@ enum Command {
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
-        // A bad value names the option and the problem on its first line: keep that line.
-        Err(e) if matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) => {
-            let text = e.render().to_string();
-            return fail(2, text.lines().next().unwrap_or("").trim_start_matches("error: "));
+        // Help and version go to stdout as clap prints them (as does the help clap shows when a
+        // subcommand is missing).
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
         }
-        Err(e) => e.exit(),
+        // Every other error (unknown flag, missing or bad value, conflict) is one line: clap's
+        // first line, which names the option and the problem, and where to look.
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+            let names = ["train", "eval", "sample", "export", "reproduce", "bench"];
+            let sub = std::env::args().skip(1).find(|a| names.contains(&a.as_str()));
+            let help = sub.map_or_else(|| "rapid --help".into(), |s| format!("rapid {s} --help"));
+            return fail(2, format_args!("{first} (see {help})"));
+        }
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(n) = cli.threads {

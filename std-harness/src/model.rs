@@ -5,7 +5,9 @@
 //! two types, so each works the same on both kinds.
 
 use rapid_core::dense::{DenseDims, DenseRbm};
-use rapid_core::format::{encode, encoded_len, ModelFile, ModelKind};
+use rapid_core::format::{
+    encode, encode_settings, encoded_len, settings_encoded_len, ModelFile, ModelKind,
+};
 use rapid_core::{Dims, FormatError, RaModel};
 
 use crate::exact::Bipartite;
@@ -81,21 +83,51 @@ impl Model {
         buf
     }
 
-    /// Decodes a model file.
+    /// Encodes the model file followed by a settings section holding `settings` (the
+    /// training settings as `key=value` lines, see [`crate::checkpoint::settings_text`]).
+    ///
+    /// # Panics
+    /// If `settings` is longer than [`rapid_core::format::MAX_SETTINGS_LEN`] bytes.
+    pub fn encode_with_settings(&self, settings: &str) -> Vec<u8> {
+        let mut buf = self.encode();
+        let m = buf.len();
+        buf.resize(m + settings_encoded_len(settings.len()), 0);
+        encode_settings(settings.as_bytes(), &mut buf[m..]);
+        buf
+    }
+
+    /// Decodes a model file, with or without a settings section (which is ignored).
     ///
     /// # Errors
     /// The reader's [`FormatError`].
     pub fn decode(bytes: &[u8]) -> Result<Model, FormatError> {
-        let f = ModelFile::parse(bytes)?;
+        Model::decode_with_settings(bytes).map(|(m, _)| m)
+    }
+
+    /// Decodes a model file and the text of its settings section, if it has one.
+    ///
+    /// # Errors
+    /// The reader's [`FormatError`]; [`FormatError::BadSettings`] also for text that is not
+    /// UTF-8.
+    pub fn decode_with_settings(bytes: &[u8]) -> Result<(Model, Option<String>), FormatError> {
+        let (f, text) = ModelFile::parse_with_settings(bytes)?;
+        let text = text
+            .map(|t| String::from_utf8(t.to_vec()))
+            .transpose()
+            .map_err(|_| FormatError::BadSettings("the text is not UTF-8"))?;
+        Ok((Model::from_file(&f), text))
+    }
+
+    fn from_file(f: &ModelFile<'_>) -> Model {
         let mut params = vec![0.0f32; f.param_count()];
         f.read_params(&mut params);
         let d = f.dims();
-        Ok(match f.kind() {
+        match f.kind() {
             ModelKind::Ra => Model::Ra { dims: d, xi: params },
             ModelKind::Dense { biases } => {
                 Model::Dense { dims: DenseDims::new(d.visible, d.hidden, biases), params }
             }
-        })
+        }
     }
 
     /// A short description: `RA (V=16, H=1000, K=8)` or `dense (V=16, H=1000, biases)`.

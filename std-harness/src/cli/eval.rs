@@ -8,24 +8,24 @@ use clap::Args;
 use rapid_harness::ais::{
     ais_log_z, mean_nll, raise_nll, AisOptions, Base, RaiseOptions, Schedule,
 };
-use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
+use rapid_harness::data::{parse_shape, DatasetSpec, FileSource};
 use rapid_harness::exact::MAX_ENUM_BITS;
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::model::Model;
 use rapid_harness::run::{evaluate, Method, Track};
 use serde_json::json;
 
-use super::{fail, load_model};
+use super::{data_for_model, fail, load_model};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
-    /// The model file.
+    /// The model file, or a checkpoint.
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// Dataset: bars4, bas:N, mnist, idx:IMAGES[,LABELS] or npy:FILE (its V must match the
-    /// model's).
-    #[arg(long, default_value = "bars4")]
-    dataset: DatasetSpec,
+    /// model's) [default: the data the model file or checkpoint was trained on].
+    #[arg(long)]
+    dataset: Option<DatasetSpec>,
     /// Test images for idx:/npy: data.
     #[arg(long, value_name = "FILE")]
     test: Option<FileSource>,
@@ -35,9 +35,9 @@ pub(crate) struct EvalArgs {
     /// Image shape RxC of flat npy: rows.
     #[arg(long, value_name = "RxC", value_parser = parse_shape)]
     shape: Option<(usize, usize)>,
-    /// Seed of the BAS train/test split.
-    #[arg(long, default_value_t = 0)]
-    split_seed: u64,
+    /// Seed of the BAS train/test split [default: the model's, else 0].
+    #[arg(long)]
+    split_seed: Option<u64>,
     /// Seed of the evaluation draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -78,15 +78,18 @@ pub(crate) struct EvalArgs {
 }
 
 pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
-    let model = match load_model(&a.model) {
+    let (model, made) = match load_model(&a.model) {
         Ok(m) => m,
         Err(e) => return fail(2, e),
     };
-    let spec = match a.dataset.clone().with_options(a.test.clone(), a.binarize, a.shape) {
-        Ok(s) => s,
-        Err(e) => return fail(2, e),
-    };
-    let data = match Dataset::load(&spec, a.split_seed) {
+    let (data, data_origin) = match data_for_model(
+        a.dataset.as_ref(),
+        a.test.clone(),
+        a.binarize,
+        a.shape,
+        a.split_seed,
+        made.as_ref(),
+    ) {
         Ok(d) => d,
         Err(e) => return fail(2, e),
     };
@@ -97,13 +100,22 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
             format_args!(
                 "the model has V={} but {} images have {} pixels",
                 view.visible(),
-                a.dataset,
+                data.spec,
                 data.visible()
             ),
         );
     }
     if a.eval_repeats == 0 {
         return fail(2, "--eval-repeats must be at least 1");
+    }
+    if a.max_enum > MAX_ENUM_BITS {
+        return fail(
+            2,
+            format_args!(
+                "--max-enum {} is above the limit of {MAX_ENUM_BITS} (2^{MAX_ENUM_BITS} states)",
+                a.max_enum
+            ),
+        );
     }
     let enumerable = view.visible().min(view.hidden()) <= a.max_enum.min(MAX_ENUM_BITS);
     let track = Track { gs: enumerable, method: false, svd: true, nll: enumerable };
@@ -181,7 +193,14 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 "ais": ais_json,
                 "model": a.model.display().to_string(),
                 "kind": model.describe(),
-                "dataset": a.dataset.to_string(),
+                "dataset": data.spec.to_string(),
+                "dataset_from": data_origin,
+                "trained": made.as_ref().map(|p| json!({
+                    "method": p.config.method.to_string(),
+                    "epochs": p.config.epochs,
+                    "seed": p.config.seed,
+                    "checkpoint": p.checkpoint,
+                })),
                 "hd_train": e.hd_train,
                 "hd_test": e.hd_test,
                 "nll_train": e.nll_train,
@@ -193,14 +212,23 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         );
     } else {
         println!("model            {} ({})", a.model.display(), model.describe());
+        if let Some(p) = &made {
+            println!(
+                "trained          method {}, {} epochs, seed {}{}",
+                p.config.method,
+                p.config.epochs,
+                p.config.seed,
+                if p.checkpoint { " (a checkpoint: the run may not be finished)" } else { "" }
+            );
+        }
         println!(
-            "dataset          {} ({} train / {} test)",
-            a.dataset,
+            "dataset          {} ({} train / {} test; from {data_origin})",
+            data.spec,
             data.n_train(),
             data.n_test()
         );
         println!(
-            "HD train / test  {:.4} / {:.4}  ({} draws per image)",
+            "HD train / test  {:.4} / {:.4}  ({} draws per image; 0 = perfect, 0.5 = guessing)",
             e.hd_train, e.hd_test, a.eval_repeats
         );
         match (e.nll_train, e.nll_test, e.e_gs, e.gs_access) {

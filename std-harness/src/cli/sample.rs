@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
+use rapid_harness::data::{parse_shape, DatasetSpec};
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy::encode_f32;
 use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
 use serde_json::json;
 
-use super::{fail, load_model};
+use super::{data_for_model, fail, load_model};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -39,12 +39,13 @@ pub(crate) struct SampleArgs {
     #[arg(long, default_value = "random")]
     start: Start,
     /// Dataset (for --start data, the image shape and the BAS judgement): bars4, bas:N,
-    /// mnist, idx:IMAGES[,LABELS] or npy:FILE.
+    /// mnist, idx:IMAGES[,LABELS] or npy:FILE [default: the data the model file or
+    /// checkpoint was trained on, if it says].
     #[arg(long)]
     dataset: Option<DatasetSpec>,
-    /// Seed of the BAS train/test split.
-    #[arg(long, default_value_t = 0)]
-    split_seed: u64,
+    /// Seed of the BAS train/test split [default: the model's, else 0].
+    #[arg(long)]
+    split_seed: Option<u64>,
     /// Binarisation threshold for mnist/idx:/npy: data (as in `rapid train`).
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
     binarize: Option<f32>,
@@ -79,29 +80,32 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
     if a.cols == Some(0) || a.scale == Some(0) {
         return fail(2, "--cols and --scale must be at least 1");
     }
-    let model = match load_model(&a.model) {
+    let (model, made) = match load_model(&a.model) {
         Ok(m) => m,
         Err(e) => return fail(2, e),
     };
     let view = model.view();
     let v = view.visible();
-    let data = match &a.dataset {
-        None if a.start == Start::Data => {
-            return fail(2, "--start data needs --dataset (the training images)")
+    // The data: --dataset, else what the model file names (when rapid can load it).
+    let loadable = made.as_ref().filter(|p| !matches!(p.dataset, DatasetSpec::Arrays { .. }));
+    let data = match (&a.dataset, loadable) {
+        (None, None) if a.start == Start::Data => {
+            return fail(
+                2,
+                "--start data needs --dataset (the training images): the model file does not \
+                 name data rapid can load",
+            )
         }
-        None => None,
-        Some(spec) => {
-            let spec = match spec.clone().with_options(None::<FileSource>, a.binarize, None) {
-                Ok(s) => s,
-                Err(e) => return fail(2, e),
-            };
-            match Dataset::load(&spec, a.split_seed) {
-                Ok(d) if d.visible() == v => Some(d),
-                Ok(d) => {
+        (None, None) => None,
+        (given, _) => {
+            match data_for_model(given.as_ref(), None, a.binarize, None, a.split_seed, loadable) {
+                Ok((d, _)) if d.visible() == v => Some(d),
+                Ok((d, _)) => {
                     return fail(
                         2,
                         format_args!(
-                            "the model has V={v} but {spec} images have {} pixels",
+                            "the model has V={v} but {} images have {} pixels",
+                            d.spec,
                             d.visible()
                         ),
                     )

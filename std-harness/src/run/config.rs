@@ -674,28 +674,50 @@ mod tests {
     use super::*;
     use crate::data::{bars4, DatasetSpec};
 
-    /// The presets of the paper's datasets (Bars 4×4, BAS 12×12) train 5 epochs without
-    /// diverging and lower the HD; MNIST's trains without diverging and stays far below
-    /// guessing. (Smaller BAS sets are not covered: their preset does not yet learn reliably.)
+    /// The presets of the built-in datasets (Bars 4×4, BAS N×N for N = 6..12, MNIST) train 5
+    /// epochs without diverging and end with a lower test HD than the untrained model's, and
+    /// below guessing. The untrained model's fields nearly copy the kept pixels back, so its
+    /// HD is about half the hidden share (0.42 on BAS 12×12): the bar to clear.
+    ///
+    /// Not covered: BAS 13–16, for time (2(2¹³−2) to 2(2¹⁶−2) images); BAS 3–5, where no
+    /// method here generalises to the held-out images (2, 6 and 12 of them) within 5 epochs:
+    /// RAPID, CD-10, PCD-10 and the other PID variants all end at or above the untrained
+    /// model's test HD (about 0.28, 0.30, 0.29) while the training HD falls; after the
+    /// preset's 300 epochs RAPID's test HD is 0.375, 0.260 and 0.299.
     #[test]
-    fn presets_learn_on_the_papers_datasets_and_mnist() {
-        for spec in [DatasetSpec::Bars4, DatasetSpec::Bas(12), DatasetSpec::MNIST] {
+    fn presets_learn_on_every_built_in_dataset() {
+        let specs = [DatasetSpec::Bars4, DatasetSpec::MNIST]
+            .into_iter()
+            .chain((6..=12).map(DatasetSpec::Bas));
+        for spec in specs {
             let data = Dataset::new(spec.clone(), 0);
             let preset = Preset::for_data(&data, None);
             let mut cfg = preset.config;
             cfg.epochs = 5;
-            cfg.eval_every = 1;
+            cfg.eval_every = 5;
             cfg.eval.repeats = if data.visible() > 200 { 1 } else { 20 };
+            let untrained = crate::run::Trainer::new(&cfg, &data).unwrap();
+            let before = crate::run::evaluate(
+                untrained.model(),
+                cfg.method,
+                &[],
+                &data,
+                cfg.eval,
+                Track::default(),
+                cfg.seed,
+                0,
+            )
+            .unwrap()
+            .hd_test;
             let t =
                 crate::run::train(&cfg, &data, |_| {}).unwrap_or_else(|e| panic!("{spec}: {e}"));
-            let first = t.reports[0].hd_test.unwrap_or(f64::NAN);
-            let last = t.reports[4].hd_test.unwrap_or(f64::NAN);
+            let after = t.reports[4].hd_test.unwrap_or(f64::NAN);
             assert!(t.model.params().iter().all(|x| x.is_finite()), "{spec}");
-            // MNIST's completion HD sits near 0.16 from the first epoch on (the blank half of
-            // the page is learnt at once) and does not fall within 5 epochs: there the check is
-            // only that it stays far below guessing.
-            let ok = if spec == DatasetSpec::MNIST { last < 0.25 } else { last < first };
-            assert!(ok && last < 0.5, "{spec} ({}): HD {first} -> {last}", preset.name);
+            assert!(
+                after < before - 0.03 && after < 0.45,
+                "{spec} ({}): test HD {before} untrained -> {after} after 5 epochs",
+                preset.name
+            );
         }
     }
 
