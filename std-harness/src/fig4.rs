@@ -24,7 +24,7 @@
 //! Every random choice flows from the seeds; outputs are CSV, PNG, SVG and `summary.json`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -36,7 +36,7 @@ use crate::ais::{
 use crate::data::{bas, mnist, Dataset, DEFAULT_THRESHOLD};
 use crate::model::Model;
 use crate::plot::{draw, draw_xy, Line, Panel, Series, CD, EXACT, PCD, PURPLE, RAPID};
-use crate::reproduce::{mean_std, write_file};
+use crate::reproduce::{mean_std, write_file, HD_AXIS, SHARE};
 use crate::run::{Method, Preset, Trainer};
 use crate::sample::{bas_stats, draw as draw_samples, grid_png, Grid, Start};
 use rapid_core::NegativePhase;
@@ -165,26 +165,7 @@ pub fn fig4a(
         points.push(json!({"epoch": e, "hd_train": {"mean": tr.0, "std": tr.1}, "hd_test": {"mean": te.0, "std": te.1}}));
     }
     write_file(&cfg.out.join("fig4a.csv"), csv.as_bytes())?;
-    let series = |label: &str, color, c: &[(f64, f64)]| Series {
-        label: label.into(),
-        color,
-        mean: c.iter().map(|x| x.0).collect(),
-        std: c.iter().map(|x| x.1).collect(),
-    };
-    draw(
-        &cfg.out.join("fig4a"),
-        &[Panel {
-            title: format!("BAS 12x12, RAPID, {} seeds", cfg.seeds),
-            x_label: "Epoch".into(),
-            log_x: true,
-            y_label: "Hamming distance".into(),
-            series: vec![
-                series("Training set", RAPID, &train_curve),
-                series("Test set", CD, &test_curve),
-            ],
-            y_range: Some((0.0, 0.5)),
-        }],
-    )?;
+    draw_fig4a(&cfg.out, &train_curve, &test_curve, Some(cfg.seeds))?;
     let inset = 40.min(runs[0].samples.len() / 144);
     let png = grid_png(
         &runs[0].samples[..inset * 144],
@@ -393,13 +374,7 @@ pub fn fig4b(
         }
     }
     write_file(&cfg.out.join("fig4b.csv"), csv.as_bytes())?;
-    draw_xy(
-        &cfg.out.join("fig4b"),
-        &format!("MNIST subset: test NLL (AIS) vs training time, budget {:.0} s", cfg.budget),
-        "Training seconds",
-        "Test NLL per image (nats, log scale)",
-        &lines,
-    )?;
+    draw_fig4b(&cfg.out, &lines, Some(cfg.budget))?;
     if let Some(m) = &final_pid {
         let samples = draw_samples(&m.view(), 100, 200, Start::Random, &[], cfg.seed);
         let png = grid_png(&samples, Grid { height: 28, width: 28, cols: 10, scale: 2 }, &[]);
@@ -422,6 +397,52 @@ pub fn fig4b(
         serde_json::to_string_pretty(&summary).expect("serialisable").as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// Fig. 4a (`fig4a.png`, `fig4a.svg` in `out`): the mean HD of the training and test sets with
+/// ±1 std bands, per epoch (NaN where not measured); `seeds` goes in the title.
+fn draw_fig4a(
+    out: &Path,
+    train: &[(f64, f64)],
+    test: &[(f64, f64)],
+    seeds: Option<u64>,
+) -> Result<(), String> {
+    let series = |label: &str, color, c: &[(f64, f64)]| Series {
+        label: label.into(),
+        color,
+        mean: c.iter().map(|x| x.0).collect(),
+        std: c.iter().map(|x| x.1).collect(),
+    };
+    draw(
+        &out.join("fig4a"),
+        &[Panel {
+            title: match seeds {
+                Some(n) => format!("BAS 12x12, RAPID, {n} seeds"),
+                None => "BAS 12x12, RAPID".into(),
+            },
+            x_label: "Epoch".into(),
+            log_x: true,
+            y_label: "Hamming distance".into(),
+            series: vec![series("Training set", RAPID, train), series("Test set", CD, test)],
+            y_range: HD_AXIS,
+            bounds: SHARE,
+        }],
+    )
+}
+
+/// Fig. 4b (`fig4b.png`, `fig4b.svg` in `out`): the test NLL of each method's snapshots
+/// against training seconds; `budget` goes in the title.
+fn draw_fig4b(out: &Path, lines: &[Line], budget: Option<f64>) -> Result<(), String> {
+    draw_xy(
+        &out.join("fig4b"),
+        &match budget {
+            Some(b) => format!("MNIST subset: test NLL (AIS) vs training time, budget {b:.0} s"),
+            None => "MNIST subset: test NLL (AIS) vs training time".into(),
+        },
+        "Training seconds",
+        "Test NLL per image (nats, log scale)",
+        lines,
+    )
 }
 
 #[cfg(test)]
