@@ -24,7 +24,7 @@
 //! Every random choice flows from the seeds; outputs are CSV, PNG, SVG and `summary.json`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -36,7 +36,9 @@ use crate::ais::{
 use crate::data::{bas, mnist, Dataset, DEFAULT_THRESHOLD};
 use crate::model::Model;
 use crate::plot::{draw, draw_xy, Line, Panel, Series, CD, EXACT, PCD, PURPLE, RAPID};
-use crate::reproduce::{mean_std, write_file};
+use crate::reproduce::{
+    mean_std, summary_number, write_file, Csv, ReplotError, Replotted, HD_AXIS, SHARE,
+};
 use crate::run::{Method, Preset, Trainer};
 use crate::sample::{bas_stats, draw as draw_samples, grid_png, Grid, Start};
 use rapid_core::NegativePhase;
@@ -165,26 +167,7 @@ pub fn fig4a(
         points.push(json!({"epoch": e, "hd_train": {"mean": tr.0, "std": tr.1}, "hd_test": {"mean": te.0, "std": te.1}}));
     }
     write_file(&cfg.out.join("fig4a.csv"), csv.as_bytes())?;
-    let series = |label: &str, color, c: &[(f64, f64)]| Series {
-        label: label.into(),
-        color,
-        mean: c.iter().map(|x| x.0).collect(),
-        std: c.iter().map(|x| x.1).collect(),
-    };
-    draw(
-        &cfg.out.join("fig4a"),
-        &[Panel {
-            title: format!("BAS 12x12, RAPID, {} seeds", cfg.seeds),
-            x_label: "Epoch".into(),
-            log_x: true,
-            y_label: "Hamming distance".into(),
-            series: vec![
-                series("Training set", RAPID, &train_curve),
-                series("Test set", CD, &test_curve),
-            ],
-            y_range: Some((0.0, 0.5)),
-        }],
-    )?;
+    draw_fig4a(&cfg.out, &train_curve, &test_curve, Some(cfg.seeds))?;
     let inset = 40.min(runs[0].samples.len() / 144);
     let png = grid_png(
         &runs[0].samples[..inset * 144],
@@ -393,13 +376,7 @@ pub fn fig4b(
         }
     }
     write_file(&cfg.out.join("fig4b.csv"), csv.as_bytes())?;
-    draw_xy(
-        &cfg.out.join("fig4b"),
-        &format!("MNIST subset: test NLL (AIS) vs training time, budget {:.0} s", cfg.budget),
-        "Training seconds",
-        "Test NLL per image (nats, log scale)",
-        &lines,
-    )?;
+    draw_fig4b(&cfg.out, &lines, Some(cfg.budget))?;
     if let Some(m) = &final_pid {
         let samples = draw_samples(&m.view(), 100, 200, Start::Random, &[], cfg.seed);
         let png = grid_png(&samples, Grid { height: 28, width: 28, cols: 10, scale: 2 }, &[]);
@@ -424,9 +401,165 @@ pub fn fig4b(
     Ok(summary)
 }
 
+/// Fig. 4a (`fig4a.png`, `fig4a.svg` in `out`): the mean HD of the training and test sets with
+/// ±1 std bands, per epoch (NaN where not measured); `seeds` goes in the title.
+fn draw_fig4a(
+    out: &Path,
+    train: &[(f64, f64)],
+    test: &[(f64, f64)],
+    seeds: Option<u64>,
+) -> Result<(), String> {
+    let series = |label: &str, color, c: &[(f64, f64)]| Series {
+        label: label.into(),
+        color,
+        mean: c.iter().map(|x| x.0).collect(),
+        std: c.iter().map(|x| x.1).collect(),
+    };
+    draw(
+        &out.join("fig4a"),
+        &[Panel {
+            title: match seeds {
+                Some(n) => format!("BAS 12x12, RAPID, {n} seeds"),
+                None => "BAS 12x12, RAPID".into(),
+            },
+            x_label: "Epoch".into(),
+            log_x: true,
+            y_label: "Hamming distance".into(),
+            series: vec![series("Training set", RAPID, train), series("Test set", CD, test)],
+            y_range: HD_AXIS,
+            bounds: SHARE,
+        }],
+    )
+}
+
+/// Fig. 4b (`fig4b.png`, `fig4b.svg` in `out`): the test NLL of each method's snapshots
+/// against training seconds; `budget` goes in the title.
+fn draw_fig4b(out: &Path, lines: &[Line], budget: Option<f64>) -> Result<(), String> {
+    draw_xy(
+        &out.join("fig4b"),
+        &match budget {
+            Some(b) => format!("MNIST subset: test NLL (AIS) vs training time, budget {b:.0} s"),
+            None => "MNIST subset: test NLL (AIS) vs training time".into(),
+        },
+        "Training seconds",
+        "Test NLL per image (nats, log scale)",
+        lines,
+    )
+}
+
+fn replotted(dir: &Path, stem: &str) -> Replotted {
+    Replotted {
+        files: vec![dir.join(stem).with_extension("png"), dir.join(stem).with_extension("svg")],
+        notes: Vec::new(),
+    }
+}
+
+/// Fig. 4a again from `fig4a.csv` in `dir` (see [`crate::reproduce::replot`]).
+pub(crate) fn replot_fig4a(dir: &Path) -> Result<Replotted, ReplotError> {
+    let csv = Csv::read(&dir.join("fig4a.csv"))?;
+    let cols = ["epoch", "hd_train_mean", "hd_train_std", "hd_test_mean", "hd_test_std"]
+        .map(|c| csv.col(c));
+    let [epoch, trm, trs, tem, tes] = cols;
+    let (epoch, trm, trs, tem, tes) = (epoch?, trm?, trs?, tem?, tes?);
+    let mut train: Vec<(f64, f64)> = Vec::new();
+    let mut test: Vec<(f64, f64)> = Vec::new();
+    let mut seen: Vec<bool> = Vec::new();
+    for row in csv.rows() {
+        let e = csv.key(row, epoch)?;
+        if seen.len() < e {
+            seen.resize(e, false);
+            train.resize(e, (f64::NAN, f64::NAN));
+            test.resize(e, (f64::NAN, f64::NAN));
+        }
+        if seen[e - 1] {
+            return Err(csv.error(row, &format!("a second row for epoch {e}")));
+        }
+        seen[e - 1] = true;
+        train[e - 1] = (csv.num(row, trm)?, csv.num(row, trs)?);
+        test[e - 1] = (csv.num(row, tem)?, csv.num(row, tes)?);
+    }
+    let seeds = summary_number(&dir.join("fig4a-summary.json"), "seeds")
+        .filter(|s| *s >= 1.0 && s.fract() == 0.0 && *s < 1e15)
+        .map(|s| s as u64);
+    draw_fig4a(dir, &train, &test, seeds).map_err(ReplotError::Output)?;
+    Ok(replotted(dir, "fig4a"))
+}
+
+/// Fig. 4b again from `fig4b.csv` in `dir` (see [`crate::reproduce::replot`]).
+pub(crate) fn replot_fig4b(dir: &Path) -> Result<Replotted, ReplotError> {
+    let csv = Csv::read(&dir.join("fig4b.csv"))?;
+    let (method, seconds, nll) =
+        (csv.col("method")?, csv.col("train_seconds")?, csv.col("nll_test")?);
+    let known = fig4b_methods();
+    let palette = [RAPID, PURPLE, PCD, CD, EXACT];
+    let mut keys: Vec<String> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
+    for row in csv.rows() {
+        let name = &row.1[method];
+        if name.is_empty() {
+            return Err(csv.error(row, "empty method"));
+        }
+        let point = (csv.num(row, seconds)?, csv.num(row, nll)?);
+        match keys.iter().position(|k| k == name) {
+            Some(i) => lines[i].points.push(point),
+            None => {
+                let parsed = name.parse::<Method>().ok();
+                let color = parsed
+                    .and_then(|m| known.iter().find(|k| k.0 == m).map(|k| k.1))
+                    .unwrap_or(palette[keys.len() % palette.len()]);
+                lines.push(Line {
+                    label: parsed.map_or_else(|| name.clone(), |m| m.label()),
+                    color,
+                    points: vec![point],
+                });
+                keys.push(name.clone());
+            }
+        }
+    }
+    let budget =
+        summary_number(&dir.join("fig4b-summary.json"), "budget_seconds").filter(|b| *b > 0.0);
+    draw_fig4b(dir, &lines, budget).map_err(ReplotError::Output)?;
+    Ok(replotted(dir, "fig4b"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fig4_figures_replot_from_their_csvs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("fig4a.csv"),
+            "epoch,hd_train_mean,hd_train_std,hd_test_mean,hd_test_std\n1,0.34,0.05,0.35,0.05\n\
+             2,0.3,0.01,0.31,0.01\n5,0.02,0.04,0.03,NaN\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("fig4a-summary.json"), r#"{"seeds": 3}"#).unwrap();
+        std::fs::write(
+            d.join("fig4b.csv"),
+            "method,snapshot,train_seconds,epochs,log_z,log_z_std_err,ais_ess,nll_test,nll_train\n\
+             pid-gibbs:1,1,1.5,1,10,1,1,120,121\npid-gibbs:1,2,3.0,2,10,1,1,90,91\n\
+             cd:10,1,1.6,1,10,1,1,200,201\ncd:10,2,3.1,2,10,1,1,150,151\n",
+        )
+        .unwrap();
+        assert_eq!(crate::reproduce::replottable(d), ["fig4a", "fig4b"]);
+        crate::reproduce::replot(d, "fig4a").unwrap();
+        let svg = std::fs::read_to_string(d.join("fig4a.svg")).unwrap();
+        assert!(svg.contains("RAPID, 3 seeds") && svg.contains(">\nTest set\n<"));
+        crate::reproduce::replot(d, "fig4b").unwrap();
+        let svg = std::fs::read_to_string(d.join("fig4b.svg")).unwrap();
+        assert!(svg.contains(">\nRAPID (pid-gibbs:1)\n<") && svg.contains(">\nCD-10\n<"));
+        assert!(!svg.contains("budget"), "no summary, no budget in the title");
+        // A malformed CSV is an input error that names the place.
+        std::fs::write(d.join("fig4b.csv"), "method,train_seconds\ncd:10,1\n").unwrap();
+        let e = crate::reproduce::replot(d, "fig4b").unwrap_err();
+        assert!(matches!(e, ReplotError::Input(_)) && e.to_string().contains("`nll_test`"), "{e}");
+        std::fs::write(d.join("fig4a.csv"), "epoch,hd_train_mean,hd_train_std,hd_test_mean,hd_test_std\n1,0.3,0.1,0.3,0.1\n1,0.3,0.1,0.3,0.1\n").unwrap();
+        let e = crate::reproduce::replot(d, "fig4a").unwrap_err();
+        assert!(e.to_string().contains("line 3: a second row for epoch 1"), "{e}");
+    }
 
     #[test]
     fn log_epochs_are_spaced_and_end_at_the_last() {
