@@ -390,6 +390,7 @@ mod tests {
     /// exactly where two direct [`gibbs_rows`] steps with the same RNG stream and block size
     /// leave them.
     #[test]
+    #[cfg_attr(miri, ignore = "31 s under Miri; the PCD chain code runs there in blocks::tests")]
     fn pcd_chains_persist_across_calls() {
         let mut rng = Pcg64::seed_from_u64(38);
         let d = DenseDims::new(66, 10, true);
@@ -502,6 +503,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "49 s under Miri; the gradient code runs there in the phase tests")]
     fn same_seed_gives_the_same_gradient() {
         let mut rng = Pcg64::seed_from_u64(39);
         let d = DenseDims::new(20, 12, true);
