@@ -11,6 +11,25 @@
 //! training-speed measurements ([`mod@bench`]), and the `rapid` command-line program.
 //!
 //! Data flows one way: this crate calls the core, never the reverse.
+//!
+//! ## Quick start
+//!
+//! [`run::Fit`] runs the whole loop (shuffled batches, updates, evaluation) with a dataset's
+//! preset, the set-up `rapid train --dataset D` uses, and returns the model with one report
+//! per epoch:
+//!
+//! ```
+//! use rapid_harness::data::{Dataset, DatasetSpec};
+//! use rapid_harness::run::Fit;
+//!
+//! let bars = Dataset::new(DatasetSpec::Bars4, 0);
+//! let trained = Fit::new().epochs(50).seed(0).fit(&bars).unwrap();
+//! let report = trained.reports.last().unwrap();
+//! assert!(report.hd_test.unwrap() < 0.1); // reconstruction from the top row; guessing: 0.5
+//! ```
+//!
+//! For a loop of your own, [`run::Trainer`] trains one epoch per [`run::Trainer::next_epoch`];
+//! for a step of your own, see the core's [`rapid_core::step::Engine`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

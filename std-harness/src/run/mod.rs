@@ -25,6 +25,7 @@
 
 mod config;
 mod evaluate;
+mod fit;
 mod trainer;
 
 pub use config::{
@@ -32,6 +33,7 @@ pub use config::{
     TrainConfig, TrainError, BAS_DECAY, BAS_LR,
 };
 pub use evaluate::{evaluate, train, EpochReport, Evaluation, Trained};
+pub use fit::Fit;
 pub use trainer::{
     initial_params, lane_range, lanes_for, OptSnapshot, Trainer, TrainerState, MAX_LANES,
     MIN_LANE_ROWS,
