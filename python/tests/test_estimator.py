@@ -232,13 +232,13 @@ def test_digits_pipeline_learns():
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
-    # The README's example.
+    # The example of docs/python.md.
     model = Pipeline([
         ("rbm", RapidRBM(n_hidden=1000, n_patterns=64, batch_size=10, n_epochs=50,
                          random_state=0)),
         ("logistic", LogisticRegression(max_iter=3000)),
     ]).fit(X_train, y_train)
-    # Guessing gives 0.1; the README reports 0.93 for this seed.
+    # Guessing gives 0.1; docs/python.md reports 0.931 for this seed.
     assert model.score(X_test, y_test) > 0.9
 
 

@@ -15,7 +15,7 @@ use cortex_m_rt::entry;
 use panic_semihosting as _;
 use rapid_bars::int::{run_int, IntRun};
 
-/// Hidden units: the largest `H` that fits (see the README): the buffers take
+/// Hidden units: the largest `H` that fits (see firmware/README.md): the buffers take
 /// `buffer_bytes(lengths(H))` bytes of `.bss`, and `memory.x` keeps `_stack_reserve` bytes
 /// for the stack.
 const H: usize = 892;

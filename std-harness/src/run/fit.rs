@@ -20,7 +20,8 @@
 //! let last = trained.reports.last().unwrap();
 //! println!("test HD {:?} after {:.3} s", last.hd_test, trained.train_seconds());
 //! assert!(last.hd_test.unwrap() < 0.1); // random guessing scores 0.5
-//! let bytes = trained.model.encode(); // the model file `rapid eval --model` reads
+//! // The bare model file; `encode_with_settings` adds how it was made, as `rapid train` does.
+//! let bytes = trained.model.encode();
 //! # assert!(!bytes.is_empty());
 //! ```
 //!
