@@ -407,7 +407,8 @@ class RapidRBM(TransformerMixin, BaseEstimator):
 
     def save(self, path):
         """Writes the model file of the command-line program (``rapid eval --model path``
-        reads it). Only the model is stored, not the estimator's settings."""
+        reads it), with the training settings in its settings section (:meth:`load` restores
+        them; the data are named ``arrays:NxRxC``, as they are not stored)."""
         check_is_fitted(self)
         self.model_.save(str(path))
 
