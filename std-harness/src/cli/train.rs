@@ -75,10 +75,10 @@ minute); with --json, one JSON object per epoch on stdout ({\"epoch\", \"seconds
 evaluation excluded; values are null in epochs not evaluated), then one object with
 \"final\": true, and no progress.
 
-Evaluation (the HD and --track) costs more than training on large test sets, so only some
-epochs are evaluated: by default those the table prints (1, 2, 5, 10, 20, 50, ... or every
---log-every epochs, the first and the last), also with --json; --eval-every N evaluates every
-N-th epoch and the last instead. An epoch's numbers do not depend on which other epochs are
+Evaluating an epoch (the HD's draws per image, and --track) can cost more than training it,
+so only some epochs are evaluated: by default those the table prints (1, 2, 5, 10, 20, 50, ...
+or every --log-every epochs, the first and the last), also with --json; --eval-every N
+evaluates every N-th epoch and the last instead. An epoch's numbers do not depend on which other epochs are
 evaluated: the evaluation's random draws come from the seed and the epoch.
 
 Ctrl-C (SIGINT) or SIGTERM stops a run: unfinished files are removed, one line on stderr
