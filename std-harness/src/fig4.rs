@@ -342,6 +342,7 @@ pub fn fig4b(
             let view = last.model.view();
             let base = Base::for_model(&view, Some(&data.train));
             let n = cfg.raise_images.min(data.n_test());
+            log(format!("fig4b: {method}: RAISE on {n} test images"));
             let r = raise_nll(
                 &view,
                 &base,

@@ -84,6 +84,7 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli::interrupt::install(&matches);
     if let Some(n) = cli.threads {
         if n == 0 {
             return fail(2, "--threads must be at least 1");

@@ -10,7 +10,7 @@ use rapid_harness::reproduce::{
 };
 use serde_json::Value;
 
-use super::{fail, progress_bar};
+use super::{fail, Progress};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -144,7 +144,7 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
             cfg.epochs,
             rayon::current_num_threads()
         );
-        let pb = progress_bar(cfg.seeds * u64::from(cfg.epochs), "epochs");
+        let pb = Progress::new(cfg.seeds * u64::from(cfg.epochs), 0, "epochs");
         let r = fig4a(&cfg, &|done, _| pb.set_position(done));
         pb.finish_and_clear();
         match r {
@@ -194,7 +194,7 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
         epochs,
         rayon::current_num_threads()
     );
-    let pb = progress_bar(cfg.methods.len() as u64 * a.seeds * u64::from(epochs), "epochs");
+    let pb = Progress::new(cfg.methods.len() as u64 * a.seeds * u64::from(epochs), 0, "epochs");
     let result = reproduce(&cfg, &|done, _| pb.set_position(done));
     pb.finish_and_clear();
     match result {

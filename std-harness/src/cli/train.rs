@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
-use indicatif::ProgressBar;
 use rapid_core::optim::LrSchedule;
 use rapid_core::optim::Projection;
 use rapid_harness::checkpoint::{settings_text, Checkpoint};
@@ -18,7 +17,8 @@ use rapid_harness::run::{
 };
 use serde_json::json;
 
-use super::{fail, json_f32, progress_bar, whole};
+use super::interrupt::{self, command_line};
+use super::{fail, json_f32, whole, Progress};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -35,8 +35,8 @@ Each dataset has a preset, named in the output's first line; any option given ov
           lr 0.015, x0.99 per epoch after epoch 100 down to 1e-3, patterns clamped to [-1, 1]
           after every update, 500 epochs, batch 8000 (ceil(n/8) below 16000 training images:
           1000 for mnist); baselines (cd, pcd, exact): dense with biases, H=500, batch
-          100, Adam lr 0.001 (the AIS literature's MNIST size). Evaluated every 10 epochs
-          with one draw per image.
+          100, Adam lr 0.001 (the AIS literature's MNIST size). Evaluated with one draw per
+          image.
 
 Datasets:
   bars4    Bars 4x4, the paper's split: 10 training and 4 test images, each set closed
@@ -70,10 +70,23 @@ random v, 10 Gibbs steps, lowest energy over the exact ground-state energy), the
 accessibility (lowest energy among the negative-phase configurations over the ground state),
 the singular values of W, and the exact mean NLL of the training and test sets.
 
-Output: a table on stdout and a progress bar on stderr; with --json, one JSON object per
-epoch on stdout ({\"epoch\", \"seconds\", \"lr\", \"hd_train\", \"hd_test\", plus tracked keys;
-\"seconds\" is the training time of that epoch, evaluation excluded; values are null in
-epochs not evaluated), then one object with \"final\": true.")]
+Output: a table on stdout and progress on stderr (a bar on a terminal; elsewhere, such as a
+log file, a line starting with # every 5 s at first, less often in long runs, at least once a
+minute); with --json, one JSON object per epoch on stdout ({\"epoch\", \"seconds\", \"lr\",
+\"hd_train\", \"hd_test\", plus tracked keys; \"seconds\" is the training time of that epoch,
+evaluation excluded; values are null in epochs not evaluated), then one object with
+\"final\": true, and no progress.
+
+Evaluating an epoch (the HD's draws per image, and --track) can cost more than training it,
+so only some epochs are evaluated: by default those the table prints (1, 2, 5, 10, 20, 50, ...
+or every --log-every epochs, the first and the last), also with --json; --eval-every N
+evaluates every N-th epoch and the last instead. An epoch's numbers do not depend on which other epochs are
+evaluated: the evaluation's random draws come from the seed and the epoch.
+
+Ctrl-C (SIGINT) or SIGTERM stops a run: unfinished files are removed, one line on stderr
+gives the last finished epoch, the last checkpoint, and the command that resumes from it;
+exit code 130 (SIGINT) or 143 (SIGTERM). The run stops at the end of an epoch, or within a
+second when an epoch takes longer.")]
 pub(crate) struct TrainArgs {
     /// Dataset: bars4, bas:N, mnist, idx:IMAGES[,LABELS] or npy:FILE.
     #[arg(long, default_value = "bars4")]
@@ -149,9 +162,10 @@ pub(crate) struct TrainArgs {
     /// Seed of the BAS train/test split.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>)]
     split_seed: u64,
-    /// Evaluate every N epochs (the last epoch is always evaluated; 0 = last only) [default:
-    /// 1; 10 for mnist, idx:, npy:].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>)]
+    /// Evaluate every N-th epoch and the last (0: the last only) instead of the epochs the
+    /// table prints; table rows of epochs not evaluated show - [default: the epochs the table
+    /// prints, see --log-every; also with --json].
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
     eval_every: Option<u32>,
     /// Draws per image in the HD evaluation [default: 100; 1 for mnist, idx:, npy:].
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>)]
@@ -185,6 +199,11 @@ pub(crate) struct TrainArgs {
     /// Machine-readable output: one JSON object per line on stdout, no progress bar.
     #[arg(long)]
     json: bool,
+    /// Print every N-th epoch in the table, and the first and the last [default: epochs 1,
+    /// 2, 5, 10, 20, 50, ... and the last]. Unless --eval-every is given, these are the
+    /// epochs evaluated (also with --json).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
+    log_every: Option<u32>,
 }
 
 /// The settings a checkpoint records: on --resume, the training ones must equal the
@@ -218,13 +237,36 @@ const SETTINGS: [&str; 26] = [
     "track",
 ];
 
-/// Epochs shown in the human-readable table: 1, 2, 5, 10, 20, 50, … and the last.
-fn shown(epoch: u32, last: u32) -> bool {
+/// Epochs shown in the human-readable table: every `log_every`-th, or by default 1, 2, 5, 10,
+/// 20, 50, …; and the first and the last.
+fn shown(epoch: u32, last: u32, log_every: Option<u32>) -> bool {
+    if epoch == 1 || epoch == last {
+        return true;
+    }
+    if let Some(n) = log_every {
+        return epoch.is_multiple_of(n);
+    }
     let mut e = epoch;
     while e.is_multiple_of(10) {
         e /= 10;
     }
-    epoch == last || matches!(e, 1 | 2 | 5)
+    matches!(e, 1 | 2 | 5)
+}
+
+/// `TrainConfig::eval_every` of a run that evaluates the epochs the table prints (the
+/// default; kept so in its checkpoints). The library reads it as "every 2³² − 1 epochs",
+/// that is the last only.
+const EVAL_SHOWN: u32 = u32::MAX;
+
+/// Whether `rapid train` evaluates `epoch`: the last always; with `eval_every` =
+/// [`EVAL_SHOWN`] the epochs the table prints, else every `eval_every`-th (none for 0).
+fn evaluated(epoch: u32, last: u32, eval_every: u32, log_every: Option<u32>) -> bool {
+    match eval_every {
+        _ if epoch == last => true,
+        EVAL_SHOWN => shown(epoch, last, log_every),
+        0 => false,
+        n => epoch.is_multiple_of(n),
+    }
 }
 
 fn fmt_opt(x: Option<f64>) -> String {
@@ -258,7 +300,7 @@ fn train_config(a: &TrainArgs, data: &Dataset) -> (Preset, TrainConfig) {
             start_epoch: a.lr_decay_start.unwrap_or(p.schedule.start_epoch),
         },
         seed: a.seed,
-        eval_every: a.eval_every.unwrap_or(p.eval_every),
+        eval_every: a.eval_every.unwrap_or(EVAL_SHOWN),
         eval: HdProtocol {
             repeats: a.eval_repeats.unwrap_or(p.eval.repeats),
             steps: a.eval_steps.unwrap_or(p.eval.steps),
@@ -422,9 +464,60 @@ fn resumed_config(
     }
 }
 
+/// The last checkpoint of a run: its file, its epoch, and whether this run wrote it (or it
+/// is the one resumed).
+type Saved<'a> = Option<(&'a Path, u32, bool)>;
+
+/// What the line printed on Ctrl-C says after "rapid: interrupted by SIGINT": the epochs
+/// done, the last checkpoint (`saved`: its file, its epoch, and whether this run wrote it),
+/// and the command that resumes it.
+fn interrupt_note(a: &TrainArgs, done: u32, epochs: u32, saved: Saved) -> String {
+    let mut s = format!(" after epoch {done} of {epochs}");
+    let Some((path, epoch, written)) = saved else {
+        match (&a.checkpoint, a.checkpoint_every) {
+            (Some(_), every) => {
+                let every = every.unwrap_or(1);
+                let due = ((done / every + 1) * every).min(epochs);
+                s += &format!("; no checkpoint written yet (the first was due after epoch {due})");
+            }
+            (None, _) => s += "; nothing saved (--checkpoint FILE saves a run to resume)",
+        }
+        return s;
+    };
+    let mut args: Vec<String> = vec!["train".into(), "--resume".into(), path.display().to_string()];
+    // The checkpoint resumed holds its own total of epochs; one this run wrote holds this run's.
+    if let (false, Some(e)) = (written, a.epochs) {
+        args.extend(["--epochs".into(), e.to_string()]);
+    }
+    if let Some(c) = &a.checkpoint {
+        args.extend(["--checkpoint".into(), c.display().to_string()]);
+    }
+    if let Some(n) = a.checkpoint_every {
+        args.extend(["--checkpoint-every".into(), n.to_string()]);
+    }
+    if let Some(o) = &a.out {
+        args.extend(["--out".into(), o.display().to_string()]);
+    }
+    if let Some(n) = a.log_every {
+        args.extend(["--log-every".into(), n.to_string()]);
+    }
+    if a.json {
+        args.push("--json".into());
+    }
+    s += &format!(
+        "; checkpoint {} holds epoch {epoch}; resume with: {}",
+        path.display(),
+        command_line(&args)
+    );
+    s
+}
+
 pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     if a.checkpoint_every == Some(0) {
         return fail(2, "--checkpoint-every must be at least 1");
+    }
+    if a.log_every == Some(0) {
+        return fail(2, "--log-every must be at least 1");
     }
     let Started { dataset, split_seed, cfg, data, mut trainer, preset } = match start(&a, &explicit)
     {
@@ -504,7 +597,7 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         s
     };
     let pb = if json {
-        ProgressBar::hidden()
+        Progress::hidden()
     } else {
         println!("# {header}");
         println!(
@@ -532,9 +625,10 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
             cols += "  singular values";
         }
         println!("{cols}");
-        progress_bar(u64::from(cfg.epochs), "epochs")
+        Progress::new(u64::from(cfg.epochs), u64::from(trainer.epochs_done()), "epochs")
     };
     let epochs = cfg.epochs;
+    let log_every = a.log_every;
     let show = |r: &EpochReport| {
         if json {
             println!("{}", report_json(r));
@@ -542,7 +636,7 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
             if let Some(t) = r.hd_test {
                 pb.set_message(format!("hd_test {t:.4}"));
             }
-            if shown(r.epoch, epochs) {
+            if shown(r.epoch, epochs, log_every) {
                 pb.suspend(|| {
                     println!(
                         "{:>7} {:>11.6} {:>10.3e} {:>9} {:>9}{}",
@@ -555,13 +649,28 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
                     )
                 });
             }
-            pb.inc(1);
+            pb.set_position(u64::from(r.epoch));
         }
     };
-    pb.inc(u64::from(trainer.epochs_done()));
+    // What Ctrl-C reports: the last finished epoch and the checkpoint to resume from (the
+    // one resumed, until this run writes one).
+    interrupt::set_polled();
+    let mut saved: Saved = a.resume.as_deref().map(|p| (p, trainer.epochs_done(), false));
+    let note = |done: u32, saved: Saved| interrupt_note(&a, done, epochs, saved);
+    interrupt::set_note(note(trainer.epochs_done(), saved));
     let mut reports = Vec::new();
     while trainer.epochs_done() < epochs {
-        let r = match trainer.next_epoch(&data) {
+        let lr = trainer.lr();
+        let trained = trainer.train_epoch(&data);
+        let epoch = trainer.epochs_done();
+        interrupt::set_note(note(epoch, saved));
+        // Interrupted: no evaluation; the checkpoint, when due, is still written.
+        let stop = interrupt::requested();
+        let r = trained.and_then(|seconds| {
+            let eval = !stop && evaluated(epoch, epochs, cfg.eval_every, log_every);
+            trainer.epoch_report(&data, seconds, lr, eval)
+        });
+        let r = match r {
             Ok(r) => r,
             Err(e) => {
                 pb.finish_and_clear();
@@ -575,7 +684,9 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
                 return fail(code, format_args!("{e}{kept}"));
             }
         };
-        show(&r);
+        if !stop {
+            show(&r);
+        }
         if let Some(path) = &a.checkpoint {
             if r.epoch % every == 0 || r.epoch == epochs {
                 let ck = Checkpoint {
@@ -588,9 +699,15 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
                     pb.finish_and_clear();
                     return fail(1, format_args!("writing checkpoint {}: {e}", path.display()));
                 }
+                saved = Some((path, r.epoch, true));
+                interrupt::set_note(note(r.epoch, saved));
             }
         }
         reports.push(r);
+        if interrupt::requested() {
+            pb.finish_and_clear();
+            interrupt::finish();
+        }
     }
     pb.finish_and_clear();
     let model = trainer.model();
@@ -666,7 +783,21 @@ mod tests {
 
     #[test]
     fn table_epochs_follow_1_2_5() {
-        let e: Vec<u32> = (1..=300).filter(|&e| shown(e, 300)).collect();
+        let e: Vec<u32> = (1..=300).filter(|&e| shown(e, 300, None)).collect();
         assert_eq!(e, [1, 2, 5, 10, 20, 50, 100, 200, 300]);
+        let e: Vec<u32> = (1..=25).filter(|&e| shown(e, 25, Some(10))).collect();
+        assert_eq!(e, [1, 10, 20, 25]);
+    }
+
+    #[test]
+    fn evaluated_epochs_follow_the_table_or_eval_every() {
+        let pick = |last, every, log| -> Vec<u32> {
+            (1..=last).filter(|&e| evaluated(e, last, every, log)).collect()
+        };
+        assert_eq!(pick(12, EVAL_SHOWN, None), [1, 2, 5, 10, 12]);
+        assert_eq!(pick(12, EVAL_SHOWN, Some(4)), [1, 4, 8, 12]);
+        assert_eq!(pick(12, 0, None), [12]);
+        assert_eq!(pick(12, 5, Some(4)), [5, 10, 12]);
+        assert_eq!(pick(3, 1, None), [1, 2, 3]);
     }
 }

@@ -49,6 +49,24 @@ impl Trainer {
         let seconds = self.train_epoch(data)?;
         let (epoch, every) = (self.epochs_done(), self.config().eval_every);
         let due = epoch == self.config().epochs || (every > 0 && epoch % every == 0);
+        self.epoch_report(data, seconds, lr, due)
+    }
+
+    /// The report of the epoch just trained (in `seconds`, at learning rate `lr`), with the
+    /// model evaluated when `evaluate` is set: for callers that choose the evaluated epochs
+    /// themselves. An evaluation gives the same numbers whichever epochs are evaluated (its
+    /// randomness is keyed by the seed and the epoch).
+    ///
+    /// # Errors
+    /// An enumeration that is too large.
+    pub fn epoch_report(
+        &self,
+        data: &Dataset,
+        seconds: f64,
+        lr: f32,
+        evaluate: bool,
+    ) -> Result<EpochReport, TrainError> {
+        let epoch = self.epochs_done();
         let mut r = EpochReport {
             epoch,
             seconds,
@@ -61,7 +79,7 @@ impl Trainer {
             nll_train: None,
             nll_test: None,
         };
-        if due {
+        if evaluate {
             let e = self.evaluate(data, self.config().track)?;
             r.hd_train = Some(e.hd_train);
             r.hd_test = Some(e.hd_test);
@@ -239,6 +257,32 @@ mod tests {
             assert_eq!(a.reports[2].hd_test, b.reports[2].hd_test);
             let c = train(&TrainConfig { seed: 1, ..cfg }, &d, |_| {}).unwrap();
             assert_ne!(a.model, c.model, "{method}");
+        }
+    }
+
+    /// An epoch evaluated alone gives the numbers it gives when every epoch is evaluated, and
+    /// evaluating fewer epochs leaves the model alone.
+    #[test]
+    fn an_epochs_numbers_do_not_depend_on_the_other_epochs_evaluated() {
+        let d = bars4();
+        let track = Track { gs: true, method: true, svd: true, nll: true };
+        for method in [Method::Pid(NegativePhase::Patterns), Method::Pcd { k: 1, chains: 8 }] {
+            let cfg = TrainConfig { epochs: 5, hidden: 12, track, ..TrainConfig::paper(method) };
+            let every = train(&cfg, &d, |_| {}).unwrap();
+            let mut t = Trainer::new(&cfg, &d).unwrap();
+            for e in 1..=5u32 {
+                let lr = t.lr();
+                let seconds = t.train_epoch(&d).unwrap();
+                let r = t.epoch_report(&d, seconds, lr, e == 3).unwrap();
+                let want = &every.reports[e as usize - 1];
+                assert_eq!((r.epoch, r.lr), (want.epoch, want.lr));
+                if e == 3 {
+                    assert_eq!(EpochReport { seconds: want.seconds, ..r }, *want, "{method}");
+                } else {
+                    assert!(r.hd_test.is_none() && r.svd.is_none() && r.gs_access.is_none());
+                }
+            }
+            assert_eq!(t.into_model(), every.model, "{method}");
         }
     }
 
