@@ -397,8 +397,10 @@ impl Preset {
     ///   training images use `⌈n/8⌉` instead (1000 for the 8000-image subset), so an epoch still
     ///   makes about 8 updates. The baselines: the set-up of the AIS literature on MNIST
     ///   (Salakhutdinov & Murray 2008): a dense model with biases, H = 500, batch 100, here
-    ///   with Adam lr 1e−3 and no decay. Evaluation every 10 epochs with one draw per image
-    ///   (the HD of 10 000 images at this size costs about as much as an epoch).
+    ///   with Adam lr 1e−3 and no decay. Evaluation every 10 epochs (`eval_every`, for
+    ///   callers of [`crate::run::train`]; `rapid train` evaluates the epochs its table
+    ///   prints) with one draw per image (the HD of 10 000 images at this size costs about
+    ///   as much as an epoch).
     pub fn for_data(data: &Dataset, method: Option<Method>) -> Preset {
         use crate::data::DatasetSpec;
         match data.spec {
