@@ -218,10 +218,7 @@ class RapidRBM(TransformerMixin, BaseEstimator):
         if not (isinstance(batch, (int, np.integer)) and batch >= 1):
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch!r}")
         projection = self.projection if self.projection is not None else ("sign" if ra else "none")
-        return _rapid.Trainer(
-            S,
-            height,
-            width,
+        settings = _rapid.resolve_config(
             str(self.method),
             hidden=self.n_hidden,
             patterns=self.n_patterns,
@@ -238,6 +235,7 @@ class RapidRBM(TransformerMixin, BaseEstimator):
             lr_decay_start=self.lr_decay_start,
             seed=seed,
         )
+        return _rapid.Trainer(S, height, width, settings)
 
     def _train(self, trainer, epochs):
         if not self.verbose:

@@ -243,10 +243,43 @@ fn resolve_config<'py>(
     config_dict(py, &c)
 }
 
+/// The settings of a dict made by `resolve_config` (every key present), back as a
+/// `TrainConfig`: the inverse of `config_dict`.
+fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
+    fn get<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+        d.get_item(key)?
+            .ok_or_else(|| value_error(format!("settings: missing '{key}' (use resolve_config)")))?
+            .extract()
+            .map_err(|e| value_error(format!("settings: '{key}': {}", Into::<PyErr>::into(e))))
+    }
+    let method: String = get(d, "method")?;
+    let (optimizer, projection, partial_batch): (String, String, String) =
+        (get(d, "optimizer")?, get(d, "projection")?, get(d, "partial_batch")?);
+    config(
+        &method,
+        Some(get(d, "hidden")?),
+        Some(get(d, "patterns")?),
+        Some(get(d, "biases")?),
+        Some(get(d, "epochs")?),
+        Some(get(d, "batch")?),
+        Some(&optimizer),
+        Some(get(d, "lr")?),
+        Some(get(d, "momentum")?),
+        Some(get(d, "weight_decay")?),
+        Some(&projection),
+        Some(get(d, "lr_decay")?),
+        Some(get(d, "lr_min")?),
+        Some(get(d, "lr_decay_start")?),
+        Some(&partial_batch),
+        get(d, "seed")?,
+    )
+}
+
 /// A training run: the harness's `Trainer` (the core's engine) and the rows it trains on.
 ///
-/// `Trainer(X, height, width, method, ...)` validates the settings against `X` (rows of ±1
-/// `float32`) and initialises the model from `seed`; `train(epochs)` runs epochs on the rows
+/// `Trainer(X, height, width, settings)` validates the settings (a dict from
+/// `resolve_config`) against `X` (rows of ±1 `float32`) and initialises the model from their
+/// seed; `train(epochs)` runs epochs on the rows
 /// held; `set_rows(X)` replaces them (same number of columns) for the next epochs. The rows
 /// are copied once, into the trainer, when given.
 #[pyclass(name = "Trainer", module = "rapid._rapid")]
@@ -258,50 +291,13 @@ struct PyTrainer {
 #[pymethods]
 impl PyTrainer {
     #[new]
-    #[pyo3(signature = (x, height, width, method="pid", *, hidden=None, patterns=None,
-        biases=None, epochs=None, batch=None, optimizer=None, lr=None, momentum=None,
-        weight_decay=None, projection=None, lr_decay=None, lr_min=None, lr_decay_start=None,
-        partial_batch=None, seed=0))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         x: PyReadonlyArray2<'_, f32>,
         height: usize,
         width: usize,
-        method: &str,
-        hidden: Option<usize>,
-        patterns: Option<usize>,
-        biases: Option<bool>,
-        epochs: Option<u32>,
-        batch: Option<usize>,
-        optimizer: Option<&str>,
-        lr: Option<f32>,
-        momentum: Option<f32>,
-        weight_decay: Option<f32>,
-        projection: Option<&str>,
-        lr_decay: Option<f32>,
-        lr_min: Option<f32>,
-        lr_decay_start: Option<u32>,
-        partial_batch: Option<&str>,
-        seed: u64,
+        settings: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
-        let c = config(
-            method,
-            hidden,
-            patterns,
-            biases,
-            epochs,
-            batch,
-            optimizer,
-            lr,
-            momentum,
-            weight_decay,
-            projection,
-            lr_decay,
-            lr_min,
-            lr_decay_start,
-            partial_batch,
-            seed,
-        )?;
+        let c = config_from_dict(settings)?;
         let data = dataset_of(&x, height, width)?;
         let trainer = Trainer::new(&c, &data).map_err(train_error)?;
         Ok(PyTrainer { trainer, data })
