@@ -50,3 +50,4 @@ pub mod reproduce;
 pub mod run;
 pub mod sample;
 pub mod seed;
+pub mod stdout;

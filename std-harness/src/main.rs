@@ -28,7 +28,7 @@ Results go to stdout, progress to stderr. Bad input exits with code 2 and a one-
 struct Cli {
     /// Worker threads for training, evaluation and reproduction [default: all cores]. Results
     /// do not depend on it.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", allow_hyphen_values = true, value_parser = cli::whole::<usize>)]
     threads: Option<usize>,
     /// Kernel level: auto (the best this CPU runs), scalar, avx2 or avx512. Results are
     /// bit-reproducible for a seed and a level; the scalar level gives the same bits on every
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     if let Err(e) = bench::select_isa(cli.isa) {
         return fail(e.code, e.message);
     }
-    match cli.command {
+    let code = match cli.command {
         Command::Train(a) => {
             let sub = matches.subcommand_matches("train").expect("train subcommand");
             cmd_train(a, explicit_settings(sub))
@@ -109,5 +109,22 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.code, e.message),
         },
+    };
+    // Output lost to a closed or failing stdout did not stop the work (its files are
+    // written); say so once. A reader that stopped reading (a closed pipe, as `| head`) is
+    // not an error; any other failure to write the results is.
+    match rapid_harness::stdout::failure() {
+        None => code,
+        Some(std::io::ErrorKind::BrokenPipe) => {
+            eprintln!(
+                "rapid: note: stdout was closed (broken pipe); the rest of the output was \
+                 dropped, the work was finished"
+            );
+            code
+        }
+        Some(kind) => {
+            let e = std::io::Error::from(kind);
+            fail(1, format_args!("writing the results to stdout failed ({e}); the work was finished and its files written"))
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `rapid bench paper`: whole training epochs of the paper's three set-ups, timed with the
 //! real training loop ([`Trainer::train_epoch`]), evaluation off.
 
+use crate::outln;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
@@ -50,13 +51,13 @@ pub(super) struct PaperArgs {
     #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<Method>>,
     /// Timed epochs per row (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_hyphen_values = true)]
     repeats: usize,
     /// Untimed epochs before the timed ones.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     warmup: usize,
     /// Seed of every random choice (BAS split, random data, initial parameters, draws).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     seed: u64,
     /// One JSON object per row on stdout instead of the table.
     #[arg(long)]
@@ -237,17 +238,27 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
     }
     let isa = kernels::active();
     if !a.json {
-        println!("# rapid bench paper: {}", machine_line(isa, rayon::current_num_threads()));
-        println!(
+        outln!("# rapid bench paper: {}", machine_line(isa, rayon::current_num_threads()));
+        outln!(
             "# {} untimed + {} timed epochs per row, median reported; evaluation off; seed {}",
-            a.warmup, a.repeats, a.seed
+            a.warmup,
+            a.repeats,
+            a.seed
         );
         for p in &plan {
-            println!("# {}: {}", p.setup, p.setup.data_description());
+            outln!("# {}: {}", p.setup, p.setup.data_description());
         }
-        println!(
+        outln!(
             "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  isa",
-            "setup", "method", "V", "H", "K", "batch", "batches", "s/epoch", "s/batch"
+            "setup",
+            "method",
+            "V",
+            "H",
+            "K",
+            "batch",
+            "batches",
+            "s/epoch",
+            "s/batch"
         );
     }
     for Planned { setup, data, rows } in &plan {
@@ -271,7 +282,7 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
             })?;
             let k = if method.is_ra() { Some(cfg.patterns) } else { None };
             if a.json {
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "setup": setup.to_string(),
@@ -293,7 +304,7 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
                     })
                 );
             } else {
-                println!(
+                outln!(
                     "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  {}",
                     setup.to_string(),
                     name,

@@ -1,6 +1,7 @@
 //! `rapid bench scaling`: one training step of `pid-lowrank`, `pid-formed-w` and `cd:10` over
 //! a sweep of sizes `N = V + H` (`V = H/4`), and the slopes of `log(time)` against `log(N)`.
 
+use crate::outln;
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -57,16 +58,16 @@ pub(super) struct ScalingArgs {
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<usize>>,
     /// Patterns K of the RA models.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_hyphen_values = true)]
     patterns: usize,
     /// Images per step B.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_hyphen_values = true)]
     batch: usize,
     /// Timed runs per size and method (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_hyphen_values = true)]
     repeats: usize,
     /// Seed of every random choice (data, initial parameters, Gibbs draws).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     seed: u64,
 }
 
@@ -589,8 +590,8 @@ pub(super) fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
     .map_err(|e| BenchError::work(format!("drawing {}: {e}", a.out.join("scaling").display())))?;
 
     // The steps call the core functions directly, on the calling thread.
-    println!("# rapid bench scaling: {}", machine_line(isa, 1));
-    println!(
+    outln!("# rapid bench scaling: {}", machine_line(isa, 1));
+    outln!(
         "# one step = one batch update; K = {}, batch {}, V = H/4 (V = N/5, H = 4N/5), random ±1 data; median of {} runs; seed {}",
         cfg.patterns, cfg.batch, cfg.repeats, cfg.seed
     );
@@ -598,18 +599,18 @@ pub(super) fn cmd_scaling(a: ScalingArgs) -> Result<(), BenchError> {
     for c in &curves {
         let _ = write!(head, " {:>14}", c.method.name());
     }
-    println!("{head}  (seconds per step)");
+    outln!("{head}  (seconds per step)");
     for (i, p) in curves[0].points.iter().enumerate() {
         let mut row = format!("{:>6} {:>5} {:>5}", p.n, p.visible, p.hidden);
         for c in &curves {
             let _ = write!(row, " {:>14}", secs(c.points[i].seconds_per_step));
         }
-        println!("{row}");
+        outln!("{row}");
     }
     for c in &curves {
-        println!("# slope of log(time) vs log(N): {:<13} {:.3}", c.method.name(), c.slope);
+        outln!("# slope of log(time) vs log(N): {:<13} {:.3}", c.method.name(), c.slope);
     }
-    println!("# written to {} ({wall:.1} s)", a.out.display());
+    outln!("# written to {} ({wall:.1} s)", a.out.display());
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `rapid eval`: HD, exact NLL and ground state of a model file, and AIS/RAISE estimates.
 
+use rapid_harness::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use rapid_harness::model::Model;
 use rapid_harness::run::{evaluate, Method, Track};
 use serde_json::json;
 
-use super::{data_for_model, fail, load_model};
+use super::{data_for_model, fail, load_model, whole};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -30,28 +31,28 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     test: Option<FileSource>,
     /// Binarisation threshold for mnist/idx:/npy: data (as in `rapid train`).
-    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     binarize: Option<f32>,
     /// Image shape RxC of flat npy: rows.
     #[arg(long, value_name = "RxC", value_parser = parse_shape)]
     shape: Option<(usize, usize)>,
     /// Seed of the BAS train/test split [default: the model's, else 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     split_seed: Option<u64>,
     /// Seed of the evaluation draws.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     seed: u64,
     /// Draws per image in the HD evaluation.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_hyphen_values = true, value_parser = whole::<usize>)]
     eval_repeats: usize,
     /// Gibbs steps v -> h -> v per HD draw.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", allow_hyphen_values = true, value_parser = whole::<usize>)]
     eval_steps: usize,
     /// Hold the kept pixels at the image's values during the HD steps (image completion).
     #[arg(long)]
     eval_clamp: bool,
     /// Largest layer to enumerate for the exact NLL and ground state (at most 30).
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 24, allow_hyphen_values = true, value_parser = whole::<usize>)]
     max_enum: usize,
     /// Also estimate log Z by annealed importance sampling (any size; base: the training
     /// images' pixel rates), and the NLLs from it.
@@ -59,18 +60,18 @@ pub(crate) struct EvalArgs {
     ais: bool,
     /// AIS steps: intervals of a sigmoid schedule, beta_k = (s(d(2k/N - 1)) - s(-d)) /
     /// (s(d) - s(-d)) with d = 4 (fine near both ends).
-    #[arg(long, default_value_t = 10_000, value_name = "N", requires = "ais")]
+    #[arg(long, default_value_t = 10_000, value_name = "N", requires = "ais", allow_hyphen_values = true, value_parser = whole::<usize>)]
     ais_betas: usize,
     /// Independent AIS runs.
-    #[arg(long, default_value_t = 100, value_name = "M", requires = "ais")]
+    #[arg(long, default_value_t = 100, value_name = "M", requires = "ais", allow_hyphen_values = true, value_parser = whole::<usize>)]
     ais_runs: usize,
     /// Test images for RAISE (reverse AIS): an NLL that is high in expectation for the
     /// annealed model, so the other side of AIS where the chains mix; far too low on models
     /// that put their mass on a few states (0: none).
-    #[arg(long, default_value_t = 100, value_name = "N", requires = "ais")]
+    #[arg(long, default_value_t = 100, value_name = "N", requires = "ais", allow_hyphen_values = true, value_parser = whole::<usize>)]
     raise_images: usize,
     /// Reverse runs per RAISE image.
-    #[arg(long, default_value_t = 1, value_name = "M", requires = "ais")]
+    #[arg(long, default_value_t = 1, value_name = "M", requires = "ais", allow_hyphen_values = true, value_parser = whole::<usize>)]
     raise_runs: usize,
     /// One JSON object on stdout.
     #[arg(long)]
@@ -186,7 +187,7 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 "seconds": secs,
             })
         });
-        println!(
+        outln!(
             "{}",
             json!({
                 "uniform_nll": uniform,
@@ -211,9 +212,9 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
             })
         );
     } else {
-        println!("model            {} ({})", a.model.display(), model.describe());
+        outln!("model            {} ({})", a.model.display(), model.describe());
         if let Some(p) = &made {
-            println!(
+            outln!(
                 "trained          method {}, {} epochs, seed {}{}",
                 p.config.method,
                 p.config.epochs,
@@ -221,41 +222,43 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 if p.checkpoint { " (a checkpoint: the run may not be finished)" } else { "" }
             );
         }
-        println!(
+        outln!(
             "dataset          {} ({} train / {} test; from {data_origin})",
             data.spec,
             data.n_train(),
             data.n_test()
         );
-        println!(
+        outln!(
             "HD train / test  {:.4} / {:.4}  ({} draws per image; 0 = perfect, 0.5 = guessing)",
-            e.hd_train, e.hd_test, a.eval_repeats
+            e.hd_train,
+            e.hd_test,
+            a.eval_repeats
         );
         match (e.nll_train, e.nll_test, e.e_gs, e.gs_access) {
             (Some(tr), Some(te), Some(gs), Some(acc)) => {
-                println!("exact NLL        {tr:.4} train / {te:.4} test (nats per image)");
-                println!("ground state     E_GS = {gs:.4}");
-                println!("Gibbs GS access  {acc:.4}");
+                outln!("exact NLL        {tr:.4} train / {te:.4} test (nats per image)");
+                outln!("ground state     E_GS = {gs:.4}");
+                outln!("Gibbs GS access  {acc:.4}");
             }
-            _ => println!(
+            _ => outln!(
                 "exact NLL        not computed: min(V, H) = {} is above --max-enum {}",
                 view.visible().min(view.hidden()),
                 a.max_enum
             ),
         }
-        println!(
+        outln!(
             "uniform model    NLL {uniform:.4} = V·ln 2 (any model worth having is below it); HD 0.5 = guessing"
         );
         if let Some((est, tr, te, raise, n, secs)) = &ais {
-            println!(
+            outln!(
                 "AIS log Z        {:.4} ± {:.4} (std. error over {} runs, {} betas; ESS {:.1}; {secs:.1} s)",
                 est.log_z, est.std_err, a.ais_runs, a.ais_betas, est.ess
             );
-            println!(
+            outln!(
                 "AIS NLL          {tr:.4} train / {te:.4} test (nats per image; in expectation a lower bound: AIS underestimates log Z)"
             );
             if let Some(r) = raise {
-                println!(
+                outln!(
                     "RAISE NLL        {:.4} ± {:.4} on {n} test images (in expectation an upper bound, for the annealed model)",
                     r.mean_nll, r.std_err
                 );
@@ -263,11 +266,7 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         }
         if let Some(sv) = &e.svd {
             let shown: Vec<String> = sv.iter().take(8).map(|x| format!("{x:.3}")).collect();
-            println!(
-                "singular values  {}{}",
-                shown.join(" "),
-                if sv.len() > 8 { " …" } else { "" }
-            );
+            outln!("singular values  {}{}", shown.join(" "), if sv.len() > 8 { " …" } else { "" });
         }
     }
     ExitCode::SUCCESS

@@ -1,5 +1,6 @@
 //! `rapid export`: a model file's weights as NumPy .npy files.
 
+use rapid_harness::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,7 +54,7 @@ pub(crate) fn cmd_export(a: ExportArgs) -> ExitCode {
         if let Err(e) = AtomicFile::prepare(&path).and_then(|f| f.commit(bytes)) {
             return fail(1, format_args!("writing {}: {e}", path.display()));
         }
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     // The files an export owns that this model does not have (an earlier export of another
     // kind of model into the same folder) would be read as this model's: remove them.

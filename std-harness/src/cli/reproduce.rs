@@ -1,5 +1,6 @@
 //! `rapid reproduce`: the paper's Figs. 1-3 and 4 and their summary tables.
 
+use rapid_harness::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use rapid_harness::reproduce::{
 };
 use serde_json::Value;
 
-use super::{fail, Progress};
+use super::{fail, whole, Progress};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -73,37 +74,37 @@ pub(crate) struct ReproduceArgs {
     )]
     replot: bool,
     /// Seeds per method (figs 1-3, 4a).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = whole::<u64>)]
     seeds: u64,
     /// Epochs per run [default: 300 for figs 1-3, 100 for fig4a].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>)]
     epochs: Option<u32>,
     /// HD draws per image (fig4a).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_hyphen_values = true, value_parser = whole::<usize>)]
     eval_repeats: usize,
     /// Samples per seed (fig4a).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = whole::<usize>)]
     chains: usize,
     /// Gibbs steps per sample (fig4a).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_hyphen_values = true, value_parser = whole::<usize>)]
     steps: usize,
     /// Training seconds per method (fig4b).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, allow_hyphen_values = true)]
     budget: f64,
     /// Models measured per method (fig4b).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, allow_hyphen_values = true, value_parser = whole::<usize>)]
     snapshots: usize,
     /// AIS inverse temperatures per measurement (fig4b).
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 3000, allow_hyphen_values = true, value_parser = whole::<usize>)]
     ais_betas: usize,
     /// AIS runs per measurement (fig4b).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true, value_parser = whole::<usize>)]
     ais_runs: usize,
     /// Test images for RAISE on the final models (fig4b; 0: none).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_hyphen_values = true, value_parser = whole::<usize>)]
     raise_images: usize,
     /// Hidden units.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_hyphen_values = true, value_parser = whole::<usize>)]
     hidden: usize,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "figures")]
@@ -199,15 +200,20 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
     pb.finish_and_clear();
     match result {
         Ok((curves, wall)) => {
-            println!(
+            outln!(
                 "# Bars 4x4, {} seeds, {} epochs, wall time {wall:.1} s; written to {}",
                 a.seeds,
                 epochs,
                 a.out.display()
             );
-            println!(
+            outln!(
                 "{:>14} {:>6} {:>15} {:>15} {:>15} {:>15}",
-                "method", "epoch", "hd_train", "hd_test", "gs_access", "method_access"
+                "method",
+                "epoch",
+                "hd_train",
+                "hd_test",
+                "gs_access",
+                "method_access"
             );
             let ms = |x: (f64, f64)| {
                 if x.0.is_finite() {
@@ -219,7 +225,7 @@ pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
             for c in &curves {
                 for e in [1u32, 10, 100, 300].into_iter().filter(|&e| e <= epochs) {
                     let i = e as usize - 1;
-                    println!(
+                    outln!(
                         "{:>14} {:>6} {:>15} {:>15} {:>15} {:>15}",
                         c.label,
                         e,
@@ -265,7 +271,7 @@ fn cmd_replot(figures: &[String], dir: &Path) -> ExitCode {
         match replot(dir, name) {
             Ok(r) => {
                 let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
-                println!("{name}: {}", files.join(", "));
+                outln!("{name}: {}", files.join(", "));
                 for note in &r.notes {
                     eprintln!("rapid: note: {note}");
                 }
@@ -282,16 +288,16 @@ fn num(v: &Value) -> String {
 }
 
 fn print_fig4a(s: &Value, out: &std::path::Path) {
-    println!(
+    outln!(
         "# fig4a: BAS 12x12, RAPID, {} seeds, {} epochs, wall time {:.1} s; written to {}",
         s["seeds"],
         s["epochs"],
         s["wall_seconds"].as_f64().unwrap_or(f64::NAN),
         out.display()
     );
-    println!("{:>7} {:>17} {:>17}", "epoch", "hd_train", "hd_test");
+    outln!("{:>7} {:>17} {:>17}", "epoch", "hd_train", "hd_test");
     for p in s["hd"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "{:>7} {:>8}±{:<8} {:>8}±{:<8}",
             p["epoch"].as_u64().unwrap_or(0),
             num(&p["hd_train"]["mean"]),
@@ -301,7 +307,7 @@ fn print_fig4a(s: &Value, out: &std::path::Path) {
         );
     }
     let smp = &s["samples"];
-    println!(
+    outln!(
         "# samples from v = 0 ({} per seed, {} steps): valid {}±{}, novel among the valid {}±{}",
         smp["chains"],
         smp["steps"],
@@ -313,22 +319,27 @@ fn print_fig4a(s: &Value, out: &std::path::Path) {
 }
 
 fn print_fig4b(s: &Value, out: &std::path::Path) {
-    println!(
+    outln!(
         "# fig4b: MNIST subset, {:.0} training seconds per method, wall time {:.1} s; written to {}",
         s["budget_seconds"].as_f64().unwrap_or(f64::NAN),
         s["wall_seconds"].as_f64().unwrap_or(f64::NAN),
         out.display()
     );
-    println!(
+    outln!(
         "# test NLL per image in nats (uniform model: {}); AIS is low in expectation, RAISE high, the last column certain",
         num(&s["uniform_nll"])
     );
-    println!(
+    outln!(
         "{:>16} {:>7} {:>9} {:>12} {:>12} {:>12}",
-        "method", "epochs", "seconds", "nll_ais", "nll_raise", "nll_at_least"
+        "method",
+        "epochs",
+        "seconds",
+        "nll_ais",
+        "nll_raise",
+        "nll_at_least"
     );
     for m in s["methods"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "{:>16} {:>7} {:>9.1} {:>12} {:>12} {:>12}",
             m["method"].as_str().unwrap_or("?"),
             m["epochs"].as_u64().unwrap_or(0),

@@ -1,5 +1,6 @@
 //! `rapid sample`: block Gibbs samples of a model file as a PNG grid and/or `.npy`.
 
+use rapid_harness::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use rapid_harness::npy::encode_f32;
 use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
 use serde_json::json;
 
-use super::{data_for_model, fail, load_model};
+use super::{data_for_model, fail, load_model, whole};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -30,10 +31,10 @@ pub(crate) struct SampleArgs {
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// Number of chains (samples).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_hyphen_values = true, value_parser = whole::<usize>)]
     chains: usize,
     /// Gibbs steps per chain.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_hyphen_values = true, value_parser = whole::<usize>)]
     steps: usize,
     /// Start of the chains: zero, random or data.
     #[arg(long, default_value = "random")]
@@ -44,26 +45,26 @@ pub(crate) struct SampleArgs {
     #[arg(long)]
     dataset: Option<DatasetSpec>,
     /// Seed of the BAS train/test split [default: the model's, else 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     split_seed: Option<u64>,
     /// Binarisation threshold for mnist/idx:/npy: data (as in `rapid train`).
-    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     binarize: Option<f32>,
     /// Image shape RxC (overrides the dataset's).
     #[arg(long, value_name = "RxC", value_parser = parse_shape)]
     shape: Option<(usize, usize)>,
     /// Seed of the chains.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     seed: u64,
     /// Write the samples as a PNG grid.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Images per row of the grid [default: 10, or fewer chains].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     cols: Option<usize>,
     /// Screen pixels per data pixel in the grid [default: as many as make an image about 64
     /// pixels wide, at least 2].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     scale: Option<usize>,
     /// Write the samples as an N x V float32 .npy file (+-1 values).
     #[arg(long, value_name = "FILE")]
@@ -162,7 +163,7 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
         }
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "model": a.model.display().to_string(),
@@ -179,7 +180,7 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
             })
         );
     } else {
-        println!(
+        outln!(
             "{} samples of {} ({} Gibbs steps from {}, seed {}) in {seconds:.2} s",
             a.chains,
             model.describe(),
@@ -190,7 +191,7 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
         if let Some(b) = &bas {
             let valid = b.valid.iter().filter(|&&x| x).count();
             let novel = b.novel.iter().filter(|&&x| x).count();
-            println!(
+            outln!(
                 "BAS: {valid}/{} valid ({:.1} %), of which {novel} novel (not training images: {:.1} %)",
                 b.samples,
                 100.0 * b.valid_rate(),
@@ -199,7 +200,7 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
         }
         for (what, p) in [("grid", &a.out), ("samples", &a.npy)] {
             if let Some(p) = p {
-                println!("{what} written to {}", p.display());
+                outln!("{what} written to {}", p.display());
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `rapid train`: the options, the settings a checkpoint fixes, the run and its table or JSON.
 
+use rapid_harness::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -96,7 +97,7 @@ pub(crate) struct TrainArgs {
     test: Option<FileSource>,
     /// Binarisation threshold of grey levels: x > T -> +1 (IDX u8 pixels are divided by 255
     /// first) [default: 0.3 for mnist and idx:; npy: values must be +-1 or 0/1].
-    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     binarize: Option<f32>,
     /// Image shape RxC of flat npy: rows (for pictures and the HD mask).
     #[arg(long, value_name = "RxC", value_parser = parse_shape)]
@@ -106,19 +107,19 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     method: Option<Method>,
     /// Hidden units H [default: 1000].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     hidden: Option<usize>,
     /// Patterns K, RA models [default: 8].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     patterns: Option<usize>,
     /// Visible and hidden biases, dense models.
     #[arg(long)]
     biases: bool,
     /// Training epochs [default: 300; 500 for mnist, idx:, npy:].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>)]
     epochs: Option<u32>,
     /// Images per update [default: 3 for pid, 1 otherwise].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     batch: Option<usize>,
     /// The short last batch of an epoch: scaled (positive phase divided by --batch, so every
     /// image weighs the same; the authors' code), mean (plain mean), or drop.
@@ -130,22 +131,22 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     optimizer: Option<Optimizer>,
     /// Initial learning rate [default: 0.02 for pid, 0.001 otherwise].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f32>,
     /// Learning-rate decay γ per epoch: lr ← max(γ·lr, lr_min) [default: 0.96 for pid, 1].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr_decay: Option<f32>,
     /// Learning-rate floor [default: 1e-5 for pid, 0].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr_min: Option<f32>,
     /// Epochs before the decay starts [default: 0; 100 for mnist, idx:, npy:].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>)]
     lr_decay_start: Option<u32>,
     /// SGD momentum in [0, 1).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     momentum: f32,
     /// SGD weight decay.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     weight_decay: f32,
     /// RA projection: sign (each epoch end), sign:N (every N updates), clamp:X (every update),
     /// none [default: sign for pid, none otherwise].
@@ -157,21 +158,21 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value = "f32", value_name = "ARITH")]
     arith: Arith,
     /// Seed of every random choice in training and evaluation.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     seed: u64,
     /// Seed of the BAS train/test split.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     split_seed: u64,
     /// Evaluate every N-th epoch and the last (0: the last only) instead of the epochs the
     /// table prints; table rows of epochs not evaluated show - [default: the epochs the table
     /// prints, see --log-every; also with --json].
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u32>)]
     eval_every: Option<u32>,
     /// Draws per image in the HD evaluation [default: 100; 1 for mnist, idx:, npy:].
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     eval_repeats: Option<usize>,
     /// Gibbs steps v -> h -> v per HD draw [default: 1, the paper's protocol].
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<usize>)]
     eval_steps: Option<usize>,
     /// Hold the kept pixels at the image's values during the HD steps (image completion).
     #[arg(long)]
@@ -187,7 +188,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Epochs between checkpoints.
-    #[arg(long, value_name = "N", requires = "checkpoint", allow_negative_numbers = true, value_parser = whole::<u32>)]
+    #[arg(long, value_name = "N", requires = "checkpoint", allow_hyphen_values = true, value_parser = whole::<u32>)]
     checkpoint_every: Option<u32>,
     /// Continue the run saved in FILE; it ends bit-identical to an uninterrupted run. The
     /// settings come from the checkpoint: training options may be repeated with the same
@@ -202,7 +203,7 @@ pub(crate) struct TrainArgs {
     /// Print every N-th epoch in the table, and the first and the last [default: epochs 1,
     /// 2, 5, 10, 20, 50, ... and the last]. Unless --eval-every is given, these are the
     /// epochs evaluated (also with --json).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u32>)]
     log_every: Option<u32>,
 }
 
@@ -599,8 +600,8 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     let pb = if json {
         Progress::hidden()
     } else {
-        println!("# {header}");
-        println!(
+        outln!("# {header}");
+        outln!(
             "# HD: reconstruction from the {}, {} draws per image, {} Gibbs step{}{}",
             data.kept_description(),
             cfg.eval.repeats,
@@ -624,21 +625,21 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         if cfg.track.svd {
             cols += "  singular values";
         }
-        println!("{cols}");
+        outln!("{cols}");
         Progress::new(u64::from(cfg.epochs), u64::from(trainer.epochs_done()), "epochs")
     };
     let epochs = cfg.epochs;
     let log_every = a.log_every;
     let show = |r: &EpochReport| {
         if json {
-            println!("{}", report_json(r));
+            outln!("{}", report_json(r));
         } else {
             if let Some(t) = r.hd_test {
                 pb.set_message(format!("hd_test {t:.4}"));
             }
             if shown(r.epoch, epochs, log_every) {
                 pb.suspend(|| {
-                    println!(
+                    outln!(
                         "{:>7} {:>11.6} {:>10.3e} {:>9} {:>9}{}",
                         r.epoch,
                         r.seconds,
@@ -750,16 +751,16 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         ] {
             o.insert(k.into(), v);
         }
-        println!("{fin}");
+        outln!("{fin}");
     } else {
-        println!(
+        outln!(
             "# trained {trained_epochs} epochs in {total:.3} s ({:.3} ms per epoch, evaluation excluded); final HD train {} test {}",
             1e3 * total / f64::from(trained_epochs),
             fmt_opt(last.hd_train),
             fmt_opt(last.hd_test)
         );
         if let Some(p) = &a.out {
-            println!("# model written to {}", p.display());
+            outln!("# model written to {}", p.display());
         }
     }
     ExitCode::SUCCESS
