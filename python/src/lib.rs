@@ -87,10 +87,11 @@ fn to_array2<T: numpy::Element>(
 
 fn train_error(e: TrainError) -> PyErr {
     match e {
-        TrainError::NonFinite { epoch, batch } => PyFloatingPointError::new_err(format!(
-            "training diverged: a parameter became NaN or infinite at epoch {epoch}, batch \
-             {batch}; lower `lr`, or use projection='clamp:1'"
-        )),
+        e @ TrainError::NonFinite { .. } => PyFloatingPointError::new_err(
+            e.to_string()
+                .replace("(--resume takes a new --lr)", "(`lr`)")
+                .replace("use a clamp projection", "use projection='clamp:1'"),
+        ),
         other => value_error(other),
     }
 }

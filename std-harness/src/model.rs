@@ -130,6 +130,38 @@ impl Model {
         }
     }
 
+    /// The largest parameter magnitude `max |x|` (NaN when a parameter is NaN).
+    pub fn largest_param(&self) -> f32 {
+        self.params()
+            .iter()
+            .fold(0.0f32, |m, x| if x.abs() > m || x.is_nan() { x.abs() } else { m })
+    }
+
+    /// An upper bound on `|E(v, h)|` over all states, computed in `f64` from the largest
+    /// parameters: `V·H·max|W| + V·max|a| + H·max|b|`, with `max|W| ≤ √K·max|ξ|²` for RA.
+    /// Every field and energy the evaluation sums in `f32` is at most this large, so a model
+    /// whose bound is far below `f32::MAX` cannot overflow there.
+    pub fn energy_bound(&self) -> f64 {
+        let largest = |x: &[f32]| x.iter().fold(0.0f64, |m, &y| m.max(f64::from(y.abs())));
+        match self {
+            Model::Ra { dims, xi } => {
+                let m = largest(xi);
+                let w = (dims.patterns as f64).sqrt() * m * m;
+                dims.visible as f64 * dims.hidden as f64 * w
+            }
+            Model::Dense { dims, params } => {
+                let (v, h) = (dims.visible, dims.hidden);
+                let w = largest(&params[..v * h]);
+                let (a, b) = if dims.biases {
+                    (largest(&params[v * h..v * h + v]), largest(&params[v * h + v..]))
+                } else {
+                    (0.0, 0.0)
+                };
+                v as f64 * h as f64 * w + v as f64 * a + h as f64 * b
+            }
+        }
+    }
+
     /// A short description: `RA (V=16, H=1000, K=8)` or `dense (V=16, H=1000, biases)`.
     pub fn describe(&self) -> String {
         match self {

@@ -78,6 +78,11 @@ pub(crate) struct EvalArgs {
     json: bool,
 }
 
+/// The largest energy bound ([`Model::energy_bound`]) `rapid eval` evaluates: far below
+/// `f32::MAX` (3.4·10³⁸), so no field or energy summed in `f32` can overflow. Any model trained
+/// here stays below it (training stops when a parameter passes ±10⁶).
+const ENERGY_LIMIT: f64 = 1e30;
+
 pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
     let (model, made) = match load_model(&a.model) {
         Ok(m) => m,
@@ -129,6 +134,20 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
     } else {
         Method::Exact
     };
+    // Parameters this large overflow the f32 sums (fields, energies) and give numbers that are
+    // finite but wrong (singular values of 0 for an infinite W): refuse them.
+    let bound = model.energy_bound();
+    if !(bound <= ENERGY_LIMIT) {
+        return fail(
+            1,
+            format_args!(
+                "cannot evaluate {}: its parameters reach |x| = {:.1e}, so an energy may reach \
+                 {bound:.1e}, beyond what f32 arithmetic holds (limit {ENERGY_LIMIT:.0e})",
+                a.model.display(),
+                model.largest_param()
+            ),
+        );
+    }
     let e = match evaluate(&model, method, &[], &data, protocol, track, a.seed, 0) {
         Ok(e) => e,
         Err(e) => return fail(1, e),
@@ -169,6 +188,24 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         (est, nll_train, nll_test, raise, n, t0.elapsed().as_secs_f64())
     });
     let uniform = view.visible() as f64 * std::f64::consts::LN_2;
+    // Every result must be a number: a NaN or infinity is an error naming the quantity.
+    let mut results: Vec<(&str, f64)> = vec![("HD train", e.hd_train), ("HD test", e.hd_test)];
+    for (name, x) in [
+        ("exact NLL train", e.nll_train),
+        ("exact NLL test", e.nll_test),
+        ("ground-state energy E_GS", e.e_gs),
+        ("Gibbs GS access", e.gs_access),
+    ] {
+        results.extend(x.map(|x| (name, x)));
+    }
+    results.extend(e.svd.iter().flatten().map(|&x| ("a singular value of W", x)));
+    if let Some((est, tr, te, raise, _, _)) = &ais {
+        results.extend([("AIS log Z", est.log_z), ("AIS NLL train", *tr), ("AIS NLL test", *te)]);
+        results.extend(raise.as_ref().map(|r| ("RAISE NLL", r.mean_nll)));
+    }
+    if let Some((name, x)) = results.iter().find(|(_, x)| !x.is_finite()) {
+        return fail(1, format_args!("the evaluation of {} gave {name} = {x}", a.model.display()));
+    }
     if a.json {
         let ais_json = ais.as_ref().map(|(est, tr, te, raise, n, secs)| {
             json!({

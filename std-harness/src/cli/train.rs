@@ -346,6 +346,8 @@ struct Started {
     data: Dataset,
     trainer: Trainer,
     preset: Option<Preset>,
+    /// The settings a resumed run changes, as `--lr 0.01 (was 0.02)`.
+    changes: Vec<String>,
 }
 
 /// Where a run starts: fresh from the arguments, or from a checkpoint.
@@ -362,12 +364,18 @@ fn start(a: &TrainArgs, explicit: &[&str]) -> Result<Started, String> {
             data,
             trainer,
             preset: Some(preset),
+            changes: Vec::new(),
         });
     };
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let ck = Checkpoint::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut cfg = resumed_config(a, explicit, &ck)
+    let mut ck = ck;
+    let (mut cfg, changes) = resumed_config(a, explicit, &ck)
         .map_err(|c| format!("--resume {}: {}", path.display(), c.join("; ")))?;
+    // A new learning rate is the next epoch's; the schedule goes on from it.
+    if cfg.lr != ck.config.lr {
+        ck.state.lr = cfg.lr;
+    }
     if let Some(e) = a.epochs {
         if e < ck.state.epoch {
             return Err(format!(
@@ -381,18 +389,27 @@ fn start(a: &TrainArgs, explicit: &[&str]) -> Result<Started, String> {
     cfg.validate(&data).map_err(|e| e.to_string())?;
     let trainer =
         Trainer::restore(&cfg, &data, ck.state).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Started { dataset: ck.dataset, split_seed: ck.split_seed, cfg, data, trainer, preset: None })
+    Ok(Started {
+        dataset: ck.dataset,
+        split_seed: ck.split_seed,
+        cfg,
+        data,
+        trainer,
+        preset: None,
+        changes,
+    })
 }
 
 /// The settings of a resumed run: the checkpoint's, with the evaluation options given on the
-/// command line (they change what is measured, not what is trained). A training setting given
-/// on the command line must equal the checkpoint's; every one that does not is returned, with
-/// both values.
+/// command line (they change what is measured, not what is trained) and the optimiser's
+/// (learning rate, its schedule, momentum, weight decay: returned as changes, with both
+/// values). Any other training setting given on the command line must equal the
+/// checkpoint's; every one that does not is returned, with both values.
 fn resumed_config(
     a: &TrainArgs,
     explicit: &[&str],
     ck: &Checkpoint,
-) -> Result<TrainConfig, Vec<String>> {
+) -> Result<(TrainConfig, Vec<String>), Vec<String>> {
     let mut cfg = ck.config;
     let c = ck.config;
     let mut conflicts = Vec::new();
@@ -420,6 +437,12 @@ fn resumed_config(
         }
     };
     let opt = |x: Option<String>| x.unwrap_or_default();
+    let mut changes = Vec::new();
+    let mut changed = |id: &str, given: String, saved: String| {
+        if given != saved {
+            changes.push(format!("--{} {given} (was {saved})", id.replace('_', "-")));
+        }
+    };
     for &id in explicit {
         match id {
             "arith" => check(id, a.arith.to_string(), c.arith.to_string()),
@@ -432,18 +455,36 @@ fn resumed_config(
             "optimizer" => {
                 check(id, opt(a.optimizer.map(|x| x.to_string())), c.optimizer.to_string())
             }
-            "lr" => check(id, opt(a.lr.map(|x| x.to_string())), c.lr.to_string()),
-            "lr_decay" => {
-                check(id, opt(a.lr_decay.map(|x| x.to_string())), c.schedule.decay.to_string())
+            // The optimiser's settings may change (lowering the learning rate is how a run
+            // that diverged is recovered); each change is named in the header.
+            "lr" => {
+                let lr = a.lr.unwrap_or(c.lr);
+                changed(id, lr.to_string(), c.lr.to_string());
+                cfg.lr = lr;
             }
-            "lr_min" => check(id, opt(a.lr_min.map(|x| x.to_string())), c.schedule.min.to_string()),
-            "lr_decay_start" => check(
-                id,
-                opt(a.lr_decay_start.map(|x| x.to_string())),
-                c.schedule.start_epoch.to_string(),
-            ),
-            "momentum" => check(id, a.momentum.to_string(), c.momentum.to_string()),
-            "weight_decay" => check(id, a.weight_decay.to_string(), c.weight_decay.to_string()),
+            "lr_decay" => {
+                let d = a.lr_decay.unwrap_or(c.schedule.decay);
+                changed(id, d.to_string(), c.schedule.decay.to_string());
+                cfg.schedule.decay = d;
+            }
+            "lr_min" => {
+                let m = a.lr_min.unwrap_or(c.schedule.min);
+                changed(id, m.to_string(), c.schedule.min.to_string());
+                cfg.schedule.min = m;
+            }
+            "lr_decay_start" => {
+                let e = a.lr_decay_start.unwrap_or(c.schedule.start_epoch);
+                changed(id, e.to_string(), c.schedule.start_epoch.to_string());
+                cfg.schedule.start_epoch = e;
+            }
+            "momentum" => {
+                changed(id, a.momentum.to_string(), c.momentum.to_string());
+                cfg.momentum = a.momentum;
+            }
+            "weight_decay" => {
+                changed(id, a.weight_decay.to_string(), c.weight_decay.to_string());
+                cfg.weight_decay = a.weight_decay;
+            }
             "projection" => {
                 check(id, opt(a.projection.map(projection_name)), projection_name(c.projection))
             }
@@ -459,7 +500,7 @@ fn resumed_config(
         }
     }
     if conflicts.is_empty() {
-        Ok(cfg)
+        Ok((cfg, changes))
     } else {
         Err(conflicts)
     }
@@ -520,11 +561,11 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     if a.log_every == Some(0) {
         return fail(2, "--log-every must be at least 1");
     }
-    let Started { dataset, split_seed, cfg, data, mut trainer, preset } = match start(&a, &explicit)
-    {
-        Ok(x) => x,
-        Err(e) => return fail(2, e),
-    };
+    let Started { dataset, split_seed, cfg, data, mut trainer, preset, changes } =
+        match start(&a, &explicit) {
+            Ok(x) => x,
+            Err(e) => return fail(2, e),
+        };
     let out = match a.out.as_deref().map(AtomicFile::prepare).transpose() {
         Ok(o) => o,
         Err(e) => {
@@ -572,7 +613,11 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
         projection_name(cfg.projection),
         cfg.seed,
         if trainer.epochs_done() > 0 {
-            format!("; resumed after epoch {}", trainer.epochs_done())
+            let mut s = format!("; resumed after epoch {}", trainer.epochs_done());
+            if !changes.is_empty() {
+                s += &format!(" with {}", changes.join(", "));
+            }
+            s
         } else {
             String::new()
         }

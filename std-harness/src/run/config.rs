@@ -501,12 +501,15 @@ pub enum TrainError {
         /// Bytes needed.
         bytes: u128,
     },
-    /// A parameter became NaN or infinite.
+    /// Training diverged: a parameter became NaN or infinite, or larger in magnitude than
+    /// [`MAX_PARAM`].
     NonFinite {
         /// Epoch (1-based).
         epoch: u32,
-        /// Batch within the epoch (1-based).
+        /// Batch within the epoch (1-based; 0 for the end-of-epoch step).
         batch: usize,
+        /// The largest parameter magnitude then (NaN or infinite included).
+        largest: f32,
     },
 }
 
@@ -532,12 +535,27 @@ impl fmt::Display for TrainError {
                 f.write_str("--arith int needs ±1 data (every pixel exactly +1 or -1)")
             }
             TrainError::TooLarge { bytes } => {
-                write!(f, "the model needs about {} MiB, more than this machine allows", bytes >> 20)
+                write!(
+                    f,
+                    "the model needs about {} MiB, more than this machine allows",
+                    bytes >> 20
+                )
             }
-            TrainError::NonFinite { epoch, batch } => write!(
-                f,
-                "a parameter became NaN or infinite at epoch {epoch}, batch {batch}: lower the learning rate or use a clamp projection"
-            ),
+            TrainError::NonFinite { epoch, batch, largest } => {
+                let what = if largest.is_finite() {
+                    format!(
+                        "a parameter reached |x| = {largest:.1e}, beyond the bound {MAX_PARAM:.0e}"
+                    )
+                } else {
+                    "a parameter became NaN or infinite".to_string()
+                };
+                let at = if *batch == 0 {
+                    format!("at the end of epoch {epoch}")
+                } else {
+                    format!("at epoch {epoch}, batch {batch}")
+                };
+                write!(f, "training diverged {at}: {what}; lower the learning rate (--resume takes a new --lr) or use a clamp projection")
+            }
         }
     }
 }
@@ -555,6 +573,16 @@ impl From<ExactError> for TrainError {
         TrainError::Exact(e)
     }
 }
+
+/// The largest parameter magnitude training accepts: beyond it the run has diverged.
+///
+/// A weight of 10⁶ between ±1 spins moves a field by 2·10⁶ when one spin flips, while `tanh`
+/// and the logistic function are exactly ±1 / 0 / 1 in `f32` beyond |x| ≈ 9 and 104: every
+/// conditional is deterministic and the gradient estimates carry no information, so such a
+/// run has run away long before its numbers become infinite (`f32` overflows near 3.4·10³⁸).
+/// With every parameter within it, no energy or field of a model of up to 2³² × 2³² units
+/// with up to 2³² patterns comes near `f32::MAX` ([`crate::model::Model::energy_bound`]).
+pub const MAX_PARAM: f32 = 1e6;
 
 /// Memory budget for parameters and scratch (bytes).
 const MEMORY_LIMIT: u128 = 16 << 30;

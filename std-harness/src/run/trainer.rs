@@ -13,7 +13,7 @@ use rapid_core::spins::words_for;
 use rapid_core::step::{Engine, LaneBuffers, ModelAverage, Shape, TrainState};
 use rayon::prelude::*;
 
-use super::config::{Arith, Method, Optimizer, PartialBatch, TrainConfig, TrainError};
+use super::config::{Arith, Method, Optimizer, PartialBatch, TrainConfig, TrainError, MAX_PARAM};
 use crate::data::Dataset;
 use crate::exact::{self, FastAverage};
 use crate::model::Model;
@@ -337,7 +337,7 @@ impl Trainer {
     /// Trains one epoch and returns its wall seconds.
     ///
     /// # Errors
-    /// [`TrainError::NonFinite`] when a parameter stops being finite.
+    /// [`TrainError::NonFinite`] when a parameter stops being finite or exceeds ±[`MAX_PARAM`].
     pub fn train_epoch(&mut self, data: &Dataset) -> Result<f64, TrainError> {
         let t0 = Instant::now();
         let epoch = self.epochs_done() + 1;
@@ -376,17 +376,25 @@ impl Trainer {
                     .copy_from_slice(&data.train[img * v..(img + 1) * v]);
             }
             self.update(rows, divisor);
-            if !self.model.params().iter().all(|x| x.is_finite()) {
-                return Err(TrainError::NonFinite { epoch, batch: start / b + 1 });
-            }
+            self.check_healthy(epoch, start / b + 1)?;
         }
         if let Some(run) = self.int.as_deref_mut() {
             run.engine.end_epoch(&mut run.theta);
             run.engine.patterns(&run.theta, self.model.params_mut());
         } else {
             self.engine.end_epoch(self.model.params_mut());
+            self.check_healthy(epoch, 0)?;
         }
         Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// [`TrainError::NonFinite`] unless every parameter is within ±[`MAX_PARAM`] (a NaN
+    /// fails the comparison too).
+    fn check_healthy(&self, epoch: u32, batch: usize) -> Result<(), TrainError> {
+        if self.model.params().iter().all(|x| x.abs() <= MAX_PARAM) {
+            return Ok(());
+        }
+        Err(TrainError::NonFinite { epoch, batch, largest: self.model.largest_param() })
     }
 
     /// The configuration.
