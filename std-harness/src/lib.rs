@@ -40,6 +40,7 @@ pub mod data;
 pub mod exact;
 pub mod fig4;
 pub mod idx;
+pub mod limits;
 pub mod linalg;
 pub mod metrics;
 pub mod model;

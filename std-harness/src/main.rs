@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rapid_harness::bench::{self, BenchArgs};
+use rapid_harness::limits;
 
 use cli::eval::{cmd_eval, EvalArgs};
 use cli::export::{cmd_export, ExportArgs};
@@ -35,6 +36,15 @@ struct Cli {
     /// architecture.
     #[arg(long, global = true, value_name = "LEVEL", default_value = "auto")]
     isa: bench::IsaChoice,
+    /// Memory budget (bytes, or with K, M, G, T): work that would need more is refused before
+    /// it starts, in one line [default: three quarters of this machine's memory].
+    #[arg(long, global = true, value_name = "SIZE", value_parser = limits::parse_size)]
+    max_memory: Option<u64>,
+    /// Largest exact enumeration (exact NLL, log Z, ground state; the exact method), as its
+    /// cost 2^min(V,H) · max(V,H) in unit updates [default: 2147483648 = 2^31, some tens of
+    /// seconds on two cores].
+    #[arg(long, global = true, value_name = "N", allow_hyphen_values = true, value_parser = cli::whole::<u64>)]
+    max_enum_work: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +66,10 @@ enum Command {
     /// model sizes (scaling).
     Bench(BenchArgs),
 }
+
+/// The most worker threads `--threads` starts: far more than any machine's cores, and
+/// each thread costs a stack.
+const MAX_THREADS: usize = 1024;
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
@@ -85,9 +99,21 @@ fn main() -> ExitCode {
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli::interrupt::install(&matches);
+    if let Some(bytes) = cli.max_memory {
+        limits::set_max_memory(bytes);
+    }
+    if let Some(work) = cli.max_enum_work {
+        limits::set_max_enum_work(work);
+    }
     if let Some(n) = cli.threads {
         if n == 0 {
             return fail(2, "--threads must be at least 1");
+        }
+        if n > MAX_THREADS {
+            return fail(
+                2,
+                format_args!("--threads {n} is above the limit of {MAX_THREADS} (results do not depend on the thread count)"),
+            );
         }
         if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
             return fail(1, format!("could not start {n} threads: {e}"));

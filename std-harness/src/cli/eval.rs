@@ -11,12 +11,13 @@ use rapid_harness::ais::{
 };
 use rapid_harness::data::{parse_shape, DatasetSpec, FileSource};
 use rapid_harness::exact::MAX_ENUM_BITS;
+use rapid_harness::limits;
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::model::Model;
 use rapid_harness::run::{evaluate, Method, Track};
 use serde_json::json;
 
-use super::{data_for_model, fail, load_model, whole};
+use super::{check_counts, data_for_model, fail, load_model, whole};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -83,7 +84,21 @@ pub(crate) struct EvalArgs {
 /// here stays below it (training stops when a parameter passes ±10⁶).
 const ENERGY_LIMIT: f64 = 1e30;
 
+/// The largest `min(V, H)` whose singular values `rapid eval` computes (a Gram matrix of
+/// n² doubles and Jacobi sweeps of O(n³) each).
+const SVD_MAX: usize = 2048;
+
 pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
+    if let Err(e) = check_counts(&[
+        ("--eval-repeats", a.eval_repeats),
+        ("--eval-steps", a.eval_steps),
+        ("--ais-betas", a.ais_betas),
+        ("--ais-runs", a.ais_runs),
+        ("--raise-images", a.raise_images),
+        ("--raise-runs", a.raise_runs),
+    ]) {
+        return fail(2, e);
+    }
     let (model, made) = match load_model(&a.model) {
         Ok(m) => m,
         Err(e) => return fail(2, e),
@@ -123,8 +138,24 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
             ),
         );
     }
-    let enumerable = view.visible().min(view.hidden()) <= a.max_enum.min(MAX_ENUM_BITS);
-    let track = Track { gs: enumerable, method: false, svd: true, nll: enumerable };
+    let (v, h) = (view.visible(), view.hidden());
+    // Why the exact quantities are skipped, if they are: too many states, or too much work.
+    let not_enumerated = if v.min(h) > a.max_enum {
+        Some(format!("min(V, H) = {} is above --max-enum {}", v.min(h), a.max_enum))
+    } else {
+        limits::check_enum_work(v, h).err().map(|e| e.to_string())
+    };
+    let enumerable = not_enumerated.is_none();
+    // The singular values come from the smaller side's Gram matrix: V·H floats for W, n²
+    // doubles and O(n³) Jacobi sweeps; skipped beyond SVD_MAX or the memory budget.
+    let n = v.min(h);
+    let svd_bytes = 4 * v as u128 * h as u128 + 8 * n as u128 * n as u128;
+    let no_svd = if n > SVD_MAX {
+        Some(format!("min(V, H) = {n} is above {SVD_MAX} (the cost grows as min(V, H)³)"))
+    } else {
+        limits::check_memory("the singular values of W", svd_bytes).err().map(|e| e.to_string())
+    };
+    let track = Track { gs: enumerable, method: false, svd: no_svd.is_none(), nll: enumerable };
     if a.eval_steps == 0 {
         return fail(2, "--eval-steps must be at least 1");
     }
@@ -246,6 +277,8 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 "ground_state_energy": e.e_gs,
                 "gs_access": e.gs_access,
                 "singular_values": e.svd,
+                "exact_skipped": not_enumerated,
+                "svd_skipped": no_svd,
             })
         );
     } else {
@@ -277,11 +310,9 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
                 outln!("ground state     E_GS = {gs:.4}");
                 outln!("Gibbs GS access  {acc:.4}");
             }
-            _ => outln!(
-                "exact NLL        not computed: min(V, H) = {} is above --max-enum {}",
-                view.visible().min(view.hidden()),
-                a.max_enum
-            ),
+            _ => {
+                outln!("exact NLL        not computed: {}", not_enumerated.as_deref().unwrap_or(""))
+            }
         }
         outln!(
             "uniform model    NLL {uniform:.4} = V·ln 2 (any model worth having is below it); HD 0.5 = guessing"
@@ -304,6 +335,9 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
         if let Some(sv) = &e.svd {
             let shown: Vec<String> = sv.iter().take(8).map(|x| format!("{x:.3}")).collect();
             outln!("singular values  {}{}", shown.join(" "), if sv.len() > 8 { " …" } else { "" });
+        }
+        if let Some(why) = &no_svd {
+            outln!("singular values  not computed: {why}");
         }
     }
     ExitCode::SUCCESS

@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapid_harness::checkpoint::{read_model_or_checkpoint, Provenance};
 use rapid_harness::data::{Dataset, DatasetSpec, FileSource};
 use rapid_harness::model::Model;
+use rapid_harness::run::MAX_COUNT;
 
 /// A JSON number holding the shortest decimal that reads back as `x` (`0.02`, not the
 /// `0.019999999552965164` of `x as f64`).
@@ -39,6 +40,17 @@ pub(crate) fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
             format!("'{s}' is not a whole number")
         }
     })
+}
+
+/// Refuses counts above [`MAX_COUNT`] (draws, steps, chains, runs): the first one too large,
+/// named by its option.
+pub(crate) fn check_counts(counts: &[(&str, usize)]) -> Result<(), String> {
+    match counts.iter().find(|(_, n)| *n > MAX_COUNT) {
+        Some((option, n)) => Err(format!(
+            "{option} {n} is above the limit of {MAX_COUNT}: the work could not finish"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// One line on stderr and the exit code: 2 for bad input, 1 for a failure during work.

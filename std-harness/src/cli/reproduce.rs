@@ -11,7 +11,7 @@ use rapid_harness::reproduce::{
 };
 use serde_json::Value;
 
-use super::{fail, whole, Progress};
+use super::{check_counts, fail, whole, Progress};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -114,6 +114,18 @@ pub(crate) struct ReproduceArgs {
 pub(crate) fn cmd_reproduce(a: ReproduceArgs) -> ExitCode {
     if a.replot {
         return cmd_replot(&a.figures, &a.out);
+    }
+    if let Err(e) = check_counts(&[
+        ("--seeds", usize::try_from(a.seeds).unwrap_or(usize::MAX)),
+        ("--eval-repeats", a.eval_repeats),
+        ("--chains", a.chains),
+        ("--steps", a.steps),
+        ("--snapshots", a.snapshots),
+        ("--ais-betas", a.ais_betas),
+        ("--ais-runs", a.ais_runs),
+        ("--raise-images", a.raise_images),
+    ]) {
+        return fail(2, e);
     }
     if a.seeds == 0 || a.epochs == Some(0) {
         return fail(2, "--seeds and --epochs must be at least 1");

@@ -12,7 +12,7 @@ use rapid_harness::npy::encode_f32;
 use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
 use serde_json::json;
 
-use super::{data_for_model, fail, load_model, whole};
+use super::{check_counts, data_for_model, fail, load_model, whole};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -75,6 +75,9 @@ pub(crate) struct SampleArgs {
 }
 
 pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
+    if let Err(e) = check_counts(&[("--chains", a.chains), ("--steps", a.steps)]) {
+        return fail(2, e);
+    }
     if a.chains == 0 {
         return fail(2, "--chains must be at least 1");
     }

@@ -14,6 +14,7 @@ use rapid_core::{ConfigError, Dims, NegativePhase};
 
 use crate::data::Dataset;
 use crate::exact::{ExactError, MAX_ENUM_BITS};
+use crate::limits::{self, LimitError};
 use crate::metrics::HdProtocol;
 
 /// A training method.
@@ -469,7 +470,7 @@ impl Default for TrainConfig {
 }
 
 /// Why a run cannot start or had to stop.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum TrainError {
     /// A model size or hyper-parameter is out of range.
     Config(ConfigError),
@@ -496,11 +497,9 @@ pub enum TrainError {
     Exact(ExactError),
     /// Integer arithmetic needs ±1 data (each pixel exactly +1 or −1).
     IntegerData,
-    /// The scratch and parameters would not fit in memory.
-    TooLarge {
-        /// Bytes needed.
-        bytes: u128,
-    },
+    /// The run would pass a limit: memory ([`limits::max_memory`]), exact-enumeration cost
+    /// or a count ([`MAX_COUNT`]).
+    TooLarge(LimitError),
     /// Training diverged: a parameter became NaN or infinite, or larger in magnitude than
     /// [`MAX_PARAM`].
     NonFinite {
@@ -534,13 +533,7 @@ impl fmt::Display for TrainError {
             TrainError::IntegerData => {
                 f.write_str("--arith int needs ±1 data (every pixel exactly +1 or -1)")
             }
-            TrainError::TooLarge { bytes } => {
-                write!(
-                    f,
-                    "the model needs about {} MiB, more than this machine allows",
-                    bytes >> 20
-                )
-            }
+            TrainError::TooLarge(e) => e.fmt(f),
             TrainError::NonFinite { epoch, batch, largest } => {
                 let what = if largest.is_finite() {
                     format!(
@@ -584,8 +577,10 @@ impl From<ExactError> for TrainError {
 /// with up to 2³² patterns comes near `f32::MAX` ([`crate::model::Model::energy_bound`]).
 pub const MAX_PARAM: f32 = 1e6;
 
-/// Memory budget for parameters and scratch (bytes).
-const MEMORY_LIMIT: u128 = 16 << 30;
+/// The largest count of Gibbs steps per update (`cd:k`, `pcd:k`, `pid-gibbs:k`) and of
+/// evaluation draws or steps: beyond a million, a run over even the smallest data set could
+/// not finish in any useful time.
+pub const MAX_COUNT: usize = 1_000_000;
 
 impl TrainConfig {
     /// RA sizes for a dataset.
@@ -684,17 +679,37 @@ impl TrainConfig {
         if needs_enum && smaller > MAX_ENUM_BITS {
             return Err(ExactError::TooLarge { bits: smaller, limit: MAX_ENUM_BITS }.into());
         }
+        if needs_enum {
+            limits::check_enum_work(data.visible(), self.hidden).map_err(TrainError::TooLarge)?;
+        }
+        let steps = match self.method {
+            Method::Cd { k } | Method::Pcd { k, .. } => k as usize,
+            Method::Pid(NegativePhase::Gibbs { steps }) => steps as usize,
+            _ => 0,
+        };
+        for (what, n) in [
+            ("Gibbs steps per update", steps),
+            ("evaluation draws per image (--eval-repeats)", self.eval.repeats),
+            ("evaluation Gibbs steps (--eval-steps)", self.eval.steps),
+        ] {
+            if n > MAX_COUNT {
+                return Err(TrainError::TooLarge(LimitError(format!(
+                    "{n} {what} is above the limit of {MAX_COUNT}: the run could not finish"
+                ))));
+            }
+        }
+        // A first estimate from the sizes alone (the trainer checks its exact buffers too).
         let chains = match self.method {
-            Method::Pcd { chains, .. } => chains * data.visible(),
+            Method::Pcd { chains, .. } => chains as u128 * data.visible() as u128,
             _ => 0,
         };
         let floats = 4 * self.param_len(data) as u128
-            + (self.batch * data.visible()) as u128
-            + chains as u128
-            + (4 * (data.visible() + self.hidden) + 4 * self.patterns) as u128;
-        if floats * 4 > MEMORY_LIMIT {
-            return Err(TrainError::TooLarge { bytes: floats * 4 });
-        }
+            + self.batch as u128 * data.visible() as u128
+            + chains
+            + 4 * (data.visible() as u128 + self.hidden as u128)
+            + 4 * self.patterns as u128;
+        limits::check_memory("training (the model, its optimiser state and gradients)", floats * 4)
+            .map_err(TrainError::TooLarge)?;
         Ok(())
     }
 }
@@ -767,7 +782,7 @@ mod tests {
         assert_eq!(bad(|c| c.hidden = 0), TrainError::Config(ConfigError::NoHidden));
         assert_eq!(bad(|c| c.lr = -1.0), TrainError::Config(ConfigError::LearningRate(-1.0)));
         assert_eq!(bad(|c| c.epochs = 0), TrainError::ZeroEpochs);
-        assert!(matches!(bad(|c| c.hidden = 1 << 40), TrainError::TooLarge { .. }));
+        assert!(matches!(bad(|c| c.hidden = 1 << 40), TrainError::TooLarge(_)));
         assert_eq!(
             bad(|c| *c = TrainConfig {
                 projection: Projection::Sign { every: 0 },

@@ -30,7 +30,7 @@ mod trainer;
 
 pub use config::{
     parse_projection, projection_name, Arith, Method, Optimizer, PartialBatch, Preset, Track,
-    TrainConfig, TrainError, BAS_DECAY, BAS_LR, MAX_PARAM,
+    TrainConfig, TrainError, BAS_DECAY, BAS_LR, MAX_COUNT, MAX_PARAM,
 };
 pub use evaluate::{evaluate, train, EpochReport, Evaluation, Trained};
 pub use fit::Fit;

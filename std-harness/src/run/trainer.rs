@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::config::{Arith, Method, Optimizer, PartialBatch, TrainConfig, TrainError, MAX_PARAM};
 use crate::data::Dataset;
 use crate::exact::{self, FastAverage};
+use crate::limits;
 use crate::model::Model;
 use crate::seed::{stream, Rng, Stream};
 
@@ -196,6 +197,8 @@ impl Trainer {
     pub fn new(cfg: &TrainConfig, data: &Dataset) -> Result<Self, TrainError> {
         cfg.validate(data)?;
         let engine = Engine::new(cfg.shape(data), cfg.step_config())?;
+        limits::check_memory("training", Self::buffer_bytes(cfg, data, &engine))
+            .map_err(TrainError::TooLarge)?;
         let mut rng = stream(cfg.seed, Stream::Train, 0, 0);
         let v = data.visible();
         let model = match engine.shape() {
@@ -239,6 +242,27 @@ impl Trainer {
             rng,
             int,
         })
+    }
+
+    /// The bytes [`Trainer::new`] allocates: model, optimiser state, gradient, scratch and
+    /// chains, once per lane where each lane has its own (integer runs: their buffers are
+    /// counted as the f32 ones, an over-estimate), and the exact method's `V×H` average.
+    fn buffer_bytes(cfg: &TrainConfig, data: &Dataset, engine: &Engine) -> u128 {
+        let n = engine.param_len() as u128;
+        let lanes = engine.lanes() as u128;
+        let scratch = engine.scratch_len(kernels::active()) as u128;
+        let opt = match cfg.optimizer {
+            Optimizer::Sgd => 1,
+            Optimizer::Adam | Optimizer::AdamByEpoch => 2,
+        };
+        let v = data.visible() as u128;
+        let exact = if cfg.method == Method::Exact { v * cfg.hidden as u128 } else { 0 };
+        let floats = n * (2 + opt + lanes)
+            + scratch * (1 + lanes)
+            + engine.negatives_len() as u128
+            + cfg.batch as u128 * v
+            + exact;
+        4 * floats + 8 * engine.chain_words_len() as u128 + 8 * data.n_train() as u128
     }
 
     /// The model as it stands.
