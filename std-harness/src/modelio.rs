@@ -3,26 +3,48 @@
 //! [`AtomicFile::prepare`] creates a temporary file beside the target before any work starts,
 //! so an unwritable destination is reported up front. [`AtomicFile::commit`] writes, flushes,
 //! syncs and renames it over the target: a reader sees the old file or the new one, never a
-//! half-written one. Dropping an uncommitted `AtomicFile` removes the temporary file.
-//! The bytes of a model file come from [`crate::model::Model::encode`].
+//! half-written one. The bytes of a model file come from [`crate::model::Model::encode`].
+//!
+//! # Temporary files
+//!
+//! Each [`AtomicFile`] has a temporary file of its own, `.<name>.tmp-<pid>-<n>` (`n` counts
+//! the process's atomic files), so two writers of one target never share one. It is removed
+//! on every path that does not rename it: a failed write, sync or rename removes it before
+//! [`AtomicFile::commit`] returns, and dropping an uncommitted `AtomicFile` removes it.
 //!
 //! A process that is stopped by a signal runs no destructors, so every live temporary file is
 //! also kept in a process-wide registry: [`remove_temporaries_before_exit`] deletes them all
 //! (`rapid` calls it on Ctrl-C and SIGTERM). Temporary files are created, renamed and removed
 //! only while holding the registry's lock, so a file is either registered or absent.
+//!
+//! A process killed outright (`kill -9`, a power cut) leaves its temporary file behind.
+//! [`AtomicFile::prepare`] removes such debris beside its target: a `.<name>.tmp-<pid>…` file
+//! whose process is gone. A writer holds an advisory lock ([`File::try_lock`]) on its
+//! temporary file while it lives, and a file is removed only when its process is not running
+//! (no `/proc/<pid>`; for this process's own id, a file it does not have registered) and
+//! its lock is free, so the temporary file of a live writer is never removed, even one of
+//! another PID namespace sharing the folder. This needs `/proc`, so it is done on Linux only;
+//! elsewhere the debris stays until removed by hand.
+//!
+//! # Locks
+//!
+//! [`lock_target`] takes an exclusive advisory lock on a destination for as long as a run
+//! writes it, so that a second run writing the same file fails at once with a clear message
+//! instead of both writing it in turn; see [`TargetLock`].
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The temporary files of the live [`AtomicFile`]s (one entry per file; a path may appear
-/// twice when two writers share a target).
-struct TempRegistry(Mutex<Vec<PathBuf>>);
+/// A list of files to remove if the process is stopped: the temporary files of the live
+/// [`AtomicFile`]s, or the lock files of the live [`TargetLock`]s (one entry per file).
+struct PathRegistry(Mutex<Vec<PathBuf>>);
 
-impl TempRegistry {
+impl PathRegistry {
     const fn new() -> Self {
-        TempRegistry(Mutex::new(Vec::new()))
+        PathRegistry(Mutex::new(Vec::new()))
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<PathBuf>> {
@@ -43,7 +65,12 @@ fn remove_all(live: &mut Vec<PathBuf>) -> usize {
     live.drain(..).filter(|p| fs::remove_file(p).is_ok()).count()
 }
 
-static LIVE: TempRegistry = TempRegistry::new();
+/// The temporary files of the live [`AtomicFile`]s. Lock order: `LIVE` before `LOCKS`.
+static LIVE: PathRegistry = PathRegistry::new();
+/// The lock files of the live [`TargetLock`]s.
+static LOCKS: PathRegistry = PathRegistry::new();
+/// Numbers the temporary files of this process.
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// The temporary files of the [`AtomicFile`]s that are alive now.
 pub fn live_temporaries() -> Vec<PathBuf> {
@@ -51,43 +78,168 @@ pub fn live_temporaries() -> Vec<PathBuf> {
 }
 
 /// Removes every live temporary file, for a process about to exit (on a signal), and returns
-/// how many were removed. The registry then stays locked: any later [`AtomicFile`] operation
-/// in another thread waits forever, so no new temporary file appears and no target is
-/// replaced before the exit.
+/// how many were removed; the lock files of the live [`TargetLock`]s are removed too (their
+/// locks are released when the process exits). The registries then stay locked: any later
+/// [`AtomicFile`] or [`TargetLock`] operation in another thread waits forever, so no new
+/// temporary file appears and no target is replaced before the exit.
 pub fn remove_temporaries_before_exit() -> usize {
     let mut live = LIVE.lock();
+    let mut locks = LOCKS.lock();
     let n = remove_all(&mut live);
+    remove_all(&mut locks);
     std::mem::forget(live);
+    std::mem::forget(locks);
     n
 }
+
+/// The folder holding `target` and its file name.
+fn split_target(target: &Path) -> io::Result<(PathBuf, String)> {
+    if target.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name.to_string_lossy().into_owned()))
+}
+
+/// The process id in the tail of a temporary file's name (`<pid>` or `<pid>-<n>`, after
+/// `.<name>.tmp-`), if it is one.
+fn temp_pid(tail: &str) -> Option<u32> {
+    let (pid, n) = tail.split_once('-').unwrap_or((tail, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(pid) && digits(n) {
+        pid.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Whether process `pid` is running (an entry in `/proc`); `None` when `/proc` is missing.
+#[cfg(target_os = "linux")]
+fn process_running(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the temporary files `.<name>.tmp-<pid>…` in `dir` that no live writer holds (see
+/// the module docs) and returns how many were removed. `live` is the locked registry.
+#[cfg(target_os = "linux")]
+fn remove_stale_temporaries(dir: &Path, name: &str, live: &[PathBuf]) -> usize {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|s| s.strip_prefix(&prefix)).and_then(temp_pid)
+        else {
+            continue;
+        };
+        let path = dir.join(&file_name);
+        let gone = if pid == own {
+            !live.contains(&path)
+        } else {
+            process_running(pid) == Some(false)
+        };
+        if !gone {
+            continue;
+        }
+        // A free lock: no writer holds the file (an error, such as a file system without
+        // locks, leaves it alone). The lock is held while the file is removed.
+        let Ok(f) = File::open(&path) else { continue };
+        if f.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(not(target_os = "linux"))]
+fn remove_stale_temporaries(_dir: &Path, _name: &str, _live: &[PathBuf]) -> usize {
+    0
+}
+
+/// The file-system steps of [`AtomicFile::commit`]: [`AtomicFile::commit_with`] takes them
+/// as a parameter so that tests can make any step fail (a full disk at byte `n`, a failed
+/// sync or rename) and check what is left behind. Each method's default is the real step.
+pub trait CommitSteps {
+    /// Writes all of `bytes` to the temporary file.
+    ///
+    /// # Errors
+    /// As [`Write::write_all`].
+    fn write(&mut self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        file.write_all(bytes)?;
+        file.flush()
+    }
+
+    /// Makes the written bytes durable.
+    ///
+    /// # Errors
+    /// As [`File::sync_all`].
+    fn sync(&mut self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+
+    /// Renames the temporary file over the target.
+    ///
+    /// # Errors
+    /// As [`fs::rename`].
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+}
+
+/// The real file-system steps, which [`AtomicFile::commit`] uses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealSteps;
+
+impl CommitSteps for RealSteps {}
 
 /// A destination file that is replaced atomically.
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
     tmp: PathBuf,
+    /// The open temporary file (locked), until it is committed or removed.
     file: Option<File>,
 }
 
 impl AtomicFile {
-    /// Creates the temporary file `.<name>.tmp-<pid>` in the target's folder.
+    /// Creates the temporary file `.<name>.tmp-<pid>-<n>` in the target's folder, after
+    /// removing the stale temporary files of that target that writers killed before they
+    /// could remove them (see the module docs).
     ///
     /// # Errors
     /// The folder does not exist or is not writable, or the target is a directory.
     pub fn prepare(target: &Path) -> io::Result<Self> {
-        if target.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
-        }
-        let name = target
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let (dir, name) = split_target(target)?;
         let mut live = LIVE.lock();
-        let file = File::create(&tmp)?;
+        remove_stale_temporaries(&dir, &name, &live);
+        let pid = std::process::id();
+        // The name is new to this process; a file already there belongs to a process of
+        // another PID namespace with the same id: take the next number.
+        let mut attempts = 0;
+        let (tmp, file) = loop {
+            let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!(".{name}.tmp-{pid}-{n}"));
+            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(file) => break (tmp, file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Marks the file as in use for stale-file removal; a file system without locks
+        // only loses that protection.
+        let _ = file.try_lock();
         live.push(tmp.clone());
         Ok(AtomicFile { target: target.to_path_buf(), tmp, file: Some(file) })
     }
@@ -100,21 +252,31 @@ impl AtomicFile {
     /// Writes `bytes`, syncs, and renames over the target.
     ///
     /// # Errors
-    /// Any I/O failure; the target is then untouched.
-    pub fn commit(mut self, bytes: &[u8]) -> io::Result<()> {
-        let f = self.file.as_mut().expect("file present until commit");
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        self.file = None;
-        {
+    /// Any I/O failure; the target is then untouched and the temporary file removed.
+    pub fn commit(self, bytes: &[u8]) -> io::Result<()> {
+        self.commit_with(bytes, &mut RealSteps)
+    }
+
+    /// [`AtomicFile::commit`] with the given file-system steps, for fault-injection tests.
+    ///
+    /// # Errors
+    /// The first step that fails; the target is then untouched and the temporary file
+    /// removed (as long as the file system lets it be removed).
+    pub fn commit_with(mut self, bytes: &[u8], steps: &mut impl CommitSteps) -> io::Result<()> {
+        let file = self.file.as_mut().expect("file present until commit");
+        let written = steps.write(file, bytes).and_then(|()| steps.sync(file));
+        let renamed = {
             let mut live = LIVE.lock();
-            if let Err(e) = fs::rename(&self.tmp, &self.target) {
+            let renamed = written.and_then(|()| steps.rename(&self.tmp, &self.target));
+            if renamed.is_err() {
                 let _ = fs::remove_file(&self.tmp);
-                unregister(&mut live, &self.tmp);
-                return Err(e);
             }
             unregister(&mut live, &self.tmp);
-        }
+            // Closes the file (and releases its lock) once it is renamed or removed.
+            self.file = None;
+            renamed
+        };
+        renamed?;
         if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Persist the rename; not every platform can open a folder, so this is best effort.
             if let Ok(d) = File::open(dir) {
@@ -126,12 +288,13 @@ impl AtomicFile {
 }
 
 impl Drop for AtomicFile {
-    /// An uncommitted file (never committed, or whose write failed) removes its temporary.
+    /// An uncommitted file (never committed, or whose commit panicked) removes its temporary.
     fn drop(&mut self) {
         if self.file.is_some() {
             let mut live = LIVE.lock();
             let _ = fs::remove_file(&self.tmp);
             unregister(&mut live, &self.tmp);
+            self.file = None;
         }
     }
 }
@@ -181,7 +344,7 @@ mod tests {
         assert!(c.commit(b"y").is_err());
         assert!(!tc.exists() && !registered(&tc));
 
-        let own = TempRegistry::new();
+        let own = PathRegistry::new();
         let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!(".t{i}.tmp-1"))).collect();
         for f in &files {
             std::fs::write(f, b"").unwrap();
@@ -192,5 +355,24 @@ mod tests {
         assert_eq!(remove_all(&mut own.lock()), 2);
         assert!(own.lock().is_empty());
         assert!(!files[0].exists() && files[1].exists() && !files[2].exists());
+    }
+
+    #[test]
+    fn temporary_names_carry_pid_and_number() {
+        assert_eq!(temp_pid("1234"), Some(1234));
+        assert_eq!(temp_pid("1234-7"), Some(1234));
+        for bad in ["", "-", "12-", "-3", "12-3-4", "12a", "x-1", "1234.tmp-5"] {
+            assert_eq!(temp_pid(bad), None, "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.rapid");
+        let (a, b) = (AtomicFile::prepare(&path).unwrap(), AtomicFile::prepare(&path).unwrap());
+        assert_ne!(a.temporary(), b.temporary(), "one temporary file per writer");
+        let pid = std::process::id();
+        for f in [&a, &b] {
+            let name = f.temporary().file_name().unwrap().to_str().unwrap().to_string();
+            let tail = name.strip_prefix(".m.rapid.tmp-").unwrap();
+            assert_eq!(temp_pid(tail), Some(pid), "{name}");
+        }
     }
 }
