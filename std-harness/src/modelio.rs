@@ -32,8 +32,9 @@
 //! writes it, so that a second run writing the same file fails at once with a clear message
 //! instead of both writing it in turn; see [`TargetLock`].
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -143,11 +144,8 @@ fn remove_stale_temporaries(dir: &Path, name: &str, live: &[PathBuf]) -> usize {
             continue;
         };
         let path = dir.join(&file_name);
-        let gone = if pid == own {
-            !live.contains(&path)
-        } else {
-            process_running(pid) == Some(false)
-        };
+        let gone =
+            if pid == own { !live.contains(&path) } else { process_running(pid) == Some(false) };
         if !gone {
             continue;
         }
@@ -299,6 +297,192 @@ impl Drop for AtomicFile {
     }
 }
 
+/// An exclusive advisory lock on a destination file, held from [`lock_target`] until it is
+/// dropped (or the process ends, however it ends: the operating system releases it).
+///
+/// The lock is taken on a lock file beside the target, `.<name>.lock`, which holds the
+/// holder's process id: the target itself is replaced by a rename on every commit, so a lock
+/// on it would not outlive the first commit. Dropping the lock removes the lock file while the
+/// lock is still held; a process that locks a file at the moment it is being removed notices
+/// that the path no longer names the file it locked and starts again, so two processes can
+/// never both hold the lock of one target. A process killed outright leaves its lock file
+/// behind, unlocked: the next [`lock_target`] takes it over. (Where files cannot be compared,
+/// outside Unix, the lock file is kept instead of removed.)
+///
+/// The lock is advisory: it keeps out other `rapid` runs that lock the target, not other
+/// programs. A second lock of the same target within one process fails too.
+///
+/// # Examples
+///
+/// ```
+/// use rapid_harness::modelio::{lock_target, AtomicFile};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("m.rapid");
+/// // At the start of a run, before the long work: fails at once if another run writes it.
+/// let lock = lock_target(&path).map_err(|e| e.to_string())?;
+/// assert!(lock_target(&path).unwrap_err().to_string().contains("is being written by"));
+/// // ... every write of the file during the run, while `lock` lives:
+/// AtomicFile::prepare(&path)?.commit(b"model bytes")?;
+/// drop(lock); // at the end of the run (or let it go out of scope)
+/// assert!(lock_target(&path).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TargetLock {
+    target: PathBuf,
+    path: PathBuf,
+    /// The lock file, locked.
+    file: File,
+}
+
+/// Why [`lock_target`] failed.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another holder has the lock: another process, or this one.
+    Held {
+        /// The destination.
+        target: PathBuf,
+        /// The holder's process id, when its lock file says.
+        pid: Option<u32>,
+    },
+    /// The lock file could not be created or locked (an unwritable folder, or a file system
+    /// without locks). A caller may choose to go on without the lock.
+    Io {
+        /// The lock file.
+        lock_file: PathBuf,
+        /// The failure.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Held { target, pid: Some(pid) } if *pid == std::process::id() => write!(
+                f,
+                "{} is already being written by this rapid process (pid {pid}); choose another \
+                 file",
+                target.display()
+            ),
+            LockError::Held { target, pid } => {
+                write!(f, "{} is being written by another rapid process", target.display())?;
+                if let Some(pid) = pid {
+                    write!(f, " (pid {pid})")?;
+                }
+                f.write_str("; wait for it or choose another file")
+            }
+            LockError::Io { lock_file, error } => {
+                write!(f, "cannot lock {}: {error}", lock_file.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Io { error, .. } => Some(error),
+            LockError::Held { .. } => None,
+        }
+    }
+}
+
+/// Whether `path` still names the file open as `file` (the lock file was not removed or
+/// replaced in between).
+#[cfg(unix)]
+fn names_same_file(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    Ok(match fs::metadata(path) {
+        Ok(named) => (named.dev(), named.ino()) == (open.dev(), open.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    })
+}
+
+#[cfg(not(unix))]
+fn names_same_file(_path: &Path, _file: &File) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// The process id written in a lock file, if it holds one.
+fn holder_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Takes the exclusive advisory lock of the destination `target` (see [`TargetLock`]),
+/// without waiting.
+///
+/// # Errors
+/// [`LockError::Held`] when another process, or another lock in this one, holds it;
+/// [`LockError::Io`] when the lock file cannot be created or locked.
+pub fn lock_target(target: &Path) -> Result<TargetLock, LockError> {
+    let (dir, name) = split_target(target)
+        .map_err(|error| LockError::Io { lock_file: target.to_path_buf(), error })?;
+    let path = dir.join(format!(".{name}.lock"));
+    let io_err = |error| LockError::Io { lock_file: path.clone(), error };
+    // A lock file removed or replaced between the open and the lock is retried; a few rounds
+    // suffice unless other processes keep taking and releasing it.
+    for _ in 0..1000 {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(LockError::Held {
+                    target: target.to_path_buf(),
+                    pid: holder_pid(&mut file),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        if !names_same_file(&path, &file).map_err(io_err)? {
+            continue;
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(io_err)?;
+        LOCKS.lock().push(path.clone());
+        return Ok(TargetLock { target: target.to_path_buf(), path, file });
+    }
+    Err(io_err(io::Error::other("the lock file keeps being replaced")))
+}
+
+impl TargetLock {
+    /// The destination this lock is for.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The lock file, `.<name>.lock` beside the target.
+    pub fn lock_file(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TargetLock {
+    /// Removes the lock file, then releases the lock (closing the file).
+    fn drop(&mut self) {
+        let mut locks = LOCKS.lock();
+        if cfg!(unix) {
+            let _ = fs::remove_file(&self.path);
+        }
+        unregister(&mut locks, &self.path);
+        let _ = self.file.unlock();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +558,59 @@ mod tests {
             let tail = name.strip_prefix(".m.rapid.tmp-").unwrap();
             assert_eq!(temp_pid(tail), Some(pid), "{name}");
         }
+    }
+
+    #[test]
+    fn a_target_is_locked_once_until_the_lock_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.rapid");
+        let lock = lock_target(&path).unwrap();
+        let lock_file = dir.path().join(".m.rapid.lock");
+        assert_eq!(lock.lock_file(), lock_file);
+        assert_eq!(
+            std::fs::read_to_string(&lock_file).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert!(LOCKS.lock().contains(&lock_file));
+        let e = lock_target(&path).unwrap_err();
+        assert!(matches!(e, LockError::Held { pid: Some(p), .. } if p == std::process::id()));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} is already being written by this rapid process (pid {}); choose another file",
+                path.display(),
+                std::process::id()
+            )
+        );
+        // Another target in the same folder is not affected.
+        let other = lock_target(&dir.path().join("ck.rapid")).unwrap();
+        drop(lock);
+        assert!(!lock_file.exists() && !LOCKS.lock().contains(&lock_file));
+        let again = lock_target(&path).unwrap();
+        drop((again, other));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let held = LockError::Held { target: path.clone(), pid: Some(1234) };
+        assert_eq!(
+            held.to_string(),
+            format!(
+                "{} is being written by another rapid process (pid 1234); wait for it or \
+                 choose another file",
+                path.display()
+            )
+        );
+        assert!(matches!(lock_target(dir.path()), Err(LockError::Io { .. })));
+    }
+
+    /// A lock file left by a killed process (unlocked, with a stale pid) is taken over.
+    #[test]
+    fn a_leftover_lock_file_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.rapid");
+        std::fs::write(dir.path().join(".m.rapid.lock"), "99999999\n").unwrap();
+        let lock = lock_target(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(lock.lock_file()).unwrap(),
+            format!("{}\n", std::process::id())
+        );
     }
 }
