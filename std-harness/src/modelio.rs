@@ -31,6 +31,16 @@
 //! [`lock_target`] takes an exclusive advisory lock on a destination for as long as a run
 //! writes it, so that a second run writing the same file fails at once with a clear message
 //! instead of both writing it in turn; see [`TargetLock`].
+//!
+//! # Reading
+//!
+//! [`read_model_or_checkpoint_bytes`] reads a model file or a checkpoint no further than its
+//! headers say: it reads each header, checks the length it announces against a limit, and
+//! only then allocates and reads that many bytes. A file with bytes after its end, or one that
+//! announces more than the limit, is refused without reading the rest, so a damaged header or
+//! a wrong file (`/dev/zero`, a huge file) costs neither the time to read it nor the memory.
+//! The bytes are then decoded as before ([`crate::checkpoint::read_model_or_checkpoint`]),
+//! with every check of the decoders.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -143,6 +153,10 @@ fn remove_stale_temporaries(dir: &Path, name: &str, live: &[PathBuf]) -> usize {
         else {
             continue;
         };
+        // Only plain files (a FIFO would block the open; a link is not followed).
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let path = dir.join(&file_name);
         let gone =
             if pid == own { !live.contains(&path) } else { process_running(pid) == Some(false) };
@@ -480,6 +494,314 @@ impl Drop for TargetLock {
         }
         unregister(&mut locks, &self.path);
         let _ = self.file.unlock();
+    }
+}
+
+/// A limit for [`read_model_or_checkpoint_bytes`], the one `rapid` uses: 8 GiB, far above
+/// the files of the models its presets train (megabytes) and small enough that a damaged
+/// length is refused rather than attempted.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 30;
+
+/// Why [`read_model_or_checkpoint_bytes`] refused a file.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    Io(io::Error),
+    /// The first bytes are neither a model file's magic nor a checkpoint's.
+    BadMagic,
+    /// The file ends before the end its headers announce.
+    Truncated {
+        /// The length announced so far (at least this many bytes were needed).
+        expected: u64,
+        /// The length found.
+        found: u64,
+    },
+    /// The file goes on after the end its headers announce.
+    TrailingBytes {
+        /// Whether the file is a checkpoint (else a model file).
+        checkpoint: bool,
+        /// The length the headers announce.
+        expected: u64,
+    },
+    /// The headers announce more bytes than the limit.
+    TooLarge {
+        /// The length announced so far (the file is at least this long).
+        announced: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The memory for the announced length could not be allocated.
+    OutOfMemory {
+        /// The length that was to be held.
+        bytes: u64,
+    },
+    /// A model file's header is invalid (an unknown version or kind, dimensions that do not
+    /// match the payload length, a bad settings header).
+    Model(rapid_core::FormatError),
+    /// A checkpoint's version is not one this build reads.
+    CheckpointVersion(u16),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => e.fmt(f),
+            ReadError::BadMagic => {
+                f.write_str("not a rapid model file or checkpoint (bad magic bytes)")
+            }
+            ReadError::Truncated { expected, found } => {
+                write!(f, "truncated: the file has {found} bytes, its header announces {expected}")
+            }
+            ReadError::TrailingBytes { checkpoint, expected } => write!(
+                f,
+                "trailing bytes after the {} (the file is longer than its header says: {expected} \
+                 bytes)",
+                if *checkpoint { "checkpoint" } else { "model" }
+            ),
+            ReadError::TooLarge { announced, limit } => write!(
+                f,
+                "the file announces at least {announced} bytes, more than the limit of {limit} \
+                 bytes (a damaged header?)"
+            ),
+            ReadError::OutOfMemory { bytes } => {
+                write!(f, "cannot allocate the {bytes} bytes the file announces")
+            }
+            ReadError::Model(e) => e.fmt(f),
+            ReadError::CheckpointVersion(v) => {
+                write!(f, "checkpoint format version {v} is not supported by this build")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a model file (with or without its settings section) or a checkpoint from `path`,
+/// no further than its headers say (see the module docs), and returns its bytes for
+/// [`crate::checkpoint::read_model_or_checkpoint`]. Files longer than `max_bytes` are refused
+/// ([`DEFAULT_MAX_FILE_BYTES`] is a default); a regular file shorter than a length its header
+/// announces is reported truncated before anything is allocated for that length.
+///
+/// # Errors
+/// See [`ReadError`].
+pub fn read_model_or_checkpoint_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadError> {
+    let file = File::open(path).map_err(ReadError::Io)?;
+    let size = file.metadata().ok().filter(fs::Metadata::is_file).map(|m| m.len());
+    BoundedReader::new(io::BufReader::new(file), max_bytes, size).read_any()
+}
+
+/// [`read_model_or_checkpoint_bytes`] from any reader (which is read no further than the
+/// headers say, plus one byte to see whether the file ends there).
+///
+/// # Errors
+/// See [`ReadError`].
+pub fn read_model_or_checkpoint_from(
+    reader: impl Read,
+    max_bytes: u64,
+) -> Result<Vec<u8>, ReadError> {
+    BoundedReader::new(reader, max_bytes, None).read_any()
+}
+
+/// The bytes read so far, read on as the headers announce more.
+struct BoundedReader<R> {
+    r: R,
+    buf: Vec<u8>,
+    limit: u64,
+    /// The file's size, when it is a regular file.
+    size: Option<u64>,
+}
+
+/// The model kind of a header's kind code (as `rapid_core::format` numbers them).
+fn kind_of(code: u16) -> Option<rapid_core::format::ModelKind> {
+    use rapid_core::format::ModelKind;
+    match code {
+        1 => Some(ModelKind::Ra),
+        2 => Some(ModelKind::Dense { biases: false }),
+        3 => Some(ModelKind::Dense { biases: true }),
+        _ => None,
+    }
+}
+
+impl<R: Read> BoundedReader<R> {
+    fn new(r: R, limit: u64, size: Option<u64>) -> Self {
+        BoundedReader { r, buf: Vec::new(), limit, size }
+    }
+
+    fn len(&self) -> u64 {
+        self.buf.len() as u64
+    }
+
+    /// Reads on to `end` bytes in all: checked against the limit and the file's size, then
+    /// allocated, then read.
+    fn read_to(&mut self, end: Option<u64>) -> Result<(), ReadError> {
+        // An overflowing length is beyond any limit.
+        let end = end.ok_or(ReadError::TooLarge { announced: u64::MAX, limit: self.limit })?;
+        if end > self.limit {
+            return Err(ReadError::TooLarge { announced: end, limit: self.limit });
+        }
+        if let Some(size) = self.size.filter(|&s| s < end) {
+            return Err(ReadError::Truncated { expected: end, found: size });
+        }
+        let more = end.saturating_sub(self.len());
+        let add = usize::try_from(more).map_err(|_| ReadError::OutOfMemory { bytes: end })?;
+        self.buf.try_reserve_exact(add).map_err(|_| ReadError::OutOfMemory { bytes: end })?;
+        (&mut self.r).take(more).read_to_end(&mut self.buf).map_err(ReadError::Io)?;
+        if self.len() < end {
+            return Err(ReadError::Truncated { expected: end, found: self.len() });
+        }
+        Ok(())
+    }
+
+    /// Reads `n` more bytes and returns them.
+    fn field(&mut self, n: u64) -> Result<&[u8], ReadError> {
+        let start = self.buf.len();
+        self.read_to(self.len().checked_add(n))?;
+        Ok(&self.buf[start..])
+    }
+
+    fn u16(&mut self) -> Result<u16, ReadError> {
+        Ok(u16::from_le_bytes(self.field(2)?.try_into().expect("2 bytes")))
+    }
+
+    fn u32(&mut self) -> Result<u32, ReadError> {
+        Ok(u32::from_le_bytes(self.field(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64, ReadError> {
+        Ok(u64::from_le_bytes(self.field(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// Reads up to `n` more bytes, as many as there are; returns how many were read.
+    fn read_up_to(&mut self, n: u64) -> Result<usize, ReadError> {
+        let before = self.buf.len();
+        (&mut self.r).take(n).read_to_end(&mut self.buf).map_err(ReadError::Io)?;
+        Ok(self.buf.len() - before)
+    }
+
+    /// Checks that the input ends here (reading at most one byte more).
+    fn end(mut self, checkpoint: bool) -> Result<Vec<u8>, ReadError> {
+        let expected = self.len();
+        if self.read_up_to(1)? > 0 {
+            return Err(ReadError::TrailingBytes { checkpoint, expected });
+        }
+        Ok(self.buf)
+    }
+
+    fn read_any(mut self) -> Result<Vec<u8>, ReadError> {
+        use rapid_core::format::MAGIC as MODEL_MAGIC;
+        let got = self.read_up_to(8)?;
+        let head = &self.buf[..got];
+        let is = |magic: &[u8]| magic.starts_with(head);
+        if got < 8 {
+            return Err(if is(&MODEL_MAGIC) || is(&crate::checkpoint::MAGIC) {
+                ReadError::Truncated { expected: 8, found: got as u64 }
+            } else {
+                ReadError::BadMagic
+            });
+        }
+        if head == MODEL_MAGIC {
+            self.read_model()?;
+            self.read_settings()
+        } else if head == crate::checkpoint::MAGIC {
+            self.read_checkpoint()
+        } else {
+            Err(ReadError::BadMagic)
+        }
+    }
+
+    /// Reads the model block after its magic: the header, then the payload and checksum it
+    /// announces, once the length is checked against the kind and dimensions.
+    fn read_model(&mut self) -> Result<(), ReadError> {
+        use rapid_core::format::{param_count, CHECKSUM_LEN, HEADER_LEN, VERSION};
+        use rapid_core::FormatError;
+        let start = self.buf.len() - 8;
+        self.field((HEADER_LEN - 8) as u64)?;
+        let h = &self.buf[start..];
+        let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().expect("4 bytes"));
+        let version = u16_at(8);
+        if version == 0 || version > VERSION {
+            return Err(ReadError::Model(FormatError::UnsupportedVersion(version)));
+        }
+        let code = u16_at(10);
+        let kind = kind_of(code).ok_or(ReadError::Model(FormatError::UnknownKind(code)))?;
+        let dims =
+            rapid_core::Dims::new(u32_at(12) as usize, u32_at(16) as usize, u32_at(20) as usize);
+        if !kind.dims_valid(dims) {
+            return Err(ReadError::Model(FormatError::BadDimensions));
+        }
+        let stated = u64::from_le_bytes(h[24..32].try_into().expect("8 bytes"));
+        let expected = (param_count(kind, dims) as u64)
+            .checked_mul(4)
+            .ok_or(ReadError::Model(FormatError::BadDimensions))?;
+        if stated != expected {
+            return Err(ReadError::Model(FormatError::PayloadSize { expected, stated }));
+        }
+        self.field(
+            stated
+                .checked_add(CHECKSUM_LEN as u64)
+                .ok_or(ReadError::TooLarge { announced: u64::MAX, limit: self.limit })?,
+        )?;
+        Ok(())
+    }
+
+    /// Reads the optional settings section after a model block, then checks the end.
+    fn read_settings(mut self) -> Result<Vec<u8>, ReadError> {
+        use rapid_core::format::{
+            CHECKSUM_LEN, MAX_SETTINGS_LEN, SETTINGS_HEADER_LEN, SETTINGS_MAGIC, SETTINGS_VERSION,
+        };
+        use rapid_core::FormatError;
+        let start = self.buf.len();
+        let got = self.read_up_to(8)?;
+        if got == 0 {
+            return Ok(self.buf);
+        }
+        if self.buf[start..] != SETTINGS_MAGIC {
+            return Err(ReadError::TrailingBytes { checkpoint: false, expected: start as u64 });
+        }
+        self.field((SETTINGS_HEADER_LEN - 8) as u64)?;
+        let h = &self.buf[start..];
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version == 0 || version > SETTINGS_VERSION {
+            return Err(ReadError::Model(FormatError::BadSettings(
+                "written by a newer or unknown version",
+            )));
+        }
+        let len = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes"));
+        if len as usize > MAX_SETTINGS_LEN {
+            return Err(ReadError::Model(FormatError::BadSettings("text longer than the limit")));
+        }
+        self.field(u64::from(len) + CHECKSUM_LEN as u64)?;
+        self.end(false)
+    }
+
+    /// Reads a checkpoint after its magic, field by field as its layout announces
+    /// ([`crate::checkpoint`]), then checks the end.
+    fn read_checkpoint(mut self) -> Result<Vec<u8>, ReadError> {
+        let version = self.u16()?;
+        if version == 0 || version > crate::checkpoint::VERSION {
+            return Err(ReadError::CheckpointVersion(version));
+        }
+        self.u16()?; // reserved
+        let text = self.u32()?;
+        self.field(u64::from(text))?;
+        let model = self.u64()?;
+        self.field(model)?;
+        self.field(1)?; // optimiser
+        let values = self.u64()?;
+        self.field(values.saturating_mul(4))?;
+        self.u64()?; // Adam step count
+        let chains = self.u64()?;
+        self.field(chains.saturating_mul(8))?;
+        self.field(4 + 8 + 4 + 4)?; // epoch, updates, learning rate, CRC
+        self.end(true)
     }
 }
 

@@ -1,14 +1,19 @@
-//! Files under faults: failed and killed writes leave no debris and the old file intact, and
-//! destinations are locked against a second writer.
+//! Files under faults: failed and killed writes leave no debris and the old file intact,
+//! destinations are locked against a second writer, and model files are read no further
+//! than their headers say.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::Path;
+use std::io::{self, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rapid_harness::checkpoint::read_model_or_checkpoint;
-use rapid_harness::modelio::{live_temporaries, lock_target, AtomicFile, CommitSteps, LockError};
+use rapid_harness::model::Model;
+use rapid_harness::modelio::{
+    live_temporaries, lock_target, read_model_or_checkpoint_bytes, read_model_or_checkpoint_from,
+    AtomicFile, CommitSteps, LockError, ReadError,
+};
 
 fn rapid(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
@@ -183,10 +188,10 @@ fn temporaries_of_killed_writers_are_removed_by_the_next_writer() {
     assert!(wait_for(30, || names(dir.path()).contains(&child_tmp)), "{:?}", names(dir.path()));
     // The child is running: its temporary file stays.
     drop(AtomicFile::prepare(&path).unwrap());
-    assert_eq!(names(dir.path()), [child_tmp.clone()]);
+    assert_eq!(names(dir.path()), [child_tmp.as_str()]);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(names(dir.path()), [child_tmp.clone()], "debris of the killed writer");
+    assert_eq!(names(dir.path()), [child_tmp.as_str()], "debris of the killed writer");
     // More debris: a file of the old naming (no number), and one of this process's id that
     // no writer of this process has (a process that had the same id before).
     let dead = child.id();
@@ -201,12 +206,15 @@ fn temporaries_of_killed_writers_are_removed_by_the_next_writer() {
     for name in &kept {
         fs::write(dir.path().join(name), b"").unwrap();
     }
+    // A FIFO with a temporary's name is not opened (that would wait for a writer).
+    let fifo = format!(".m.rapid.tmp-{dead}-6");
+    assert!(Command::new("mkfifo").arg(dir.path().join(&fifo)).status().unwrap().success());
     let held_name = format!(".m.rapid.tmp-{dead}-5");
     let held = File::create(dir.path().join(&held_name)).unwrap();
     held.try_lock().unwrap();
     let f = AtomicFile::prepare(&path).unwrap();
     let mine = f.temporary().file_name().unwrap().to_string_lossy().into_owned();
-    let mut expect: Vec<String> = kept.iter().cloned().chain([held_name, mine]).collect();
+    let mut expect: Vec<String> = kept.iter().cloned().chain([held_name, fifo, mine]).collect();
     expect.sort();
     assert_eq!(names(dir.path()), expect);
     f.commit(b"x").unwrap();
@@ -256,4 +264,214 @@ fn a_lock_held_by_another_process_names_it_and_dies_with_it() {
     assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{}\n", std::process::id()));
     drop(lock);
     assert!(names(dir.path()).is_empty());
+}
+
+/// The files of a short training run: a model file with settings, the same model bare, and
+/// a checkpoint.
+struct Files {
+    _dir: tempfile::TempDir,
+    with_settings: PathBuf,
+    bare: PathBuf,
+    checkpoint: PathBuf,
+}
+
+fn files() -> Files {
+    let dir = tempfile::tempdir().unwrap();
+    let with_settings = dir.path().join("m.rapid");
+    let checkpoint = dir.path().join("ck.rapid");
+    let o = rapid(&[
+        "train",
+        "--dataset",
+        "bars4",
+        "--epochs",
+        "2",
+        "--out",
+        with_settings.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (model, text) = Model::decode_with_settings(&fs::read(&with_settings).unwrap()).unwrap();
+    assert!(text.is_some());
+    let bare = dir.path().join("bare.rapid");
+    fs::write(&bare, model.encode()).unwrap();
+    Files { _dir: dir, with_settings, bare, checkpoint }
+}
+
+/// A reader that counts the bytes it hands out.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+const LIMIT: u64 = 1 << 30;
+
+#[test]
+fn every_kind_of_file_is_read_exactly() {
+    let f = files();
+    for path in [&f.bare, &f.with_settings, &f.checkpoint] {
+        let want = fs::read(path).unwrap();
+        assert_eq!(read_model_or_checkpoint_bytes(path, LIMIT).unwrap(), want, "{path:?}");
+        let mut r = Counting { inner: Cursor::new(want.clone()), count: 0 };
+        assert_eq!(read_model_or_checkpoint_from(&mut r, LIMIT).unwrap(), want);
+        assert_eq!(r.count, want.len() as u64);
+        // The exact length is within a limit of the exact length.
+        read_model_or_checkpoint_bytes(path, want.len() as u64).unwrap();
+        let e = read_model_or_checkpoint_bytes(path, want.len() as u64 - 1).unwrap_err();
+        assert!(matches!(e, ReadError::TooLarge { .. }), "{e}");
+        read_model_or_checkpoint(&want).unwrap();
+    }
+}
+
+/// A model followed by a long tail: refused as trailing bytes after reading at most a few
+/// bytes of the tail (the whole tail used to be read before the error).
+#[test]
+fn a_tail_after_the_model_is_refused_without_reading_it() {
+    let f = files();
+    for (path, what) in
+        [(&f.bare, "model"), (&f.with_settings, "model"), (&f.checkpoint, "checkpoint")]
+    {
+        let bytes = fs::read(path).unwrap();
+        let tail = io::repeat(0x5A).take(1 << 40);
+        let mut r = Counting { inner: Cursor::new(bytes.clone()).chain(tail), count: 0 };
+        let e = read_model_or_checkpoint_from(&mut r, u64::MAX).unwrap_err();
+        assert!(matches!(e, ReadError::TrailingBytes { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "trailing bytes after the {what} (the file is longer than its header says"
+            )),
+            "{msg}"
+        );
+        assert!(r.count <= bytes.len() as u64 + 8, "read {} bytes", r.count);
+    }
+    // Through the program: one line naming the file and the problem.
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.rapid");
+    let mut bytes = fs::read(&f.with_settings).unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+    fs::write(&long, &bytes).unwrap();
+    let o = rapid(&[
+        "export",
+        "--model",
+        long.to_str().unwrap(),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("trailing bytes after the model (the file is longer than its header says"),
+        "{err}"
+    );
+}
+
+/// Headers announcing 2^40 bytes (a model of 2^19 × 2^19, a checkpoint's embedded model)
+/// are refused by the limit before anything is allocated; without a limit, an allocation
+/// that fails is an error, not an abort.
+#[test]
+fn a_huge_announced_length_is_refused_before_allocating() {
+    let f = files();
+    let bare = fs::read(&f.bare).unwrap();
+    let mut huge = bare[..32].to_vec();
+    huge[10..12].copy_from_slice(&2u16.to_le_bytes()); // dense, no biases
+    huge[12..16].copy_from_slice(&(1u32 << 19).to_le_bytes());
+    huge[16..20].copy_from_slice(&(1u32 << 19).to_le_bytes());
+    huge[20..24].copy_from_slice(&0u32.to_le_bytes());
+    huge[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let e = read_model_or_checkpoint_from(Cursor::new(&huge), LIMIT).unwrap_err();
+    assert!(
+        matches!(e, ReadError::TooLarge { announced, limit: LIMIT } if announced == (1 << 40) + 36),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&format!("{}", (1u64 << 40) + 36)), "{e}");
+    assert!(e.to_string().contains(&format!("limit of {LIMIT} bytes")), "{e}");
+    // A payload length that does not match the dimensions is refused as such.
+    huge[24..32].copy_from_slice(&(1u64 << 41).to_le_bytes());
+    let e = read_model_or_checkpoint_from(Cursor::new(&huge), LIMIT).unwrap_err();
+    assert!(matches!(e, ReadError::Model(rapid_core::FormatError::PayloadSize { .. })), "{e}");
+
+    // The checkpoint's model length is the first u64 after the settings text.
+    let ck = fs::read(&f.checkpoint).unwrap();
+    let text = u32::from_le_bytes(ck[12..16].try_into().unwrap()) as usize;
+    let at = 16 + text;
+    let with_len = |len: u64| {
+        let mut b = ck.clone();
+        b[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        b
+    };
+    let e = read_model_or_checkpoint_from(Cursor::new(with_len(1 << 40)), LIMIT).unwrap_err();
+    assert!(matches!(e, ReadError::TooLarge { .. }), "{e}");
+    let e = read_model_or_checkpoint_from(Cursor::new(with_len(1 << 62)), u64::MAX).unwrap_err();
+    assert!(matches!(e, ReadError::OutOfMemory { .. }), "{e}");
+    let e =
+        read_model_or_checkpoint_from(Cursor::new(with_len(u64::MAX - 8)), u64::MAX).unwrap_err();
+    assert!(matches!(e, ReadError::TooLarge { .. }), "{e}");
+    // From a file, a length beyond the file's size is a truncation, found before allocating.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ck.rapid");
+    fs::write(&p, with_len(1 << 62)).unwrap();
+    let e = read_model_or_checkpoint_bytes(&p, u64::MAX).unwrap_err();
+    assert!(matches!(e, ReadError::Truncated { .. }), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_zero_is_refused_at_once() {
+    let t = Instant::now();
+    let e = read_model_or_checkpoint_bytes(Path::new("/dev/zero"), u64::MAX).unwrap_err();
+    assert!(matches!(e, ReadError::BadMagic), "{e}");
+    assert!(e.to_string().contains("bad magic"), "{e}");
+    let mut r = Counting { inner: io::repeat(0), count: 0 };
+    assert!(matches!(read_model_or_checkpoint_from(&mut r, u64::MAX), Err(ReadError::BadMagic)));
+    assert_eq!(r.count, 8);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let e = read_model_or_checkpoint_bytes(Path::new("/nonexistent/m.rapid"), LIMIT).unwrap_err();
+    assert!(matches!(e, ReadError::Io(_)), "{e}");
+}
+
+/// Every cut of every kind of file is an error; past the magic, a truncation.
+#[test]
+fn truncated_files_are_reported_truncated() {
+    let f = files();
+    let dir = tempfile::tempdir().unwrap();
+    let cut_path = dir.path().join("cut.rapid");
+    let model_len = fs::read(&f.bare).unwrap().len();
+    for path in [&f.bare, &f.with_settings, &f.checkpoint] {
+        let bytes = fs::read(path).unwrap();
+        let n = bytes.len();
+        let cuts = (0..64).chain((64..n).step_by(997)).chain(n - 64..n);
+        for cut in cuts {
+            let part = &bytes[..cut];
+            if path == &f.with_settings && cut == model_len {
+                // A bare model block.
+                assert_eq!(read_model_or_checkpoint_from(part, LIMIT).unwrap(), part);
+                continue;
+            }
+            // A few bytes of a settings section's magic are just trailing bytes.
+            let in_magic = path == &f.with_settings && (model_len..model_len + 8).contains(&cut);
+            fs::write(&cut_path, part).unwrap();
+            for e in [
+                read_model_or_checkpoint_from(part, LIMIT).unwrap_err(),
+                read_model_or_checkpoint_bytes(&cut_path, LIMIT).unwrap_err(),
+            ] {
+                match e {
+                    ReadError::Truncated { found, .. } => {
+                        assert_eq!(found, cut as u64, "{path:?} cut at {cut}");
+                        assert!(e.to_string().starts_with("truncated"), "{e}");
+                    }
+                    ReadError::TrailingBytes { .. } if in_magic => {}
+                    e => panic!("{path:?} cut at {cut}: {e}"),
+                }
+            }
+        }
+    }
 }
