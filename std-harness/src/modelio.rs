@@ -333,9 +333,12 @@ impl Drop for AtomicFile {
 ///
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("m.rapid");
-/// // At the start of a run, before the long work: fails at once if another run writes it.
+/// // At the start of a run, before the long work: fails at once if another run writes it
+/// // (the error is one line for the user, naming the file and the other process).
 /// let lock = lock_target(&path).map_err(|e| e.to_string())?;
-/// assert!(lock_target(&path).unwrap_err().to_string().contains("is being written by"));
+/// // A second lock fails too, even in this process: lock each file once (--out and
+/// // --checkpoint may name the same file).
+/// assert!(lock_target(&path).unwrap_err().to_string().contains("being written by"));
 /// // ... every write of the file during the run, while `lock` lives:
 /// AtomicFile::prepare(&path)?.commit(b"model bytes")?;
 /// drop(lock); // at the end of the run (or let it go out of scope)
