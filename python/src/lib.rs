@@ -28,7 +28,7 @@ use rapid_harness::data::{Dataset, DatasetSpec};
 use rapid_harness::exact::{self, MAX_ENUM_BITS};
 use rapid_harness::metrics::{reconstruction_hd, HdProtocol};
 use rapid_harness::model::Model;
-use rapid_harness::modelio::AtomicFile;
+use rapid_harness::modelio::{read_model_or_checkpoint_bytes, AtomicFile, ReadError};
 use rapid_harness::run::{
     parse_projection, projection_name, Method, Optimizer, PartialBatch, TrainConfig, TrainError,
     Trainer,
@@ -436,8 +436,12 @@ impl PyModel {
     /// Reads a model file written by `save` or by `rapid train --out`, or a checkpoint.
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Self> {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
+        // No further than the headers say, no larger than the memory budget.
+        let bytes = read_model_or_checkpoint_bytes(&path, rapid_harness::limits::max_memory())
+            .map_err(|e| match e {
+                ReadError::Io(e) => PyOSError::new_err(format!("{}: {e}", path.display())),
+                e => value_error(format!("{}: {e}", path.display())),
+            })?;
         decode_any(&bytes).map_err(|e| value_error(format!("{}: {e}", path.display())))
     }
 

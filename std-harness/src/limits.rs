@@ -104,6 +104,21 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// The bytes available to this user on the file system holding `dir`, where the platform
+/// says (Unix: `statvfs`).
+pub fn free_disk_space(dir: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// Checks that `bytes` for `what` fit in the memory budget.
 ///
 /// # Errors
@@ -194,6 +209,9 @@ mod tests {
         assert!(zeroed::<f32>("x", usize::MAX / 4).is_err());
         assert_eq!(zeroed::<f32>("x", 3).unwrap(), vec![0.0; 3]);
         assert!(default_max_memory() > 0);
+        #[cfg(unix)]
+        assert!(free_disk_space(std::path::Path::new(".")).is_some());
+        assert!(free_disk_space(std::path::Path::new("/no/such/folder")).is_none());
     }
 
     #[test]

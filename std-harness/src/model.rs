@@ -227,7 +227,33 @@ impl<'a> ModelRef<'a> {
         }
     }
 
-    /// The weight matrix `W`, row-major `V × H` (formed for RA models).
+    /// Rows `rows` of the weight matrix `W` (row-major, `rows.len() × H`, into `out`), the
+    /// same bits as those rows of [`ModelRef::weights`]: `W` in pieces, for exports of any
+    /// size.
+    ///
+    /// # Panics
+    /// If `rows` goes past `V` or `out` does not have `rows.len() · H` entries.
+    pub fn weight_rows(&self, rows: std::ops::Range<usize>, out: &mut [f32]) {
+        let h = self.hidden();
+        assert!(rows.end <= self.visible(), "rows beyond V");
+        assert_eq!(out.len(), rows.len() * h, "out must have rows·H entries");
+        match self {
+            ModelRef::Ra(m) => {
+                // The same sums as `weights`, row by row: a model over these visible units.
+                let d = m.dims();
+                let mut xi = Vec::with_capacity(d.patterns * (rows.len() + h));
+                for k in 0..d.patterns {
+                    xi.extend_from_slice(&m.xi_v(k)[rows.clone()]);
+                    xi.extend_from_slice(m.xi_h(k));
+                }
+                let part = Dims::new(rows.len(), h, d.patterns);
+                RaModel::new_unchecked(&xi[..], part).weights(out);
+            }
+            ModelRef::Dense(m) => out.copy_from_slice(&m.w()[rows.start * h..rows.end * h]),
+        }
+    }
+
+    /// `W` as a new row-major `V × H` vector (formed for RA models).
     pub fn weights(&self) -> Vec<f32> {
         match self {
             ModelRef::Ra(m) => {
@@ -267,6 +293,23 @@ impl<'a> ModelRef<'a> {
 
 #[cfg(test)]
 mod tests {
+    /// `W` in pieces has the bits of `W` formed at once, for both kinds.
+    #[test]
+    fn weight_rows_are_the_rows_of_w() {
+        let dims = Dims::new(7, 5, 3);
+        let xi: Vec<f32> = (0..dims.xi_len()).map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0).collect();
+        let dd = DenseDims::new(7, 5, true);
+        let params: Vec<f32> = (0..dd.param_len()).map(|i| (i as f32).sin()).collect();
+        for m in [Model::Ra { dims, xi }, Model::Dense { dims: dd, params }] {
+            let w = m.view().weights();
+            for (a, b) in [(0, 7), (0, 1), (2, 5), (6, 7), (3, 3)] {
+                let mut part = vec![f32::NAN; (b - a) * 5];
+                m.view().weight_rows(a..b, &mut part);
+                assert_eq!(part, w[a * 5..b * 5], "{a}..{b}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -277,6 +277,31 @@ impl AtomicFile {
     pub fn commit_with(mut self, bytes: &[u8], steps: &mut impl CommitSteps) -> io::Result<()> {
         let file = self.file.as_mut().expect("file present until commit");
         let written = steps.write(file, bytes).and_then(|()| steps.sync(file));
+        self.finish(written, steps)
+    }
+
+    /// [`AtomicFile::commit`] for contents written in pieces, so a large file never has to be
+    /// in memory whole: `write` gets a buffered writer to the temporary file; then the file
+    /// is synced and renamed over the target.
+    ///
+    /// # Errors
+    /// An error of `write`, or of the sync or rename; the target is then untouched and the
+    /// temporary file removed.
+    pub fn commit_streamed(
+        mut self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let file = self.file.as_mut().expect("file present until commit");
+        let written = {
+            let mut w = io::BufWriter::with_capacity(1 << 20, &mut *file);
+            write(&mut w).and_then(|()| w.flush())
+        };
+        let written = written.and_then(|()| RealSteps.sync(file));
+        self.finish(written, &mut RealSteps)
+    }
+
+    /// Renames the written temporary over the target (when `written` is `Ok`), or removes it.
+    fn finish(mut self, written: io::Result<()>, steps: &mut impl CommitSteps) -> io::Result<()> {
         let renamed = {
             let mut live = LIVE.lock();
             let renamed = written.and_then(|()| steps.rename(&self.tmp, &self.target));

@@ -34,6 +34,18 @@ use std::path::{Path, PathBuf};
 /// If the product of `shape` is not `data.len()`.
 pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match the data");
+    let mut out = header_f32(shape);
+    out.reserve_exact(4 * data.len());
+    for x in data {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// The bytes of an `.npy` file of `f32` with the given shape that come before the data
+/// (magic, version 1.0, header padded to 64 bytes): the data follow as little-endian `f32`
+/// in C order, so a large array can be written in pieces after it.
+pub fn header_f32(shape: &[usize]) -> Vec<u8> {
     let dims = match shape {
         [n] => format!("({n},)"),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
@@ -42,13 +54,10 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * data.len());
+    let mut out = Vec::with_capacity(10 + header.len());
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for x in data {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
     out
 }
 

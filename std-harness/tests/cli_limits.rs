@@ -226,3 +226,68 @@ fn memory_beyond_the_budget_is_refused_up_front() {
         assert_eq!(o.status.code(), Some(2), "{bad}");
     }
 }
+
+/// `export` streams W in pieces (memory for a piece, not for V×H; the same bytes as W formed
+/// at once), checks the folder's free space first, and `--no-w` exports the patterns only.
+#[test]
+fn export_streams_w_and_checks_the_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = path(dir.path(), "exp");
+    // V = 16, H = 300 000: W is 18 MiB, written in pieces of 4 MiB.
+    let dims = Dims::new(16, 300_000, 3);
+    let xi: Vec<f32> = (0..dims.xi_len()).map(|i| ((i * 7919 % 13) as f32 - 6.0) / 5.0).collect();
+    let model = Model::Ra { dims, xi };
+    let m = path(dir.path(), "m.rapid");
+    std::fs::write(&m, model.encode()).unwrap();
+    let o = rapid(&["export", "--model", &m, "--out", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = rapid_harness::npy::read(&Path::new(&out).join("W.npy")).unwrap();
+    assert_eq!(w.shape, vec![16, 300_000]);
+    assert_eq!(w.data, model.view().weights(), "the bits of W formed at once");
+    // 16 TiB of W from 20 MiB of patterns: refused before writing, with the way out.
+    let huge = Dims::new(1 << 20, 1 << 22, 1);
+    let big = Model::Ra { dims: huge, xi: vec![1.0; huge.xi_len()] };
+    let b = path(dir.path(), "big.rapid");
+    std::fs::write(&b, big.encode()).unwrap();
+    drop(big);
+    let o = rapid(&["export", "--model", &b, "--out", &out]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("would take 16.0 TiB") && stderr(&o).contains("--no-w"));
+    let o = rapid(&["export", "--model", &b, "--out", &out, "--no-w"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["xi.npy"], "the earlier W.npy is not this model's: removed");
+}
+
+/// Two runs writing one file: the second stops at once, naming the first.
+#[test]
+fn a_second_run_on_the_same_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = path(dir.path(), "m.rapid");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_rapid"))
+        .args(["train", "--dataset", "bars4", "--epochs", "1000000", "--out", &m])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join(".m.rapid.lock");
+    let t0 = std::time::Instant::now();
+    while !lock.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for flag in ["--out", "--checkpoint"] {
+        let o = rapid(&["train", "--epochs", "1", flag, &m]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let want =
+            format!("{flag}: {m} is being written by another rapid process (pid {})", first.id());
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The killed run's lock is free: the next run takes it over.
+    let o = rapid(&["train", "--epochs", "1", "--out", &m, "--checkpoint", &m]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

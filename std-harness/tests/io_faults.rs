@@ -177,6 +177,11 @@ fn train_with_out_equal_to_checkpoint_succeeds() {
 fn temporaries_of_killed_writers_are_removed_by_the_next_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.rapid");
+    // The files besides the run's lock file (`.m.rapid.lock`, which a killed run leaves for
+    // the next run to take over).
+    let names = |d: &Path| -> Vec<String> {
+        names(d).into_iter().filter(|n| n != ".m.rapid.lock").collect()
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_rapid"))
         .args(["train", "--dataset", "bars4", "--epochs", "100000000", "--out"])
         .arg(&path)

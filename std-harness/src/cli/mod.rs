@@ -268,15 +268,18 @@ impl Drop for Progress {
 /// announces more than [`rapid_harness::modelio::DEFAULT_MAX_FILE_BYTES`] is refused
 /// ([`rapid_harness::modelio::read_model_or_checkpoint_bytes`]).
 pub(crate) fn load_model(path: &Path) -> Result<(Model, Option<Provenance>), String> {
-    use rapid_harness::modelio::{
-        read_model_or_checkpoint_bytes, ReadError, DEFAULT_MAX_FILE_BYTES,
-    };
-    let bytes =
-        read_model_or_checkpoint_bytes(path, DEFAULT_MAX_FILE_BYTES).map_err(|e| match e {
-            ReadError::Io(e) => format!("reading {}: {e}", path.display()),
-            e => format!("{}: {e}", path.display()),
-        })?;
+    let bytes = read_bounded(path)?;
     read_model_or_checkpoint(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The bytes of a model file or checkpoint, read no further than its headers say and no
+/// larger than the memory budget (`--max-memory`).
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use rapid_harness::modelio::{read_model_or_checkpoint_bytes, ReadError};
+    read_model_or_checkpoint_bytes(path, rapid_harness::limits::max_memory()).map_err(|e| match e {
+        ReadError::Io(e) => format!("reading {}: {e}", path.display()),
+        e => format!("{}: {e}", path.display()),
+    })
 }
 
 /// The data to evaluate a model on: `--dataset` (with its file options) when given, else the

@@ -11,7 +11,7 @@ use rapid_core::optim::Projection;
 use rapid_harness::checkpoint::{settings_text, Checkpoint};
 use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::metrics::HdProtocol;
-use rapid_harness::modelio::AtomicFile;
+use rapid_harness::modelio::{lock_target, AtomicFile, TargetLock};
 use rapid_harness::run::{
     parse_projection, projection_name, Arith, EpochReport, Method, Optimizer, PartialBatch, Preset,
     Track, TrainConfig, TrainError, Trainer,
@@ -19,7 +19,7 @@ use rapid_harness::run::{
 use serde_json::json;
 
 use super::interrupt::{self, command_line};
-use super::{fail, json_f32, whole, Progress};
+use super::{fail, json_f32, read_bounded, whole, Progress};
 
 #[derive(Args)]
 #[command(after_long_help = "\
@@ -367,7 +367,7 @@ fn start(a: &TrainArgs, explicit: &[&str]) -> Result<Started, String> {
             changes: Vec::new(),
         });
     };
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let bytes = read_bounded(path)?;
     let ck = Checkpoint::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut ck = ck;
     let (mut cfg, changes) = resumed_config(a, explicit, &ck)
@@ -576,6 +576,19 @@ pub(crate) fn cmd_train(a: TrainArgs, explicit: Vec<&'static str>) -> ExitCode {
     if let Some(ck) = &a.checkpoint {
         if let Err(e) = AtomicFile::prepare(ck) {
             return fail(2, format_args!("cannot write --checkpoint {}: {e}", ck.display()));
+        }
+    }
+    // Another run writing the same files would replace them under this one: each target is
+    // locked for the whole run (once, when --out and --checkpoint name the same file).
+    let mut locks: Vec<TargetLock> = Vec::new();
+    for (flag, path) in [("--out", &a.out), ("--checkpoint", &a.checkpoint)] {
+        let Some(path) = path else { continue };
+        if locks.iter().any(|l| l.target() == path.as_path()) {
+            continue;
+        }
+        match lock_target(path) {
+            Ok(l) => locks.push(l),
+            Err(e) => return fail(2, format_args!("{flag}: {e}")),
         }
     }
     let every = a.checkpoint_every.unwrap_or(1);
