@@ -462,11 +462,15 @@ impl Engine {
 
     /// Continues a run from its counters (e.g. from a checkpoint).
     ///
+    /// The learning rate may be 0: a schedule without a floor (`min = 0`) decays it to 0 in
+    /// `f32` after enough epochs, and such a run must resume like any other.
+    ///
     /// # Errors
-    /// An invalid configuration, or a learning rate that is not finite and positive.
+    /// An invalid configuration, or a learning rate that is negative or not finite
+    /// ([`ConfigError::LearningRate`]).
     pub fn resume(shape: Shape, cfg: StepConfig, state: TrainState) -> Result<Self, ConfigError> {
         cfg.validate(shape)?;
-        if !(state.lr.is_finite() && state.lr > 0.0) {
+        if !(state.lr.is_finite() && state.lr >= 0.0) {
             return Err(ConfigError::LearningRate(state.lr));
         }
         Ok(Engine { shape, cfg, state })
@@ -1185,6 +1189,22 @@ mod tests {
         );
         let state = TrainState { lr: 0.01, updates: 7, epochs: 2 };
         assert_eq!(Engine::resume(ra, ok, state).unwrap().state(), state);
+        // A rate the schedule decayed to 0 (no floor, and a decay of at most 1/2: a larger one
+        // stops at the smallest subnormal) resumes; a negative one does not.
+        let schedule = LrSchedule { decay: 0.5, min: 0.0, start_epoch: 0 };
+        let floorless = StepConfig { schedule, ..ok };
+        let mut e = Engine::new(ra, floorless).unwrap();
+        let mut xi = vec![1.0f32; ra.param_len()];
+        while e.state().lr > 0.0 {
+            e.end_epoch(&mut xi);
+        }
+        let decayed = e.state();
+        assert_eq!(Engine::resume(ra, floorless, decayed).unwrap().state(), decayed);
+        let negative = TrainState { lr: -0.01, ..state };
+        assert_eq!(
+            Engine::resume(ra, ok, negative).map(|_| ()),
+            Err(ConfigError::LearningRate(-0.01))
+        );
         assert_eq!(
             RaModel::new(&[][..], Dims::new(4, 3, 0)).map(|_| ()),
             Err(ConfigError::NoPatterns)

@@ -188,12 +188,21 @@ fn counters_beyond_the_epochs_done_are_refused() {
     // The epoch must be within the run.
     let st = TrainerState { epoch: 5, ..ck.state.clone() };
     assert_names(&restore_state_err(&ck, st), &["epoch 5", "epochs=4"]);
-    // The learning rate: finite, positive, within the schedule's range.
+    // The learning rate: finite, at least 0, within the schedule's range. (These settings have
+    // no floor, so 0 is a rate the schedule could reach.)
     let adam = ck.config.lr;
-    for (lr, named) in [(0.0, "finite and positive"), (f32::NAN, "NaN"), (2.0 * adam, "range")] {
+    for (lr, named) in [(-1e-3, "at least 0"), (f32::NAN, "NaN"), (2.0 * adam, "range")] {
         let st = TrainerState { lr, ..ck.state.clone() };
         assert_names(&restore_state_err(&ck, st), &["learning rate", named]);
     }
+    assert_eq!(ck.config.schedule.min, 0.0);
+    Trainer::restore(&ck.config, &bars(), TrainerState { lr: 0.0, ..ck.state.clone() }).unwrap();
+    let floor = TrainConfig {
+        schedule: rapid_core::optim::LrSchedule { min: 1e-4, ..ck.config.schedule },
+        ..ck.config
+    };
+    let e = Trainer::restore(&floor, &bars(), TrainerState { lr: 0.0, ..ck.state.clone() });
+    assert_names(&e.err().unwrap(), &["learning rate 0", "range [0.0001, 0.001]"]);
 }
 
 #[test]

@@ -576,8 +576,12 @@ fn batches_per_epoch(cfg: &TrainConfig, data: &Dataset) -> u64 {
 /// The saved counters: the epoch within the run, the update count at most `epoch ×` batches
 /// per epoch (so it cannot reach the end of its range however long the run goes on: the
 /// run's whole count, `epochs ×` batches, must fit in a `u64`), the learning rate finite,
-/// positive and within the schedule's range `[min(η₀, η_min), max(η₀, η_min)]`.
-fn check_saved_counters(cfg: &TrainConfig, data: &Dataset, st: &TrainerState) -> Result<(), String> {
+/// at least 0 and within the schedule's range `[min(η₀, η_min), max(η₀, η_min)]`.
+fn check_saved_counters(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    st: &TrainerState,
+) -> Result<(), String> {
     if st.epoch > cfg.epochs {
         return Err(format!(
             "the saved epoch {} is after the run's last epoch, epochs={}",
@@ -598,9 +602,10 @@ fn check_saved_counters(cfg: &TrainConfig, data: &Dataset, st: &TrainerState) ->
             st.updates, st.epoch
         ));
     }
-    if !(st.lr.is_finite() && st.lr > 0.0) {
+    // 0 is a rate a schedule without a floor can decay to.
+    if !(st.lr.is_finite() && st.lr >= 0.0) {
         return Err(format!(
-            "the saved learning rate is {}, it must be finite and positive",
+            "the saved learning rate is {}, it must be finite and at least 0",
             st.lr
         ));
     }
