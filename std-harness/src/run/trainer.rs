@@ -427,6 +427,8 @@ impl Trainer {
     /// moments, `v ≥ 0`, Adam's step equal to the update count) and the counters (the update
     /// count at most `epoch ×` batches per epoch, the learning rate within the schedule's
     /// range), so a state that decodes but does not fit is an error, never a panic later.
+    /// The batches per epoch are those of `data`: a state trained epoch by epoch on more rows
+    /// than `data` holds is refused.
     ///
     /// # Errors
     /// An invalid configuration, or a state that does not fit it (the field and both values
