@@ -75,10 +75,11 @@ impl Optimizer {
     }
 
     /// The `t` of Adam's bias correction for the `updates`-th update (1-based) in epoch
-    /// `epoch` (0-based): `updates`, or `epoch + 1` with [`Adam::by_epoch`]. SGD ignores it.
+    /// `epoch` (0-based): `updates`, or `epoch + 1` with [`Adam::by_epoch`] (saturating at
+    /// `u64::MAX`, where the correction is 1 anyway). SGD ignores it.
     pub const fn correction_step(&self, updates: u64, epoch: u64) -> u64 {
         match self {
-            Optimizer::Adam(Adam { by_epoch: true, .. }) => epoch + 1,
+            Optimizer::Adam(Adam { by_epoch: true, .. }) => epoch.saturating_add(1),
             _ => updates,
         }
     }

@@ -462,11 +462,15 @@ impl Engine {
 
     /// Continues a run from its counters (e.g. from a checkpoint).
     ///
+    /// The learning rate may be 0: a schedule without a floor (`min = 0`) decays it to 0 in
+    /// `f32` after enough epochs, and such a run must resume like any other.
+    ///
     /// # Errors
-    /// An invalid configuration, or a learning rate that is not finite and positive.
+    /// An invalid configuration, or a learning rate that is negative or not finite
+    /// ([`ConfigError::LearningRate`]).
     pub fn resume(shape: Shape, cfg: StepConfig, state: TrainState) -> Result<Self, ConfigError> {
         cfg.validate(shape)?;
-        if !(state.lr.is_finite() && state.lr > 0.0) {
+        if !(state.lr.is_finite() && state.lr >= 0.0) {
             return Err(ConfigError::LearningRate(state.lr));
         }
         Ok(Engine { shape, cfg, state })
@@ -707,7 +711,11 @@ impl Engine {
             }
             _ => {}
         }
-        self.state.updates += 1;
+        // Saturating: 2⁶⁴ updates cannot be reached by training (585 years at 10⁹ updates a
+        // second); only a resumed state can start near the limit, and callers that resume
+        // untrusted counters check them (the harness bounds them by epochs × batches). At the
+        // limit the step stays defined: Adam's correction is 1 to f64 precision long before.
+        self.state.updates = self.state.updates.saturating_add(1);
         let t =
             self.cfg.optimizer.correction_step(self.state.updates, u64::from(self.state.epochs));
         self.cfg.optimizer.update(params, opt, grad, self.state.lr, t);
@@ -753,7 +761,9 @@ impl Engine {
     /// Ends an epoch: the end-of-epoch projection, then the learning-rate decay.
     pub fn end_epoch(&mut self, params: &mut [f32]) {
         self.cfg.projection.at_epoch_end(params);
-        self.state.epochs += 1;
+        // Saturating: at 2³² − 1 epochs the schedule has long reached its floor (or stays
+        // put), and a resumed run's epoch is checked against its settings by the caller.
+        self.state.epochs = self.state.epochs.saturating_add(1);
         self.state.lr = self.cfg.schedule.next(self.state.lr, self.state.epochs);
     }
 }
@@ -1179,6 +1189,22 @@ mod tests {
         );
         let state = TrainState { lr: 0.01, updates: 7, epochs: 2 };
         assert_eq!(Engine::resume(ra, ok, state).unwrap().state(), state);
+        // A rate the schedule decayed to 0 (no floor, and a decay of at most 1/2: a larger one
+        // stops at the smallest subnormal) resumes; a negative one does not.
+        let schedule = LrSchedule { decay: 0.5, min: 0.0, start_epoch: 0 };
+        let floorless = StepConfig { schedule, ..ok };
+        let mut e = Engine::new(ra, floorless).unwrap();
+        let mut xi = vec![1.0f32; ra.param_len()];
+        while e.state().lr > 0.0 {
+            e.end_epoch(&mut xi);
+        }
+        let decayed = e.state();
+        assert_eq!(Engine::resume(ra, floorless, decayed).unwrap().state(), decayed);
+        let negative = TrainState { lr: -0.01, ..state };
+        assert_eq!(
+            Engine::resume(ra, ok, negative).map(|_| ()),
+            Err(ConfigError::LearningRate(-0.01))
+        );
         assert_eq!(
             RaModel::new(&[][..], Dims::new(4, 3, 0)).map(|_| ()),
             Err(ConfigError::NoPatterns)
@@ -1226,5 +1252,25 @@ mod tests {
         let dense = Shape::Dense(DenseDims::new(4, 3, true));
         let cfg = config(Method::Pcd { k: 1, chains: 0 }, ADAM, Projection::None, 10);
         assert_eq!(cfg.validate(dense), Err(ConfigError::NoChains));
+    }
+
+    /// Counters resumed at their limits stay there: an update and an epoch end neither wrap
+    /// nor panic (debug builds check overflow), and Adam's step stays finite.
+    #[test]
+    fn counters_at_their_limits_saturate() {
+        let shape = Shape::Dense(DenseDims::new(3, 2, true));
+        let adam_epoch =
+            Optimizer::Adam(Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, by_epoch: true });
+        for opt in [ADAM, adam_epoch] {
+            let cfg = config(Method::Cd { k: 1 }, opt, Projection::None, 2);
+            let state = TrainState { lr: 0.01, updates: u64::MAX, epochs: u32::MAX };
+            let engine = Engine::resume(shape, cfg, state).unwrap();
+            let mut run = Run::new(engine, vec![0.1; 11], 0);
+            run.step(&[1.0, -1.0, 1.0, -1.0, -1.0, 1.0], None, None, &mut Pcg64::seed_from_u64(2));
+            run.engine.end_epoch(&mut run.params);
+            assert_eq!(run.engine.state(), TrainState { lr: 0.01 * 0.9, ..state });
+            assert!(run.params.iter().all(|x| x.is_finite()), "{:?}", run.params);
+        }
+        assert_eq!(adam_epoch.correction_step(1, u64::MAX), u64::MAX);
     }
 }

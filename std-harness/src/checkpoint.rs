@@ -154,15 +154,53 @@ pub fn settings_text(dataset: &DatasetSpec, split_seed: u64, c: &TrainConfig) ->
     text
 }
 
-/// Parses [`settings_text`].
+/// Every key [`settings_text`] may write: the ones it always writes, then the optional ones.
+pub const SETTINGS_KEYS: [&str; 27] = [
+    "dataset",
+    "split_seed",
+    "method",
+    "hidden",
+    "patterns",
+    "biases",
+    "epochs",
+    "batch",
+    "partial_batch",
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "projection",
+    "lr_decay",
+    "lr_min",
+    "lr_decay_start",
+    "seed",
+    "eval_every",
+    "eval_repeats",
+    "eval_steps",
+    "eval_clamp",
+    "track",
+    "arith",
+    "binarize",
+    "test",
+    "shape",
+];
+
+/// Parses [`settings_text`] (a checkpoint's settings, or a model file's settings section).
 ///
 /// # Errors
-/// A missing, unknown or malformed key, named.
+/// A missing, unknown, repeated or malformed key, named.
 pub fn parse_settings(text: &str) -> Result<(DatasetSpec, u64, TrainConfig), String> {
     let mut map = std::collections::BTreeMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         let (k, v) = line.split_once('=').ok_or_else(|| format!("malformed line '{line}'"))?;
-        map.insert(k, v);
+        // A key this build does not know could be a setting it would silently ignore, and a
+        // repeated one leaves two values to choose from: both are refused.
+        if !SETTINGS_KEYS.contains(&k) {
+            return Err(format!("unknown key '{k}' (in line '{line}')"));
+        }
+        if let Some(first) = map.insert(k, v) {
+            return Err(format!("key '{k}' appears twice ('{k}={first}' and '{k}={v}')"));
+        }
     }
     fn get<T: std::str::FromStr>(
         map: &std::collections::BTreeMap<&str, &str>,
@@ -396,9 +434,14 @@ impl Checkpoint {
                 )))
             }
         };
-        if !(lr.is_finite() && lr >= 0.0) || epoch > config.epochs {
+        if !(lr.is_finite() && lr >= 0.0) {
             return Err(CheckpointError::Settings(format!(
-                "learning rate {lr} or epoch {epoch} of {} is out of range",
+                "the saved learning rate is {lr}, it must be finite and non-negative"
+            )));
+        }
+        if epoch > config.epochs {
+            return Err(CheckpointError::Settings(format!(
+                "the saved epoch {epoch} is after the last epoch of the settings, epochs={}",
                 config.epochs
             )));
         }
@@ -504,5 +547,55 @@ mod tests {
         assert!(parse_settings("method=pid\n").unwrap_err().contains("missing"));
         let bad = text.replace("lr=", "lr=x");
         assert!(parse_settings(&bad).unwrap_err().contains("'lr=x"));
+    }
+
+    /// Every key the writer may write is one the reader knows.
+    #[test]
+    fn the_reader_knows_every_key_the_writer_writes() {
+        let c = TrainConfig { arith: Arith::Int, ..TrainConfig::default() };
+        let spec = "idx:x.gz"
+            .parse::<DatasetSpec>()
+            .unwrap()
+            .with_options(Some("npy:t.npy".parse().unwrap()), Some(0.25), Some((2, 8)))
+            .unwrap();
+        let text = settings_text(&spec, 1, &c);
+        let keys: Vec<&str> = text.lines().map(|l| l.split_once('=').unwrap().0).collect();
+        assert_eq!(keys.len(), SETTINGS_KEYS.len());
+        assert!(keys.iter().all(|k| SETTINGS_KEYS.contains(k)), "{keys:?}");
+        assert_eq!(parse_settings(&text).unwrap(), (spec, 1, c));
+    }
+
+    /// An unknown or repeated key is an error naming it, in a checkpoint and in a model
+    /// file's settings section alike.
+    #[test]
+    fn unknown_and_repeated_keys_are_refused() {
+        let text = settings_text(&DatasetSpec::Bars4, 0, &TrainConfig::default());
+        let unknown = format!("{text}hiden=24\n");
+        assert!(parse_settings(&unknown).unwrap_err().contains("unknown key 'hiden'"));
+        let twice = format!("{text}hidden=24\n");
+        let e = parse_settings(&twice).unwrap_err();
+        assert!(e.contains("'hidden' appears twice") && e.contains("hidden=24"), "{e}");
+        let twice_same = format!("{text}seed=0\n");
+        assert!(parse_settings(&twice_same).unwrap_err().contains("'seed' appears twice"));
+
+        let model = sample(Method::Cd { k: 1 }).state.model;
+        let e = read_model_or_checkpoint(&model.encode_with_settings(&unknown)).unwrap_err();
+        assert!(e.contains("model file settings") && e.contains("'hiden'"), "{e}");
+        let e = read_model_or_checkpoint(&model.encode_with_settings(&twice)).unwrap_err();
+        assert!(e.contains("'hidden' appears twice"), "{e}");
+        assert!(read_model_or_checkpoint(&model.encode_with_settings(&text)).is_ok());
+
+        let good = sample(Method::Cd { k: 1 }).encode();
+        // The same checkpoint with a repeated key in its settings (and a fixed checksum).
+        let n = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+        let new = format!("{}seed=1\n", std::str::from_utf8(&good[16..16 + n]).unwrap());
+        let mut b = good[..12].to_vec();
+        b.extend_from_slice(&(new.len() as u32).to_le_bytes());
+        b.extend_from_slice(new.as_bytes());
+        b.extend_from_slice(&good[16 + n..good.len() - 4]);
+        let crc = crc32(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        let e = Checkpoint::decode(&b).unwrap_err().to_string();
+        assert!(e.contains("'seed' appears twice") && e.contains("seed=1"), "{e}");
     }
 }

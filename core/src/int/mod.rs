@@ -248,13 +248,20 @@ impl IntConfig {
     }
 
     /// The learning rate after `epochs` epochs from the start (the schedule replayed, so a
-    /// checkpoint taken at an epoch end needs only the epoch count).
+    /// checkpoint taken at an epoch end needs only the epoch count). Past `start_epoch` the
+    /// next rate depends on the rate alone, so the replay stops at a fixed point (the floor):
+    /// `epochs` up to `u32::MAX` costs no more steps than the decay takes to get there, and
+    /// the epoch counter never overflows.
     pub const fn lr_after(&self, epochs: u32) -> u64 {
         let mut lr = self.lr;
-        let mut e = 1;
-        while e <= epochs {
-            lr = self.next_lr(lr, e);
+        let mut e = 0;
+        while e < epochs {
             e += 1;
+            let next = self.next_lr(lr, e);
+            if next == lr && e > self.start_epoch {
+                break;
+            }
+            lr = next;
         }
         lr
     }

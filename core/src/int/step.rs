@@ -388,7 +388,8 @@ impl IntEngine {
                 *w = sign_word(chunk);
             }
         }
-        self.state.updates += 1;
+        // Saturating, as in `step::Engine::finish`: the count cannot be reached by training.
+        self.state.updates = self.state.updates.saturating_add(1);
     }
 
     #[cfg(test)]
@@ -509,7 +510,8 @@ impl IntEngine {
                 *w = sign_word(chunk);
             }
         }
-        self.state.updates += 1;
+        // Saturating, as in `step::Engine::finish`: the count cannot be reached by training.
+        self.state.updates = self.state.updates.saturating_add(1);
     }
 
     /// Ends an epoch: `θ ← sign(θ)·θ₀` (the signs do not change), then
@@ -522,7 +524,8 @@ impl IntEngine {
         for x in theta.iter_mut() {
             *x = if *x >= 0 { THETA0 } else { -THETA0 };
         }
-        self.state.epochs += 1;
+        // Saturating, as in `step::Engine::end_epoch`.
+        self.state.epochs = self.state.epochs.saturating_add(1);
         self.state.lr = self.cfg.next_lr(self.state.lr, self.state.epochs);
     }
 
@@ -876,6 +879,23 @@ mod tests {
         assert_eq!(cfg.lr_after(engine.state().epochs), engine.state().lr);
         assert_eq!(cfg.lr_after(1), cfg.lr);
         assert_eq!(cfg.lr_after(2), cfg.next_lr(cfg.lr, 2));
+        // The replay of any epoch count ends (at the floor), without overflowing the counter.
+        assert_eq!(cfg.lr_after(u32::MAX), cfg.lr_min);
+        let flat = IntConfig { decay: crate::int::Q32_ONE, ..cfg };
+        assert_eq!(flat.lr_after(u32::MAX), cfg.lr);
+    }
+
+    /// Counters resumed at their limits stay there: neither an update nor an epoch end wraps
+    /// or panics (debug builds check overflow).
+    #[test]
+    fn counters_at_their_limits_saturate() {
+        let dims = Dims::new(4, 3, 2);
+        let cfg = IntConfig::paper_bars();
+        let state = IntState { lr: cfg.lr_min, updates: u64::MAX, epochs: u32::MAX };
+        let mut engine = IntEngine::resume(dims, cfg, state).unwrap();
+        let mut theta = vec![THETA0; cfg.lengths(dims).theta];
+        engine.end_epoch(&mut theta);
+        assert_eq!(engine.state(), state);
     }
 
     #[test]

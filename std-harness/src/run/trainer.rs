@@ -454,28 +454,33 @@ impl Trainer {
 
     /// Rebuilds a trainer from its configuration and a saved state.
     ///
+    /// Every part of the state is checked against the configuration and the data before it is
+    /// used: the model's kind and every dimension, the chains, the optimiser state (finite
+    /// moments, `v ≥ 0`, Adam's step equal to the update count) and the counters (the update
+    /// count at most `epoch ×` batches per epoch, the learning rate within the schedule's
+    /// range), so a state that decodes but does not fit is an error, never a panic later.
+    /// The batches per epoch are those of `data`: a state trained epoch by epoch on more rows
+    /// than `data` holds is refused.
+    ///
     /// # Errors
-    /// An invalid configuration, or a state that does not fit it (named in the message).
+    /// An invalid configuration, or a state that does not fit it (the field and both values
+    /// named in the message).
     pub fn restore(cfg: &TrainConfig, data: &Dataset, st: TrainerState) -> Result<Self, String> {
         let mut t = Trainer::new(cfg, data).map_err(|e| e.to_string())?;
-        if std::mem::discriminant(&t.model) != std::mem::discriminant(&st.model)
-            || t.model.params().len() != st.model.params().len()
-            || t.model.view().visible() != st.model.view().visible()
-        {
-            return Err(format!(
-                "the saved model, {}, does not match the configuration ({} with H={})",
-                st.model.describe(),
-                cfg.method,
-                cfg.hidden
-            ));
-        }
+        check_saved_model(cfg, &t.model, &st.model)?;
+        check_saved_counters(cfg, data, &st)?;
         let n = st.model.params().len();
         t.opt = match (st.opt, cfg.optimizer) {
-            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) if velocity.len() == n => velocity,
+            (OptSnapshot::Sgd { velocity }, Optimizer::Sgd) => {
+                check_saved_moments("SGD velocity", &velocity, n, false)?;
+                velocity
+            }
             (
                 OptSnapshot::Adam { mut m, v, t: steps },
                 Optimizer::Adam | Optimizer::AdamByEpoch,
-            ) if m.len() == n && v.len() == n => {
+            ) => {
+                check_saved_moments("Adam m", &m, n, false)?;
+                check_saved_moments("Adam v", &v, n, true)?;
                 if steps != st.updates {
                     return Err(format!(
                         "the saved Adam step count ({steps}) differs from the update count ({})",
@@ -485,19 +490,14 @@ impl Trainer {
                 m.extend_from_slice(&v);
                 m
             }
-            _ => return Err("the saved optimiser state does not match the configuration".into()),
+            (OptSnapshot::Sgd { .. }, o) | (OptSnapshot::Adam { .. }, o) => {
+                let saved = if matches!(o, Optimizer::Sgd) { "Adam" } else { "SGD" };
+                return Err(format!(
+                    "the saved optimiser state is {saved}'s, the settings say optimizer={o}"
+                ));
+            }
         };
-        // CD keeps no chains between batches (they restart at the batch). Older CD checkpoints
-        // carry a block of zero chain words from when the trainer held them; it is ignored.
-        let st_chains =
-            if matches!(cfg.method, Method::Cd { .. }) { Vec::new() } else { st.chains };
-        if st_chains.len() != t.chain_words.len() {
-            return Err(format!(
-                "the saved state has {} chain words, the configuration needs {}",
-                st_chains.len(),
-                t.chain_words.len()
-            ));
-        }
+        let st_chains = check_saved_chains(cfg, data, t.chain_words.len(), st.chains)?;
         let state = TrainState { lr: st.lr, updates: st.updates, epochs: st.epoch };
         t.engine = Engine::resume(t.engine.shape(), *t.engine.config(), state)
             .map_err(|e| format!("the saved state: {e}"))?;
@@ -523,6 +523,180 @@ impl Trainer {
     pub(super) fn into_model(self) -> Model {
         self.model
     }
+}
+
+/// The saved model against the one the configuration builds (`fresh`): the kind (RA, dense,
+/// dense with biases) and every dimension, each mismatch named with both values.
+fn check_saved_model(cfg: &TrainConfig, fresh: &Model, saved: &Model) -> Result<(), String> {
+    let kind = |m: &Model| match m {
+        Model::Ra { .. } => "an RA model",
+        Model::Dense { dims, .. } if dims.biases => "a dense model with biases",
+        Model::Dense { .. } => "a dense model without biases",
+    };
+    if kind(fresh) != kind(saved) {
+        return Err(format!(
+            "the saved model is {} ({}), the settings (method={}, biases={}) train {}",
+            kind(saved),
+            saved.describe(),
+            cfg.method,
+            cfg.biases,
+            kind(fresh)
+        ));
+    }
+    let (f, s) = (fresh.view(), saved.view());
+    if f.visible() != s.visible() {
+        return Err(format!(
+            "the saved model has V={}, the data has {} pixels per image",
+            s.visible(),
+            f.visible()
+        ));
+    }
+    if f.hidden() != s.hidden() {
+        return Err(format!(
+            "the saved model has H={}, the settings say hidden={}",
+            s.hidden(),
+            f.hidden()
+        ));
+    }
+    if let (Model::Ra { dims: fd, .. }, Model::Ra { dims: sd, .. }) = (fresh, saved) {
+        if fd.patterns != sd.patterns {
+            return Err(format!(
+                "the saved model has K={}, the settings say patterns={}",
+                sd.patterns, fd.patterns
+            ));
+        }
+    }
+    if fresh.params().len() != saved.params().len() {
+        // Equal kinds and dimensions give equal lengths; a hand-built state may not.
+        return Err(format!(
+            "the saved model holds {} parameters, its dimensions need {}",
+            saved.params().len(),
+            fresh.params().len()
+        ));
+    }
+    Ok(())
+}
+
+/// A saved optimiser buffer (`what`): `n` entries, all finite, and with `non_negative` (Adam's
+/// second moments) none below 0.
+fn check_saved_moments(what: &str, x: &[f32], n: usize, non_negative: bool) -> Result<(), String> {
+    if x.len() != n {
+        return Err(format!(
+            "the saved {what} has {} entries, the model has {n} parameters",
+            x.len()
+        ));
+    }
+    match x.iter().position(|&x| !x.is_finite() || (non_negative && x < 0.0)) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "the saved {what}[{i}] is {}, it must be finite{}",
+            x[i],
+            if non_negative { " and at least 0" } else { "" }
+        )),
+    }
+}
+
+/// Updates an epoch over `data` makes with these settings (the short last batch counts
+/// unless it is dropped).
+fn batches_per_epoch(cfg: &TrainConfig, data: &Dataset) -> u64 {
+    let (n, b) = (data.n_train(), cfg.batch.max(1));
+    let batches = match cfg.partial_batch {
+        PartialBatch::Drop => n / b,
+        PartialBatch::Scaled | PartialBatch::Mean => n.div_ceil(b),
+    };
+    batches as u64
+}
+
+/// The saved counters: the epoch within the run, the update count at most `epoch ×` batches
+/// per epoch (so it cannot reach the end of its range however long the run goes on: the
+/// run's whole count, `epochs ×` batches, must fit in a `u64`), the learning rate finite,
+/// at least 0 and within the schedule's range `[min(η₀, η_min), max(η₀, η_min)]`.
+fn check_saved_counters(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    st: &TrainerState,
+) -> Result<(), String> {
+    if st.epoch > cfg.epochs {
+        return Err(format!(
+            "the saved epoch {} is after the run's last epoch, epochs={}",
+            st.epoch, cfg.epochs
+        ));
+    }
+    let per_epoch = batches_per_epoch(cfg, data);
+    if u64::from(cfg.epochs).checked_mul(per_epoch).is_none() {
+        return Err(format!(
+            "epochs={} × {per_epoch} updates per epoch overflows the update counter",
+            cfg.epochs
+        ));
+    }
+    let most = u64::from(st.epoch) * per_epoch;
+    if st.updates > most {
+        return Err(format!(
+            "the saved update count {} is more than epoch {} × {per_epoch} updates per epoch = {most}",
+            st.updates, st.epoch
+        ));
+    }
+    // 0 is a rate a schedule without a floor can decay to.
+    if !(st.lr.is_finite() && st.lr >= 0.0) {
+        return Err(format!(
+            "the saved learning rate is {}, it must be finite and at least 0",
+            st.lr
+        ));
+    }
+    // An integer run's rate is its Q32 value rounded, and is replayed from the schedule on
+    // restore; an f32 run's only decays from η₀ towards η_min (or rises to it once).
+    let (lo, hi) = (cfg.lr.min(cfg.schedule.min), cfg.lr.max(cfg.schedule.min));
+    if cfg.arith == Arith::F32 && !(lo..=hi).contains(&st.lr) {
+        return Err(format!(
+            "the saved learning rate {} is outside the schedule's range [{lo}, {hi}] (lr={}, lr_min={})",
+            st.lr, cfg.lr, cfg.schedule.min
+        ));
+    }
+    Ok(())
+}
+
+/// The saved chain words: PCD's persistent chains (`needed` words, each chain's padding bits
+/// zero); none for the other methods. CD keeps no chains between batches (they restart at
+/// the batch), but older CD checkpoints carry `batch × ⌈V/64⌉` words from when the trainer
+/// held them: that block is accepted and ignored. Any other count is refused, so a PCD
+/// state relabelled as CD does not silently lose its chains.
+fn check_saved_chains(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    needed: usize,
+    chains: Vec<u64>,
+) -> Result<Vec<u64>, String> {
+    let (v, found) = (data.visible(), chains.len());
+    let words = words_for(v);
+    if let Method::Cd { .. } = cfg.method {
+        let older = cfg.batch.checked_mul(words);
+        if found == 0 || Some(found) == older {
+            return Ok(Vec::new());
+        }
+        return Err(format!(
+            "the saved state has {found} chain words; method={} keeps no chains (older \
+             checkpoints: batch={} × {words} words per image = {})",
+            cfg.method,
+            cfg.batch,
+            older.map_or("too many".into(), |n| n.to_string())
+        ));
+    }
+    if found != needed {
+        let why = match cfg.method {
+            Method::Pcd { chains, .. } => format!("{chains} chains × {words} words per image"),
+            _ => "no chains".into(),
+        };
+        return Err(format!(
+            "the saved state has {found} chain words, method={} on V={v} needs {needed} ({why})",
+            cfg.method
+        ));
+    }
+    for (c, chain) in chains.chunks_exact(words.max(1)).enumerate() {
+        if rapid_core::spins::PackedSpins::new_checked(chain, v).is_err() {
+            return Err(format!("the saved chain {c} has padding bits set past V={v}"));
+        }
+    }
+    Ok(chains)
 }
 
 #[cfg(test)]
