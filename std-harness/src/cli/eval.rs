@@ -168,7 +168,7 @@ pub(crate) fn cmd_eval(a: EvalArgs) -> ExitCode {
     // Parameters this large overflow the f32 sums (fields, energies) and give numbers that are
     // finite but wrong (singular values of 0 for an infinite W): refuse them.
     let bound = model.energy_bound();
-    if !(bound <= ENERGY_LIMIT) {
+    if bound.is_nan() || bound > ENERGY_LIMIT {
         return fail(
             1,
             format_args!(
