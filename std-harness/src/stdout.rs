@@ -1,7 +1,7 @@
 //! Standard output that a closed pipe cannot stop.
 //!
 //! `println!` panics when stdout fails (`rapid train | head -1` closes the pipe after one
-//! line), which would end a run before its model is written. [`line`] (and the [`outln!`]
+//! line), which would end a run before its model is written. [`line()`] (and the [`outln!`](crate::outln)
 //! macro) writes one line instead and, on the first failure, records it and drops every later
 //! line: the work goes on, its files are written, and the program reports the lost output
 //! once at the end ([`failure`]).
@@ -39,7 +39,7 @@ pub fn failure() -> Option<io::ErrorKind> {
     *failed
 }
 
-/// `println!` for results: one line on stdout through [`line`], so a closed or full stdout
+/// `println!` for results: one line on stdout through [`line()`], so a closed or full stdout
 /// drops the output instead of panicking.
 #[macro_export]
 macro_rules! outln {

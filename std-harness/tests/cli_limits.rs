@@ -221,6 +221,14 @@ fn memory_beyond_the_budget_is_refused_up_front() {
     let o = rapid(&[&["--max-memory", "300M"], &big[..]].concat());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("training needs about"), "{}", stderr(&o));
+    // Sampling counts its chains: a million chains of 2^21 units is terabytes.
+    let dir = tempfile::tempdir().unwrap();
+    let huge = Dims::new(1 << 20, 1 << 20, 1);
+    let m = path(dir.path(), "huge.rapid");
+    std::fs::write(&m, Model::Ra { dims: huge, xi: vec![1.0; huge.xi_len()] }.encode()).unwrap();
+    let o = rapid(&["sample", "--model", &m, "--chains", "1000000", "--steps", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sampling needs about"), "{}", stderr(&o));
     for bad in ["0", "-1G", "12Q"] {
         let o = rapid(&["--max-memory", bad, "train"]);
         assert_eq!(o.status.code(), Some(2), "{bad}");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use rapid_harness::data::{parse_shape, DatasetSpec};
+use rapid_harness::limits;
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy::encode_f32;
 use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
@@ -143,6 +144,11 @@ pub(crate) fn cmd_sample(a: SampleArgs) -> ExitCode {
     };
     let train: &[f32] = data.as_ref().map_or(&[], |d| &d.train);
     let t0 = Instant::now();
+    // The chains' states and fields, and the samples kept.
+    let bytes = 4 * a.chains as u128 * (3 * v as u128 + 2 * view.hidden() as u128);
+    if let Err(e) = limits::check_memory("sampling", bytes) {
+        return fail(2, e);
+    }
     let samples = draw(&view, a.chains, a.steps, a.start, train, a.seed);
     let seconds = t0.elapsed().as_secs_f64();
     let bas = match &data {
