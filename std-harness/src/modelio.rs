@@ -525,9 +525,10 @@ impl Drop for TargetLock {
     }
 }
 
-/// A limit for [`read_model_or_checkpoint_bytes`], the one `rapid` uses: 8 GiB, far above
-/// the files of the models its presets train (megabytes) and small enough that a damaged
-/// length is refused rather than attempted.
+/// A fixed limit for [`read_model_or_checkpoint_bytes`] where no memory budget applies:
+/// 8 GiB, far above the files of the models the presets train (megabytes) and small enough
+/// that a damaged length is refused rather than attempted. (`rapid` itself reads within its
+/// memory budget, [`crate::limits::max_memory`].)
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 30;
 
 /// Why [`read_model_or_checkpoint_bytes`] refused a file.

@@ -264,9 +264,7 @@ impl Drop for Progress {
 
 /// A model file or a checkpoint, read and decoded, with how it was made where the file says
 /// (model files written by `rapid train` since settings were stored, and checkpoints); the
-/// error names the file. The file is read no further than its headers say, and one that
-/// announces more than [`rapid_harness::modelio::DEFAULT_MAX_FILE_BYTES`] is refused
-/// ([`rapid_harness::modelio::read_model_or_checkpoint_bytes`]).
+/// error names the file. The file is read no further than its headers say ([`read_bounded`]).
 pub(crate) fn load_model(path: &Path) -> Result<(Model, Option<Provenance>), String> {
     let bytes = read_bounded(path)?;
     read_model_or_checkpoint(&bytes).map_err(|e| format!("{}: {e}", path.display()))
