@@ -8,6 +8,17 @@ use std::process::{Command, Output, Stdio};
 use rapid_core::Dims;
 use rapid_harness::model::Model;
 
+/// A child process that is killed when the test ends, however it ends (a failed assertion
+/// included), so a long run never outlives its test.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn rapid(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
 }
@@ -275,12 +286,14 @@ fn export_streams_w_and_checks_the_free_space() {
 fn a_second_run_on_the_same_files_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let m = path(dir.path(), "m.rapid");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_rapid"))
-        .args(["train", "--dataset", "bars4", "--epochs", "1000000", "--out", &m])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = Reap(
+        Command::new(env!("CARGO_BIN_EXE_rapid"))
+            .args(["train", "--dataset", "bars4", "--epochs", "1000000", "--out", &m])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let lock = dir.path().join(".m.rapid.lock");
     let t0 = std::time::Instant::now();
     while !lock.exists() && t0.elapsed().as_secs() < 60 {
@@ -290,11 +303,11 @@ fn a_second_run_on_the_same_files_is_refused() {
         let o = rapid(&["train", "--epochs", "1", flag, &m]);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         let want =
-            format!("{flag}: {m} is being written by another rapid process (pid {})", first.id());
+            format!("{flag}: {m} is being written by another rapid process (pid {})", first.0.id());
         assert!(stderr(&o).contains(&want), "{}", stderr(&o));
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     // The killed run's lock is free: the next run takes it over.
     let o = rapid(&["train", "--epochs", "1", "--out", &m, "--checkpoint", &m]);
     assert!(o.status.success(), "{}", stderr(&o));

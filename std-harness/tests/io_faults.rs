@@ -15,6 +15,17 @@ use rapid_harness::modelio::{
     AtomicFile, CommitSteps, LockError, ReadError,
 };
 
+/// A child process that is killed when the test ends, however it ends (a failed assertion
+/// included), so a long run never outlives its test.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn rapid(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
 }
@@ -182,24 +193,26 @@ fn temporaries_of_killed_writers_are_removed_by_the_next_writer() {
     let names = |d: &Path| -> Vec<String> {
         names(d).into_iter().filter(|n| n != ".m.rapid.lock").collect()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rapid"))
-        .args(["train", "--dataset", "bars4", "--epochs", "100000000", "--out"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child_tmp = format!(".m.rapid.tmp-{}-0", child.id());
+    let mut child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_rapid"))
+            .args(["train", "--dataset", "bars4", "--epochs", "100000000", "--out"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child_tmp = format!(".m.rapid.tmp-{}-0", child.0.id());
     assert!(wait_for(30, || names(dir.path()).contains(&child_tmp)), "{:?}", names(dir.path()));
     // The child is running: its temporary file stays.
     drop(AtomicFile::prepare(&path).unwrap());
     assert_eq!(names(dir.path()), [child_tmp.as_str()]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     assert_eq!(names(dir.path()), [child_tmp.as_str()], "debris of the killed writer");
     // More debris: a file of the old naming (no number), and one of this process's id that
     // no writer of this process has (a process that had the same id before).
-    let dead = child.id();
+    let dead = child.0.id();
     let own = std::process::id();
     for name in [format!(".m.rapid.tmp-{dead}"), format!(".m.rapid.tmp-{own}-999999")] {
         fs::write(dir.path().join(name), b"partial").unwrap();
@@ -242,14 +255,16 @@ fn a_lock_held_by_another_process_names_it_and_dies_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.rapid");
     let lock_file = dir.path().join(".m.rapid.lock");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_holder_child", "--test-threads", "1"])
-        .env("RAPID_IO_FAULTS_HOLD_LOCK", &path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let mut child = Reap(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "lock_holder_child", "--test-threads", "1"])
+            .env("RAPID_IO_FAULTS_HOLD_LOCK", &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
     let holds = || fs::read_to_string(&lock_file).is_ok_and(|t| t == format!("{pid}\n"));
     assert!(wait_for(30, holds), "the child did not take the lock");
     let e = lock_target(&path).unwrap_err();
@@ -263,8 +278,8 @@ fn a_lock_held_by_another_process_names_it_and_dies_with_it() {
         )
     );
     // Killed outright: the lock is released with the process; its lock file is taken over.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let lock = lock_target(&path).unwrap();
     assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{}\n", std::process::id()));
     drop(lock);
