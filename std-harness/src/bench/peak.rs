@@ -30,7 +30,7 @@ const PEAK_RUNS: u32 = 3;
 /// Measures the FMA peak at `isa` on every thread of the current rayon pool at once
 /// (`rayon::broadcast`) in about `budget` of wall time: a calibration that doubles the rounds
 /// until one run takes a tenth of the budget (it also brings the cores to their vector
-/// clock), then [`PEAK_RUNS`] timed runs sharing the rest. Each run's rate is
+/// clock), then 3 timed runs (`PEAK_RUNS`) sharing the rest. Each run's rate is
 /// `threads · rounds · flops per round / wall seconds`; the best is the peak (anything else
 /// on the machine only lowers a run). `None` at [`Isa::Scalar`] (no loop) and at a level the
 /// CPU cannot run.
