@@ -24,7 +24,7 @@
 //! | `sigmoid2_in_place/65536/<level>` | `x ← σ(2x)` on the same fields | entries |
 //! | `sample_pm1_in_place/65536/<level>` | a ±1 draw with `P(+1) = σ(2x)` per field (16 xoshiro128++ lanes, seeded from a `Pcg64` per call) | draws |
 //! | `bits/<kernel>/<n>/<bits level>` | the integer kernels on bit-packed ±1 spins (`rapid_core::kernels::bits`) at each available `BitsLevel` (`scalar`, `popcnt`, `avx2`, `avx512`, `avx512vpopcnt`), through their `*_with` entry points: `xor_popcount` and `masked_xor_popcount` over `n` = 16, 144, 784, 4096 bits; `signed_add_i32`, `signed_add_i64`, `signed_sum_i16`, `axpy_i16_i64` over `n` = 64, 1000, 3000 entries; the integer PID block kernels at the Bars 4×4 and BAS 12×12 sizes (`K` = 8, 40; rows = batch + K = 11, 160): `hidden_block/<size>` (one block of 64 hidden units over every row) and `signed_rows_add_i64/<size>` (one pattern's `D_v` over every row, `n` = V = 16, 144), `overlaps_rows/<size>` (the `K` overlaps of one row, every level) | bits (popcounts, `overlaps_rows`), entries (the element kernels), (row, pattern, unit) triples (`hidden_block`), row entries (`signed_rows_add_i64`) |
-//! | `fma_peak/<level>` | independent register-only FMAs ([`rapid_benches::fma_peak`]), x86-64 only | flops |
+//! | `fma_peak/<level>` | independent register-only FMAs (`rapid_core::kernels::peak`), one thread, at `avx2` and `avx512` | flops |
 //!
 //! **For the GEMMs and the FMA peak, criterion's "elements" are flops**: each GEMM sets
 //! `Throughput::Elements(2·m·n·k)`, so `Gelem/s` reads as GFLOP/s.
@@ -70,9 +70,9 @@ use rapid_benches::{
 use rapid_core::blocks::BLOCK_ROWS;
 use rapid_core::kernels::{
     axpy_i16_i64_with, bits::HiddenBlock, force, gemm_with, hidden_block_with,
-    masked_xor_popcount_with, overlaps_rows_with, sample_pm1_in_place, sigmoid2_in_place,
+    masked_xor_popcount_with, overlaps_rows_with, peak, sample_pm1_in_place, sigmoid2_in_place,
     signed_add_i32_with, signed_add_i64_with, signed_rows_add_i64_with, signed_sum_i16_with,
-    tanh_in_place, xor_popcount_with, BitsLevel, GemmDims, Isa, MatMut, MatRef, GEMM_PACK_LEN,
+    tanh_in_place, xor_popcount_with, BitsLevel, GemmDims, MatMut, MatRef, GEMM_PACK_LEN,
 };
 
 /// Entries of the slice-kernel benches.
@@ -401,27 +401,20 @@ fn bits(c: &mut Criterion) {
     group.finish();
 }
 
-/// Register-only FMAs at AVX-512 and AVX2 (the levels the CPU has).
-#[cfg(target_arch = "x86_64")]
+/// Register-only FMAs ([`peak::fma_rounds`]) at AVX2 and AVX-512 (the levels the CPU has; the
+/// scalar level has no loop), on one thread.
 fn fma_peak(c: &mut Criterion) {
-    use rapid_benches::fma_peak::{avx2, avx512, AVX2_FLOPS_PER_ROUND, AVX512_FLOPS_PER_ROUND};
-    type Loop = fn(u64) -> Option<f32>;
-    let loops: [(Isa, Loop, u64); 2] =
-        [(Isa::Avx2, avx2, AVX2_FLOPS_PER_ROUND), (Isa::Avx512, avx512, AVX512_FLOPS_PER_ROUND)];
     let mut group = c.benchmark_group("fma_peak");
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    for (isa, run, flops_per_round) in loops {
-        if run(1).is_none() {
-            continue;
-        }
+    for isa in available_isas() {
+        let Some(flops_per_round) = peak::flops_per_round(isa) else { continue };
         group.throughput(Throughput::Elements(FMA_ROUNDS * flops_per_round));
-        group.bench_function(isa.name(), |b| b.iter(|| run(black_box(FMA_ROUNDS))));
+        group.bench_function(isa.name(), |b| {
+            b.iter(|| peak::fma_rounds(isa, black_box(FMA_ROUNDS)))
+        });
     }
     group.finish();
 }
-
-#[cfg(not(target_arch = "x86_64"))]
-fn fma_peak(_: &mut Criterion) {}
 
 fn main() {
     report_isa("kernels");

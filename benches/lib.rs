@@ -20,9 +20,7 @@
 //! [`report_isa`], which prints the detected level to stderr; the kernel benches run every
 //! [`available_isas`] level through `rapid_core::kernels::force` and put it back with
 //! [`restore_detected_isa`].
-//!
-//! [`fma_peak`] (x86-64 only) holds the register-only FMA loops behind the `fma_peak` bench
-//! group: the ceiling the GEMM rates are compared against.
+
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -35,10 +33,6 @@ use rapid_core::optim::{Adam, LrSchedule, Optimizer, Projection, Sgd};
 use rapid_core::ra::model::Dims;
 use rapid_core::step::{Buffers, Engine, Method, Shape, StepConfig};
 use rapid_core::NegativePhase;
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)] // the module's one `unsafe` call is behind run-time feature detection
-pub mod fma_peak;
 
 /// A [`Pcg64`] seeded from `seed` (through `SeedableRng::seed_from_u64`).
 pub fn rng(seed: u64) -> Pcg64 {
@@ -229,14 +223,6 @@ pub fn available_isas() -> impl Iterator<Item = Isa> {
 /// Makes the kernels use the detected (best) level again after a bench forced another.
 pub fn restore_detected_isa() {
     force(Isa::detect()).expect("the detected level is available");
-}
-
-/// Multiply-adds of one PID step with the `pid` negative phase, `≈ (B + K)·K·(2V + 3H)`
-/// (overlaps, hidden field, projections and the rank-one gradient updates per sample), for
-/// turning a measured time into an arithmetic rate.
-pub const fn pid_step_macs(dims: Dims, batch: usize) -> u64 {
-    let per_sample = dims.patterns * (2 * dims.visible + 3 * dims.hidden);
-    ((batch + dims.patterns) * per_sample) as u64
 }
 
 /// The sampling settings of a benchmark group: with `slow = Some(t)`, criterion's minimum of 10

@@ -271,6 +271,89 @@ pub const fn lane_range(n: usize, lanes: usize, lane: usize) -> Range<usize> {
     (n * lane / lanes)..(n * (lane + 1) / lanes)
 }
 
+// ---------------------------------------------------------------------------------------
+// Arithmetic cost.
+
+/// Flops of the phase term of one sample row (`accumulate_phase`: fields, `tanh`, the block's
+/// gradient products), counting the matrix products only, 2 flops per multiply-add:
+///
+/// * RA (`K` patterns): `M = S Ξ_vᵀ` (`KV`), `Φ = M Ξ_h/√K` (`KH`), `U = T Ξ_hᵀ` (`KH`),
+///   `g_v += c·Uᵀ S` (`KV`), `g_h += c·Mᵀ T` (`KH`): `2K(2V + 3H)`. `W` is never formed.
+/// * Dense: `F = S W` (`VH`), `∂W += c·Sᵀ T` (`VH`): `4VH`.
+pub const fn phase_flops_per_row(shape: Shape) -> u64 {
+    match shape {
+        Shape::Ra(d) => mul3(2, d.patterns as u64, 2 * d.visible as u64 + 3 * d.hidden as u64),
+        Shape::Dense(d) => mul3(4, d.visible as u64, d.hidden as u64),
+    }
+}
+
+/// Flops of one block Gibbs step `v → h → v` of one chain (the fields of both layers; the
+/// draws are not counted), 2 flops per multiply-add:
+///
+/// * RA: `M = S Ξ_vᵀ` (`KV`), `Φ = M Ξ_h/√K` (`KH`), `U = H Ξ_hᵀ` (`KH`), `Ψ = U Ξ_v/√K`
+///   (`KV`): `4K(V + H)`.
+/// * Dense: `F = S W` (`VH`), `G = H Wᵀ` (`VH`): `4VH`.
+pub const fn gibbs_flops_per_row(shape: Shape) -> u64 {
+    match shape {
+        Shape::Ra(d) => mul3(4, d.patterns as u64, d.visible as u64 + d.hidden as u64),
+        Shape::Dense(d) => mul3(4, d.visible as u64, d.hidden as u64),
+    }
+}
+
+/// Flops of the matrix products of one update on `rows` batch rows (what [`Engine::step`]
+/// computes), 2 per multiply-add, from [`phase_flops_per_row`] (`P`) and
+/// [`gibbs_flops_per_row`] (`G`):
+///
+/// | method | flops |
+/// | --- | --- |
+/// | `pid` | `(rows + K)·P` (the batch and the `K` negative samples) |
+/// | `pid-gibbs:k` | `(rows + K)·P + K·k·G` (plus `k` Gibbs steps of `K` chains) |
+/// | `pid-hebb` | `rows·P + 4K²(V + H)` (eq. 6 by `accumulate_hebb_negative`, no samples) |
+/// | `cd:k` | `rows·(2P + k·G)` (one chain per batch row) |
+/// | `pcd:k` with `C` chains | `rows·P + C·(k·G + P)` |
+///
+/// So the MNIST-size `pid` step (`V = 784`, `H = 3000`, `K = 200`, 8000 rows) is 34.7 GFLOP,
+/// and CD-10 on a dense model of those sizes `8000·12·4VH` = 0.90 TFLOP.
+///
+/// Not counted: activations (`tanh`), draws, bias additions, the negative samples' signs, the
+/// optimiser, the projection and the summing of lane gradients — all `O(rows·(V + H))` or
+/// `O(param_len)`, against the products' `O(rows·K·(V + H))` or `O(rows·V·H)`. A count is
+/// an arithmetic lower bound on the work, for turning a time into a rate, not a model of
+/// the time.
+///
+/// `None` where the count is not defined by the step: `exact` (the model average comes from
+/// the caller) and `pid` on a dense shape (invalid). Saturates at `u64::MAX`.
+pub const fn update_flops(shape: Shape, method: Method, rows: usize) -> Option<u64> {
+    let (p, g, rows) = (phase_flops_per_row(shape), gibbs_flops_per_row(shape), rows as u64);
+    let flops = match (method, shape) {
+        (Method::Pid(neg), Shape::Ra(d)) => {
+            let k = d.patterns as u64;
+            match neg {
+                NegativePhase::Patterns => mul3(rows.saturating_add(k), p, 1),
+                NegativePhase::Gibbs { steps } => {
+                    mul3(rows.saturating_add(k), p, 1).saturating_add(mul3(k, steps as u64, g))
+                }
+                NegativePhase::Hebb => {
+                    let hebb = mul3(4 * k, k, d.visible as u64 + d.hidden as u64);
+                    mul3(rows, p, 1).saturating_add(hebb)
+                }
+            }
+        }
+        (Method::Pid(_), Shape::Dense(_)) | (Method::Exact, _) => return None,
+        (Method::Cd { k }, _) => mul3(rows, mul3(2, p, 1).saturating_add(mul3(k as u64, g, 1)), 1),
+        (Method::Pcd { k, chains }, _) => {
+            let per_chain = mul3(k as u64, g, 1).saturating_add(p);
+            mul3(rows, p, 1).saturating_add(mul3(chains as u64, per_chain, 1))
+        }
+    };
+    Some(flops)
+}
+
+/// `a·b·c`, saturating.
+const fn mul3(a: u64, b: u64, c: u64) -> u64 {
+    a.saturating_mul(b).saturating_mul(c)
+}
+
 /// The model average `⟨v_i tanh φ_α⟩`, `⟨v_i⟩`, `⟨tanh φ_α⟩` under the model, for `exact`.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelAverage<'a> {
@@ -1216,6 +1299,39 @@ mod tests {
     }
 
     /// Lanes: powers of two from the configured sizes, contiguous near-equal ranges.
+    #[test]
+    fn update_flops_follow_the_products() {
+        let mnist = Shape::Ra(Dims::new(784, 3000, 200));
+        let pid = Method::Pid(NegativePhase::Patterns);
+        // docs/speed.md: 2K(2V + 3H) per sample over 8000 + 200 samples = 34.7 GFLOP.
+        let f = update_flops(mnist, pid, 8000).unwrap();
+        assert_eq!(f, 8200 * 2 * 200 * (2 * 784 + 3 * 3000));
+        assert_eq!((f as f64 / 1e9 * 10.0).round(), 347.0);
+        // CD-10 on the dense model of those sizes: 12 · 4VH per sample over 8000 = 0.90 TFLOP.
+        let dense = Shape::Dense(DenseDims::new(784, 3000, false));
+        let f = update_flops(dense, Method::Cd { k: 10 }, 8000).unwrap();
+        assert_eq!(f, 8000 * 12 * 4 * 784 * 3000);
+        assert_eq!((f as f64 / 1e12 * 100.0).round(), 90.0);
+        // Each term on a small shape, by hand.
+        let (v, h, k) = (5u64, 7u64, 3u64);
+        let ra = Shape::Ra(Dims::new(5, 7, 3));
+        let p = 2 * k * (2 * v + 3 * h);
+        let g = 4 * k * (v + h);
+        assert_eq!(update_flops(ra, pid, 4), Some((4 + k) * p));
+        let gibbs = Method::Pid(NegativePhase::Gibbs { steps: 2 });
+        assert_eq!(update_flops(ra, gibbs, 4), Some((4 + k) * p + k * 2 * g));
+        let hebb = Method::Pid(NegativePhase::Hebb);
+        assert_eq!(update_flops(ra, hebb, 4), Some(4 * p + 4 * k * k * (v + h)));
+        assert_eq!(update_flops(ra, Method::Cd { k: 3 }, 4), Some(4 * (2 * p + 3 * g)));
+        let small = Shape::Dense(DenseDims::new(5, 7, true));
+        let pcd = Method::Pcd { k: 2, chains: 6 };
+        assert_eq!(update_flops(small, pcd, 4), Some(4 * 4 * v * h + 6 * (2 + 1) * 4 * v * h));
+        assert_eq!(update_flops(small, Method::Exact, 4), None);
+        assert_eq!(update_flops(small, pid, 4), None);
+        let huge = Shape::Dense(DenseDims::new(usize::MAX, usize::MAX, false));
+        assert_eq!(update_flops(huge, Method::Cd { k: 1 }, 1), Some(u64::MAX));
+    }
+
     #[test]
     fn lanes_and_lane_ranges() {
         assert_eq!(

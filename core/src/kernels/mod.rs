@@ -6,7 +6,8 @@
 //! the scalar code or `x86` (the SIMD kernels, the only `unsafe` code); the integer kernels
 //! on bit-packed spins match on a [`BitsLevel`] and call [`bits`] or `x86_bits`. The other
 //! modules are leaves that never import this one: `isa`, [`mod@gemm`], [`bulk`], [`bits`],
-//! and `x86`, `x86_bits` (built on them).
+//! and `x86`, `x86_bits` (built on them). [`peak`] (the register-only FMA loops that measure
+//! the machine's peak) holds their constants and dispatches into `x86` itself.
 //!
 //! # Dispatch
 //! [`Isa`] names an instruction-set level. With the `std` feature the first call to
@@ -31,6 +32,7 @@ mod bits_tests;
 pub mod bulk;
 pub mod gemm;
 mod isa;
+pub mod peak;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

@@ -1,7 +1,8 @@
 //! x86-64 AVX2 and AVX-512 kernels. The only `unsafe` code of the crate lives here: SIMD
 //! intrinsics and calls into `#[target_feature]` functions, each entered only after the level
 //! was checked with [`Isa::available`]. A leaf called by the dispatcher (the parent module)
-//! only: it builds on `gemm`, `bulk` and `isa` and never calls back into the dispatcher.
+//! and by `peak` (the FMA-peak loops) only: it builds on `gemm`, `bulk`, `isa` and the
+//! constants of `peak`, and never calls back into the dispatcher.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
@@ -11,6 +12,7 @@ use super::gemm::{
     add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, use_direct, MatRef, KC, MC, NC,
 };
 use super::isa::Isa;
+use super::peak;
 
 /// A micro-kernel: the `MR × NR` product `P` of an `A` panel (`kc·MR`) and a `B` panel
 /// (`kc·NR`). With `Some((c, ldc, alpha))` it adds `alpha·P` to the full tile at the start of
@@ -112,6 +114,57 @@ unsafe fn map_avx512<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn map_avx2<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
     map_scalar(x, f);
+}
+
+/// `rounds` rounds of the register-only FMA loop of [`super::peak`] at a SIMD level; the sum
+/// of the final lanes.
+pub(super) fn fma_rounds(isa: Isa, rounds: u64) -> f32 {
+    assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    match isa {
+        // SAFETY: the level was checked just above.
+        Isa::Avx512 => unsafe { fma_rounds_avx512(rounds) },
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { fma_rounds_avx2(rounds) },
+        Isa::Scalar => unreachable!("the scalar level has no FMA loop"),
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_rounds_avx512(rounds: u64) -> f32 {
+    let (a, b) = (_mm512_set1_ps(peak::A), _mm512_set1_ps(peak::B));
+    let mut acc = [_mm512_setzero_ps(); peak::AVX512_CHAINS];
+    for _ in 0..rounds {
+        for r in acc.iter_mut() {
+            *r = _mm512_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = acc[0];
+    for &r in &acc[1..] {
+        s = _mm512_add_ps(s, r);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_rounds_avx2(rounds: u64) -> f32 {
+    let (a, b) = (_mm256_set1_ps(peak::A), _mm256_set1_ps(peak::B));
+    let mut acc = [_mm256_setzero_ps(); peak::AVX2_CHAINS];
+    for _ in 0..rounds {
+        for r in acc.iter_mut() {
+            *r = _mm256_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = acc[0];
+    for &r in &acc[1..] {
+        s = _mm256_add_ps(s, r);
+    }
+    let q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+    let q = _mm_hadd_ps(q, q);
+    _mm_cvtss_f32(_mm_hadd_ps(q, q))
 }
 
 /// The bulk spin draws ([`sample_pm1_with`]) at a SIMD level.
@@ -572,6 +625,21 @@ mod tests {
                     // Dyadic inputs with few terms: every path is exact.
                     assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");
                 }
+            }
+        }
+    }
+
+    /// Every lane follows the scalar recurrence with `f32::mul_add` (the same fused rounding),
+    /// so the sum is `lanes ×` the scalar value up to the rounding of the final additions.
+    #[test]
+    fn fma_loops_compute_the_recurrence() {
+        let rounds: &[u64] = if cfg!(miri) { &[0, 1, 3] } else { &[0, 1, 7, 1000] };
+        for isa in levels_to_test("fma_loops", &[Isa::Avx2, Isa::Avx512]) {
+            for &n in rounds {
+                let lane = (0..n).fold(0.0f32, |x, _| x.mul_add(peak::A, peak::B)) as f64;
+                let want = lane * peak::lanes(isa) as f64;
+                let got = fma_rounds(isa, n) as f64;
+                assert!((got - want).abs() <= 1e-5 * want, "{isa:?} {n}: {got} vs {want}");
             }
         }
     }

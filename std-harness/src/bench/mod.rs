@@ -17,6 +17,11 @@
 //!   `mnist`. The cost of an epoch does not depend on the pixel values, so random images of
 //!   the MNIST size time the MNIST set-up without the MNIST files.
 //!
+//!   Before the rows it measures the f32 FMA peak at the kernel level in use
+//!   ([`measure_fma_peak`]: the core's register-only loops on every rayon thread at once); each
+//!   row reports GFLOP/s, the flops of an epoch's matrix products ([`epoch_flops`], from
+//!   [`update_flops`]) over the median seconds per epoch, and that as a fraction of the peak.
+//!
 //! * **`rapid bench scaling`** times one training step (one batch update) of three methods
 //!   over a sweep of model sizes `N = V + H`, with `V = H/4`, fixed `K` and batch, on random
 //!   ±1 data, and fits the slope of `log(time)` against `log(N)`:
@@ -46,6 +51,7 @@
 //! [`Instant`]: std::time::Instant
 //! [`Engine::step`]: rapid_core::step::Engine::step
 //! [`Engine::finish`]: rapid_core::step::Engine::finish
+//! [`update_flops`]: rapid_core::step::update_flops
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -54,9 +60,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use rapid_core::kernels::{self, Isa};
 
 mod paper;
+mod peak;
 mod scaling;
 
-pub use paper::{batches_per_epoch, time_epochs, EpochTiming, Setup, MNIST_IMAGES};
+pub use paper::{batches_per_epoch, epoch_flops, time_epochs, EpochTiming, Setup, MNIST_IMAGES};
+pub use peak::{measure_fma_peak, FmaPeak};
 pub use scaling::{
     loglog_slope, run_scaling, FormedW, ScalingConfig, ScalingCurve, ScalingMethod, ScalingPoint,
     DEFAULT_SIZES,

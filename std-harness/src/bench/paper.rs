@@ -1,20 +1,23 @@
 //! `rapid bench paper`: whole training epochs of the paper's three set-ups, timed with the
-//! real training loop ([`Trainer::train_epoch`]), evaluation off.
+//! real training loop ([`Trainer::train_epoch`]), evaluation off, and each row's arithmetic
+//! rate against the machine's FMA peak ([`epoch_flops`], [`measure_fma_peak`]).
 
 use crate::outln;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use rapid_core::kernels;
 use rapid_core::optim::Projection;
+use rapid_core::step::update_flops;
 use rapid_core::NegativePhase;
 use serde_json::json;
 
+use super::peak::{measure_fma_peak, FmaPeak};
 use super::{machine_line, median, parse_choice, secs, BenchError};
 use crate::data::{bars4, bas, random, Dataset};
-use crate::run::{Method, PartialBatch, TrainConfig, TrainError, Trainer};
+use crate::run::{Arith, Method, PartialBatch, TrainConfig, TrainError, Trainer};
 
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
@@ -33,10 +36,18 @@ Set-ups (the other settings are `rapid train`'s defaults for the method):
           epoch; pid methods with SGD lr 0.015 and clamp:1 (the paper's MNIST set-up);
           default methods pid-gibbs:1, pid, cd:10 (cd:10 takes tens of seconds per epoch)
 
+Arithmetic rate: before the rows, the f32 FMA peak is measured at the kernel level in use
+(register-only AVX-512 or AVX2 FMA loops on every training thread at once, best of 3 runs in
+about 0.3 s; the scalar level has none). Each row's GFLOP/s is the flops of the matrix products
+of an epoch (rapid_core::step::update_flops: 2 per multiply-add; activations, draws, the
+optimiser not counted) over the median s/epoch, and % peak is that over the peak.
+
 Output: a table on stdout (progress on stderr); with --json one object per line:
 {\"setup\", \"method\", \"seconds_per_epoch\", \"seconds_per_batch\", \"isa\", \"repeats\", \"warmup\",
 \"batches_per_epoch\", \"batch\", \"visible\", \"hidden\", \"patterns\", \"data\", \"seconds\" (every
-timed epoch), \"threads\", \"seed\"}. \"isa\" is the kernel level in use (the global --isa).")]
+timed epoch), \"threads\", \"seed\", \"gflop_per_batch\" (mean over the epoch's batches),
+\"gflops\", \"peak_fraction\" (0 to 1), \"fma_peak_gflops\" (null at the scalar level)}. \"isa\" is
+the kernel level in use (the global --isa).")]
 pub(super) struct PaperArgs {
     /// Set-ups, comma-separated: bars4, bas12, mnist.
     #[arg(
@@ -149,6 +160,27 @@ pub fn batches_per_epoch(cfg: &TrainConfig, n: usize) -> usize {
     }
 }
 
+/// Flops of the matrix products of one epoch of `cfg` on the training images of `data`: the
+/// core's [`update_flops`] of each batch [`Trainer::train_epoch`] runs (full batches, then the
+/// short last one unless it is dropped). `None` where the count is not defined: `exact`,
+/// integer arithmetic (no floating point), a batch of 0.
+pub fn epoch_flops(cfg: &TrainConfig, data: &Dataset) -> Option<u64> {
+    if cfg.arith != Arith::F32 || cfg.batch == 0 {
+        return None;
+    }
+    let (shape, method) = (cfg.shape(data), cfg.method.to_core());
+    let (n, b) = (data.n_train(), cfg.batch);
+    let full = update_flops(shape, method, b)?.checked_mul((n / b) as u64)?;
+    match n % b {
+        0 => Some(full),
+        _ if cfg.partial_batch == PartialBatch::Drop => Some(full),
+        r => full.checked_add(update_flops(shape, method, r)?),
+    }
+}
+
+/// Time the FMA peak takes to measure.
+const PEAK_BUDGET: Duration = Duration::from_millis(300);
+
 /// One timed row of `rapid bench paper`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochTiming {
@@ -237,8 +269,25 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
         plan.push(Planned { setup: s, data, rows });
     }
     let isa = kernels::active();
+    let threads = rayon::current_num_threads();
+    eprintln!("rapid bench: measuring the FMA peak ({}, {threads} threads)", isa.name());
+    let peak = measure_fma_peak(isa, PEAK_BUDGET);
     if !a.json {
-        outln!("# rapid bench paper: {}", machine_line(isa, rayon::current_num_threads()));
+        outln!("# rapid bench paper: {}", machine_line(isa, threads));
+        match peak {
+            Some(p) => outln!(
+                "# FMA peak: {:.1} GFLOP/s on {} thread{} ({})",
+                p.gflops(),
+                p.threads,
+                if p.threads == 1 { "" } else { "s" },
+                p.isa.name()
+            ),
+            None => outln!("# no FMA peak at the {} level", isa.name()),
+        }
+        outln!(
+            "# GFLOP/s: flops of an epoch's matrix products (rapid_core::step::update_flops) \
+             over the median s/epoch; % peak: over the FMA peak"
+        );
         outln!(
             "# {} untimed + {} timed epochs per row, median reported; evaluation off; seed {}",
             a.warmup,
@@ -249,7 +298,7 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
             outln!("# {}: {}", p.setup, p.setup.data_description());
         }
         outln!(
-            "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  isa",
+            "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11} {:>8} {:>6}  isa",
             "setup",
             "method",
             "V",
@@ -258,7 +307,9 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
             "batch",
             "batches",
             "s/epoch",
-            "s/batch"
+            "s/batch",
+            "GFLOP/s",
+            "% peak"
         );
     }
     for Planned { setup, data, rows } in &plan {
@@ -281,6 +332,7 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
                 _ => BenchError::input(format!("{setup} {name}: {e}")),
             })?;
             let k = if method.is_ra() { Some(cfg.patterns) } else { None };
+            let rate = Rate::new(epoch_flops(cfg, data), &timing, peak);
             if a.json {
                 outln!(
                     "{}",
@@ -299,28 +351,58 @@ pub(super) fn cmd_paper(a: PaperArgs) -> Result<(), BenchError> {
                         "patterns": k,
                         "data": setup.data_description(),
                         "seconds": timing.seconds,
-                        "threads": rayon::current_num_threads(),
+                        "threads": threads,
                         "seed": a.seed,
+                        "gflop_per_batch": rate.gflop_per_batch,
+                        "gflops": rate.gflops,
+                        "peak_fraction": rate.peak_fraction,
+                        "fma_peak_gflops": peak.map(|p| p.gflops()),
                     })
                 );
             } else {
+                let dash = || "-".to_string();
                 outln!(
-                    "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11}  {}",
+                    "{:<6} {:<12} {:>4} {:>5} {:>4} {:>5} {:>8} {:>11} {:>11} {:>8} {:>6}  {}",
                     setup.to_string(),
                     name,
                     data.visible(),
                     cfg.hidden,
-                    k.map_or_else(|| "-".to_string(), |k| k.to_string()),
+                    k.map_or_else(dash, |k| k.to_string()),
                     cfg.batch,
                     timing.batches_per_epoch,
                     secs(timing.seconds_per_epoch()),
                     secs(timing.seconds_per_batch()),
+                    rate.gflops.map_or_else(dash, |x| format!("{x:.1}")),
+                    rate.peak_fraction.map_or_else(dash, |x| format!("{:.1}", 100.0 * x)),
                     isa.name()
                 );
             }
         }
     }
     Ok(())
+}
+
+/// A row's arithmetic rate; each `None` where the flops (or the peak) are not known.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Rate {
+    /// GFLOP per update, the mean over the epoch's batches.
+    gflop_per_batch: Option<f64>,
+    /// GFLOP per second: the epoch's flops over the median seconds per epoch.
+    gflops: Option<f64>,
+    /// `gflops` over the FMA peak.
+    peak_fraction: Option<f64>,
+}
+
+impl Rate {
+    fn new(epoch_flops: Option<u64>, timing: &EpochTiming, peak: Option<FmaPeak>) -> Self {
+        let gflop = epoch_flops.map(|f| f as f64 / 1e9);
+        let gflops = gflop.map(|g| g / timing.seconds_per_epoch());
+        Rate {
+            gflop_per_batch: gflop.map(|g| g / timing.batches_per_epoch as f64),
+            gflops,
+            peak_fraction: gflops.zip(peak).map(|(g, p)| g / p.gflops()),
+        }
+    }
 }
 
 /// The method's name as `--methods` takes it; PCD with the default 2048 chains prints as
@@ -356,6 +438,43 @@ mod tests {
         assert_eq!(batches_per_epoch(&Setup::Bas12.config(Method::Cd { k: 10 }, 0), 6550), 55);
         assert_eq!(batches_per_epoch(&Setup::Mnist.config(Method::Cd { k: 10 }, 0), 8000), 1);
         assert_eq!(batches_per_epoch(&Setup::Bars4.config(Method::Cd { k: 10 }, 0), 10), 10);
+    }
+
+    #[test]
+    fn epoch_flops_sum_the_batches() {
+        let pid = Method::Pid(NegativePhase::Patterns);
+        let mnist = Setup::Mnist.config(pid, 0);
+        let data = Setup::Mnist.dataset(0);
+        // One batch of 8000: docs/speed.md's 34.7 GFLOP.
+        let f = epoch_flops(&mnist, &data).unwrap();
+        assert_eq!((f as f64 / 1e8).round(), 347.0);
+        let cd = Setup::Mnist.config(Method::Cd { k: 10 }, 0);
+        assert_eq!((epoch_flops(&cd, &data).unwrap() as f64 / 1e10).round(), 90.0);
+        // Bars: 10 images in batches of 3, 3, 3 and 1; each pid update adds K = 8 samples.
+        let bars = Setup::Bars4.config(pid, 0);
+        let d = bars4();
+        let per_row = 2 * 8 * (2 * 16 + 3 * 1000);
+        assert_eq!(epoch_flops(&bars, &d), Some((3 * (3 + 8) + (1 + 8)) * per_row));
+        let dropped = TrainConfig { partial_batch: PartialBatch::Drop, ..bars };
+        assert_eq!(epoch_flops(&dropped, &d), Some(3 * (3 + 8) * per_row));
+        let int = TrainConfig { arith: Arith::Int, ..bars };
+        assert_eq!(epoch_flops(&int, &d), None);
+        assert_eq!(epoch_flops(&Setup::Bars4.config(Method::Exact, 0), &d), None);
+    }
+
+    #[test]
+    fn rates_need_flops_and_a_peak() {
+        let timing = EpochTiming { batches_per_epoch: 4, seconds: vec![2.0, 1.0, 3.0] };
+        let peak = FmaPeak { isa: kernels::Isa::Avx2, threads: 2, flops_per_second: 40e9 };
+        let r = Rate::new(Some(8_000_000_000), &timing, Some(peak));
+        assert_eq!(
+            (r.gflop_per_batch, r.gflops, r.peak_fraction),
+            (Some(2.0), Some(4.0), Some(0.1))
+        );
+        let r = Rate::new(Some(8_000_000_000), &timing, None);
+        assert_eq!((r.gflops, r.peak_fraction), (Some(4.0), None));
+        let r = Rate::new(None, &timing, Some(peak));
+        assert_eq!((r.gflop_per_batch, r.gflops, r.peak_fraction), (None, None, None));
     }
 
     #[test]
