@@ -2,7 +2,6 @@
 //! real training loop ([`Trainer::train_epoch`]), evaluation off, and each row's arithmetic
 //! rate against the machine's FMA peak ([`epoch_flops`], [`measure_fma_peak`]).
 
-use crate::outln;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use serde_json::json;
 use super::peak::{measure_fma_peak, FmaPeak};
 use super::{machine_line, median, parse_choice, secs, BenchError};
 use crate::data::{bars4, bas, random, Dataset};
+use crate::outln;
 use crate::run::{Arith, Method, PartialBatch, TrainConfig, TrainError, Trainer};
 
 #[derive(Args, Debug)]

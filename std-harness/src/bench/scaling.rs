@@ -1,7 +1,6 @@
 //! `rapid bench scaling`: one training step of `pid-lowrank`, `pid-formed-w` and `cd:10` over
 //! a sweep of sizes `N = V + H` (`V = H/4`), and the slopes of `log(time)` against `log(N)`.
 
-use crate::outln;
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -20,6 +19,7 @@ use serde_json::json;
 use super::{machine_line, median, secs, BenchError};
 use crate::data::random;
 use crate::modelio::AtomicFile;
+use crate::outln;
 use crate::plot::{draw_loglog, Line, CD, PURPLE, RAPID};
 use crate::run::initial_params;
 use crate::seed::{stream, Rng, Stream};

@@ -1,6 +1,5 @@
 //! `rapid eval`: HD, exact NLL and ground state of a model file, and AIS/RAISE estimates.
 
-use rapid_harness::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,6 +13,7 @@ use rapid_harness::exact::MAX_ENUM_BITS;
 use rapid_harness::limits;
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::model::Model;
+use rapid_harness::outln;
 use rapid_harness::run::{evaluate, Method, Track};
 use serde_json::json;
 

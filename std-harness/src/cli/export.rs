@@ -1,6 +1,5 @@
 //! `rapid export`: a model file's weights as NumPy .npy files.
 
-use rapid_harness::outln;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use rapid_harness::limits;
 use rapid_harness::model::Model;
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy;
+use rapid_harness::outln;
 
 use super::{fail, load_model};
 

@@ -1,11 +1,11 @@
 //! `rapid reproduce`: the paper's Figs. 1-3 and 4 and their summary tables.
 
-use rapid_harness::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use rapid_harness::fig4::{fig4a, fig4b, Fig4aConfig, Fig4bConfig};
+use rapid_harness::outln;
 use rapid_harness::reproduce::{
     paper_methods, replot, replottable, reproduce, ReplotError, ReproduceConfig,
 };

@@ -1,6 +1,5 @@
 //! `rapid sample`: block Gibbs samples of a model file as a PNG grid and/or `.npy`.
 
-use rapid_harness::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,6 +9,7 @@ use rapid_harness::data::{parse_shape, DatasetSpec};
 use rapid_harness::limits;
 use rapid_harness::modelio::AtomicFile;
 use rapid_harness::npy::encode_f32;
+use rapid_harness::outln;
 use rapid_harness::sample::{bas_stats, draw, grid_png, Grid, Start};
 use serde_json::json;
 

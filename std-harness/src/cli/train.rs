@@ -1,6 +1,5 @@
 //! `rapid train`: the options, the settings a checkpoint fixes, the run and its table or JSON.
 
-use rapid_harness::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,6 +11,7 @@ use rapid_harness::checkpoint::{settings_text, Checkpoint};
 use rapid_harness::data::{parse_shape, Dataset, DatasetSpec, FileSource};
 use rapid_harness::metrics::HdProtocol;
 use rapid_harness::modelio::{lock_target, AtomicFile, TargetLock};
+use rapid_harness::outln;
 use rapid_harness::run::{
     parse_projection, projection_name, Arith, EpochReport, Method, Optimizer, PartialBatch, Preset,
     Track, TrainConfig, TrainError, Trainer,
@@ -184,17 +184,21 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Save a checkpoint to FILE (atomically) every --checkpoint-every epochs and at the end:
-    /// model, optimiser state, PCD chains, epoch. A failed run leaves the last good one.
+    /// model, optimiser state, PCD chains, epoch. A failed run (one that diverges: a
+    /// parameter beyond ±1e6, NaN or infinite) leaves the last good one.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Epochs between checkpoints.
     #[arg(long, value_name = "N", requires = "checkpoint", allow_hyphen_values = true, value_parser = whole::<u32>)]
     checkpoint_every: Option<u32>,
-    /// Continue the run saved in FILE; it ends bit-identical to an uninterrupted run. The
+    /// Continue the run saved in FILE; it ends bit-identical to an uninterrupted run (unless an
+    /// optimiser setting changes). The
     /// settings come from the checkpoint: training options may be repeated with the same
     /// values (a different value is refused, naming both), --epochs may extend the run, the
-    /// evaluation options (--eval-*, --track) may change, and --out, --checkpoint,
-    /// --checkpoint-every and --json apply as usual.
+    /// evaluation options (--eval-*, --track) may change, the optimiser's (--lr, --lr-decay,
+    /// --lr-min, --lr-decay-start, --momentum, --weight-decay) may change too (a new --lr is
+    /// the next epoch's; the header names each change: how a diverged run is recovered), and
+    /// --out, --checkpoint, --checkpoint-every and --json apply as usual.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
     /// Machine-readable output: one JSON object per line on stdout, no progress bar.
