@@ -127,7 +127,8 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    fn code(self) -> u16 {
+    /// The kind's code in a model file header (offset 10).
+    pub fn code(self) -> u16 {
         match self {
             ModelKind::Ra => 1,
             ModelKind::Dense { biases: false } => 2,
@@ -135,7 +136,8 @@ impl ModelKind {
         }
     }
 
-    fn from_code(c: u16) -> Option<Self> {
+    /// The kind a header's code names, if any.
+    pub fn from_code(c: u16) -> Option<Self> {
         match c {
             1 => Some(ModelKind::Ra),
             2 => Some(ModelKind::Dense { biases: false }),

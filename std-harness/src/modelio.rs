@@ -647,17 +647,6 @@ struct BoundedReader<R> {
     size: Option<u64>,
 }
 
-/// The model kind of a header's kind code (as `rapid_core::format` numbers them).
-fn kind_of(code: u16) -> Option<rapid_core::format::ModelKind> {
-    use rapid_core::format::ModelKind;
-    match code {
-        1 => Some(ModelKind::Ra),
-        2 => Some(ModelKind::Dense { biases: false }),
-        3 => Some(ModelKind::Dense { biases: true }),
-        _ => None,
-    }
-}
-
 impl<R: Read> BoundedReader<R> {
     fn new(r: R, limit: u64, size: Option<u64>) -> Self {
         BoundedReader { r, buf: Vec::new(), limit, size }
@@ -760,7 +749,8 @@ impl<R: Read> BoundedReader<R> {
             return Err(ReadError::Model(FormatError::UnsupportedVersion(version)));
         }
         let code = u16_at(10);
-        let kind = kind_of(code).ok_or(ReadError::Model(FormatError::UnknownKind(code)))?;
+        let kind = rapid_core::format::ModelKind::from_code(code)
+            .ok_or(ReadError::Model(FormatError::UnknownKind(code)))?;
         let dims =
             rapid_core::Dims::new(u32_at(12) as usize, u32_at(16) as usize, u32_at(20) as usize);
         if !kind.dims_valid(dims) {
