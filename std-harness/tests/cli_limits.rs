@@ -2,30 +2,15 @@
 //! closed stdout, negative numbers, runaway training, models too large to evaluate, work
 //! that could not finish, memory it does not have.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use rapid_core::Dims;
 use rapid_harness::model::Model;
 
-/// A child process that is killed when the test ends, however it ends (a failed assertion
-/// included), so a long run never outlives its test.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rapid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{rapid, stderr, Reap};
 
 fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_string()

@@ -2,10 +2,12 @@
 //! destinations are locked against a second writer, and model files are read no further
 //! than their headers say.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rapid_harness::checkpoint::read_model_or_checkpoint;
@@ -15,20 +17,7 @@ use rapid_harness::modelio::{
     AtomicFile, CommitSteps, LockError, ReadError,
 };
 
-/// A child process that is killed when the test ends, however it ends (a failed assertion
-/// included), so a long run never outlives its test.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rapid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rapid")).args(args).output().expect("runs")
-}
+use common::{rapid, Reap};
 
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
