@@ -40,7 +40,9 @@
 //!   `V·H = 4N²/25`, so the dense methods should approach slope 2 and the low-rank one slope 1.
 //!
 //! Every random choice (the BAS split, the random data, initial parameters, Gibbs draws)
-//! comes from the seed through [`crate::seed::stream`]. Training runs on one thread.
+//! comes from the seed through [`crate::seed::stream`]. `bench paper` trains on the rayon pool
+//! (`--threads`, default all cores; the results do not depend on it) and measures the FMA peak on
+//! as many threads; `bench scaling` calls the core's steps on the calling thread.
 //!
 //! The two commands live in `paper` and `scaling`; this module holds `BenchArgs`, the error
 //! type, the `--isa` choice and the helpers both print with. Every public item is re-exported
