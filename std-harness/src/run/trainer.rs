@@ -5,17 +5,17 @@
 //! # Fixed costs of an update
 //! Small problems (Bars 4×4 `pid`: `V = 16`, `H = 1000`, `K = 8`, batch 3, 8 128 parameters,
 //! about 0.5 MFLOP an update) spend most of an update outside the matrix products unless
-//! every per-update pass over the parameters is one that must be there. So an update
-//! allocates nothing, sums lane gradients into the first lane's buffer (no copy with one
-//! lane), runs the lanes on the calling thread when the update's products are below
-//! [`PARALLEL_MIN_FLOPS`] (a rayon hand-off costs microseconds), and checks divergence on the
-//! largest magnitude that the optimiser (or the projection) returns as it writes the
-//! parameters, instead of scanning them again: the scan was a quarter of a Bars `pid` epoch,
-//! because its early exit kept it from vectorising. Measured on an AMD EPYC Zen 4 (avx512,
-//! `rapid bench paper --setups bars4 --methods pid`, fastest of 10 alternating runs each):
-//! 83 µs an epoch before, 65 µs after. What is left is the kernels' (`tanh`, the skinny
-//! GEMMs of the fields and the gradient, the `H`-long dot products of `U = T Ξ_hᵀ`) and the
-//! optimiser's pass, all on one thread: a batch of 3 rows and 8 patterns is one lane.
+//! every per-update pass over the parameters is one that must be there. So an update makes
+//! no allocation of its own, sums lane gradients into the first lane's buffer (no copy with
+//! one lane), runs the lanes on the calling thread when the update's products are below
+//! [`PARALLEL_MIN_FLOPS`] (a rayon hand-off costs microseconds), and checks divergence on
+//! the largest magnitude that the optimiser (or the projection) returns as it writes the
+//! parameters, instead of scanning them again: the scan was about a quarter of a Bars `pid`
+//! epoch, because its early exit kept it from vectorising. Measured on an AMD EPYC Zen 4
+//! (avx512, `rapid bench paper --setups bars4 --methods pid`, fastest of 10 alternating runs
+//! each): 83 µs an epoch before, 65 µs after. What is left is the kernels' (`tanh`, the
+//! skinny GEMMs of the fields and the gradient, the `H`-long dot products of `U = T Ξ_hᵀ`)
+//! and the optimiser's pass, all on one thread: a batch of 3 rows and 8 patterns is one lane.
 
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -268,8 +268,8 @@ impl Trainer {
         })
     }
 
-    /// The bytes [`Trainer::new`] allocates: model, optimiser state, scratch, and each lane's
-    /// gradient and scratch, chains (integer runs: their buffers are
+    /// The bytes [`Trainer::new`] allocates: model, optimiser state, scratch, each lane's
+    /// gradient and scratch, the chains (integer runs: their buffers are
     /// counted as the f32 ones, an over-estimate), and the exact method's `V×H` average.
     fn buffer_bytes(cfg: &TrainConfig, data: &Dataset, engine: &Engine) -> u128 {
         let n = engine.param_len() as u128;
