@@ -754,6 +754,11 @@ impl Engine {
     /// `average` must then hold), applies the optimiser at the current learning rate, counts
     /// the update and applies the projection due after it.
     ///
+    /// Returns the largest parameter magnitude after the update, `max |θ_j|`, NaN when a
+    /// parameter is NaN ([`crate::optim::largest_magnitude`]): taken by the optimiser, or by
+    /// the projection when one ran, as they write the parameters, so a caller that guards
+    /// against divergence (`largest <= bound`, false for NaN) needs no scan of its own.
+    ///
     /// # Panics
     /// On buffer lengths that do not match, or a missing `average` for `exact`.
     pub fn finish(
@@ -764,7 +769,7 @@ impl Engine {
         grad: &mut [f32],
         scratch: &mut [f32],
         average: Option<ModelAverage<'_>>,
-    ) {
+    ) -> f32 {
         let n = self.param_len();
         assert!(params.len() == n && grad.len() == n, "params and grad must have param_len");
         match (self.cfg.method, self.shape) {
@@ -801,15 +806,16 @@ impl Engine {
         self.state.updates = self.state.updates.saturating_add(1);
         let t =
             self.cfg.optimizer.correction_step(self.state.updates, u64::from(self.state.epochs));
-        self.cfg.optimizer.update(params, opt, grad, self.state.lr, t);
-        self.cfg.projection.after_update(params, self.state.updates);
+        let largest = self.cfg.optimizer.update(params, opt, grad, self.state.lr, t);
+        self.cfg.projection.after_update(params, self.state.updates).unwrap_or(largest)
     }
 
     /// One whole update, lanes in order on this thread: [`Engine::begin`], every
     /// [`Engine::lane`] (the first into `bufs.grad`, the others into `bufs.lane_grad` and added),
     /// [`Engine::finish`]. The same bits as the lanes run on threads and summed in order.
     /// Afterwards `bufs.grad` holds the step direction `∇` of this update (before the
-    /// optimiser), for callers that inspect it.
+    /// optimiser), for callers that inspect it. Returns what [`Engine::finish`] returns, the
+    /// largest parameter magnitude after the update.
     ///
     /// # Panics
     /// As [`Engine::begin`], [`Engine::lane`] and [`Engine::finish`].
@@ -820,7 +826,7 @@ impl Engine {
         divisor: Option<NonZeroUsize>,
         average: Option<ModelAverage<'_>>,
         rng: &mut R,
-    ) {
+    ) -> f32 {
         let v = self.shape.visible();
         assert_eq!(batch.len() % v, 0, "batch rows must have V entries");
         let rows = batch.len() / v;
@@ -838,16 +844,19 @@ impl Engine {
                 }
             }
         }
-        self.finish(up, bufs.params, bufs.opt, bufs.grad, bufs.scratch, average);
+        self.finish(up, bufs.params, bufs.opt, bufs.grad, bufs.scratch, average)
     }
 
-    /// Ends an epoch: the end-of-epoch projection, then the learning-rate decay.
-    pub fn end_epoch(&mut self, params: &mut [f32]) {
-        self.cfg.projection.at_epoch_end(params);
+    /// Ends an epoch: the end-of-epoch projection, then the learning-rate decay. Returns the
+    /// largest parameter magnitude after the projection when one ran (as [`Engine::finish`]
+    /// does), `None` when the parameters were left alone.
+    pub fn end_epoch(&mut self, params: &mut [f32]) -> Option<f32> {
+        let largest = self.cfg.projection.at_epoch_end(params);
         // Saturating: at 2³² − 1 epochs the schedule has long reached its floor (or stays
         // put), and a resumed run's epoch is checked against its settings by the caller.
         self.state.epochs = self.state.epochs.saturating_add(1);
         self.state.lr = self.cfg.schedule.next(self.state.lr, self.state.epochs);
+        largest
     }
 }
 
@@ -926,7 +935,8 @@ mod tests {
                 chains: &mut self.chains,
                 scratch: &mut scratch,
             };
-            e.step(&mut bufs, batch, div, avg, rng);
+            let largest = e.step(&mut bufs, batch, div, avg, rng);
+            assert_largest(largest, &self.params);
         }
 
         /// One update as a threaded caller runs it: `begin`, every lane into its own gradient
@@ -967,8 +977,62 @@ mod tests {
                     *t += x;
                 }
             }
-            e.finish(up, &mut self.params, &mut self.opt, &mut total, &mut scratch, avg);
+            let largest =
+                e.finish(up, &mut self.params, &mut self.opt, &mut total, &mut scratch, avg);
+            assert_largest(largest, &self.params);
             total
+        }
+    }
+
+    /// What `finish` returned is the largest magnitude of the parameters it left, from the
+    /// definition: `max |θ_j|`, or NaN when one is NaN.
+    fn assert_largest(got: f32, params: &[f32]) {
+        let want = if params.iter().any(|x| x.is_nan()) {
+            f32::NAN
+        } else {
+            params.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+        };
+        assert!(got == want || (got.is_nan() && want.is_nan()), "finish gave {got}, want {want}");
+    }
+
+    /// The largest magnitude `finish` returns follows a run into overflow and NaN, through
+    /// every projection: finite, then `+∞` once a parameter overflows, NaN after `∞ − ∞`;
+    /// a clamp or sign projection brings it back within its bound.
+    #[test]
+    fn finish_returns_the_largest_magnitude_as_a_run_diverges() {
+        let shape = Shape::Ra(Dims::new(6, 9, 3));
+        let mut rng = Pcg64::seed_from_u64(67);
+        let batch = pm1(&mut rng, 4 * 6);
+        let huge = Optimizer::Sgd(Sgd { lr: 1e37, momentum: 0.0, weight_decay: 0.0 });
+        for projection in [
+            Projection::None,
+            Projection::Clamp { bound: 2.0 },
+            Projection::Sign { every: 2 },
+            Projection::Sign { every: 0 },
+        ] {
+            for optimizer in [huge, ADAM, SGD_MOMENTUM] {
+                let method = Method::Pid(NegativePhase::Patterns);
+                let engine = Engine::new(shape, config(method, optimizer, projection, 4)).unwrap();
+                let params: Vec<f32> = (0..shape.param_len()).map(|_| uniform(&mut rng)).collect();
+                let mut run = Run::new(engine, params, 1);
+                let mut seen_nan = false;
+                for u in 0..6 {
+                    // `Run::step` checks the returned value against the parameters.
+                    run.step(&batch, None, None, &mut rng);
+                    seen_nan |= run.params.iter().any(|x| x.is_nan());
+                    if u == 2 {
+                        let projected = run.engine.end_epoch(&mut run.params);
+                        if let Some(largest) = projected {
+                            assert_largest(largest, &run.params);
+                        }
+                        let sign_at_end = projection == Projection::Sign { every: 0 };
+                        assert_eq!(projected.is_some(), sign_at_end, "{projection:?}");
+                    }
+                }
+                if optimizer == huge && projection == Projection::None {
+                    assert!(seen_nan, "lr 1e37 without a projection reaches NaN");
+                }
+            }
         }
     }
 
