@@ -239,13 +239,101 @@ const DRAW_Y_MAX: f32 = 30.0;
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 fn cheap_avx512(x: __m512, bits: __m512i) -> (__m512, __m512) {
     let y = _mm512_mul_ps(x, _mm512_set1_ps(NEG2_LOG2E));
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+    let n = avx512_ops::round(y);
     let f = _mm512_sub_ps(y, n);
     let c = |i: usize| _mm512_set1_ps(EXP2_P[i]);
     let p = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(c(3), f, c(2)), f, c(1)), f, c(0));
-    let e = _mm512_scalef_ps(p, n);
+    let e = avx512_ops::scalef(p, n);
     let m = _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(bits));
     (e, _mm512_fmadd_ps(m, e, m))
+}
+
+/// The AVX-512 instructions of the draws that Miri cannot interpret (`vrndscaleps`,
+/// `vscalefps`, `vcmpps`), and under Miri the same operations lane by lane, so that Miri still
+/// checks the loads and stores around them.
+mod avx512_ops {
+    #[cfg(not(miri))]
+    use core::arch::x86_64::*;
+    #[cfg(miri)]
+    pub(super) use miri::*;
+
+    /// Each lane rounded to the nearest integer (ties to even).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn round(y: __m512) -> __m512 {
+        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y)
+    }
+
+    /// `p·2ⁿ` for an integral `n` (`∞` or `0` beyond the range, NaN for a NaN operand).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn scalef(p: __m512, n: __m512) -> __m512 {
+        _mm512_scalef_ps(p, n)
+    }
+
+    /// The lanes where `!(a > b)` (NaN included).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn not_greater(a: __m512, b: __m512) -> __mmask16 {
+        _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(a, b)
+    }
+
+    /// The lanes of `k` where `!(a < b)` (NaN included).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn mask_not_less(k: __mmask16, a: __m512, b: __m512) -> __mmask16 {
+        _mm512_mask_cmp_ps_mask::<_CMP_NLT_UQ>(k, a, b)
+    }
+
+    #[cfg(miri)]
+    mod miri {
+        use core::arch::x86_64::*;
+
+        fn lanes(v: __m512) -> [f32; 16] {
+            let mut a = [0.0f32; 16];
+            // SAFETY: sixteen lanes into a sixteen-entry array (AVX-512F is enabled for Miri).
+            unsafe { _mm512_storeu_ps(a.as_mut_ptr(), v) };
+            a
+        }
+
+        fn vector(a: [f32; 16]) -> __m512 {
+            // SAFETY: as above.
+            unsafe { _mm512_loadu_ps(a.as_ptr()) }
+        }
+
+        fn mask(f: impl Fn(usize) -> bool) -> __mmask16 {
+            (0..16).filter(|&l| f(l)).fold(0, |k, l| k | 1 << l)
+        }
+
+        pub(in super::super) fn round(y: __m512) -> __m512 {
+            vector(lanes(y).map(libm::rintf))
+        }
+
+        pub(in super::super) fn scalef(p: __m512, n: __m512) -> __m512 {
+            let (p, n) = (lanes(p), lanes(n));
+            vector(core::array::from_fn(|l| {
+                if n[l].is_nan() {
+                    f32::NAN
+                } else {
+                    libm::scalbnf(p[l], n[l].clamp(-300.0, 300.0) as i32)
+                }
+            }))
+        }
+
+        pub(in super::super) fn not_greater(a: __m512, b: __m512) -> __mmask16 {
+            let (a, b) = (lanes(a), lanes(b));
+            mask(|l| !(a[l] > b[l]))
+        }
+
+        pub(in super::super) fn mask_not_less(k: __mmask16, a: __m512, b: __m512) -> __mmask16 {
+            let (a, b) = (lanes(a), lanes(b));
+            mask(|l| k >> l & 1 == 1 && !(a[l] < b[l]))
+        }
+    }
 }
 
 /// The next sixteen xoshiro128++ outputs from the state in `s` (as `Lanes::next16`).
@@ -274,8 +362,8 @@ fn draw16_avx512(x: &mut [f32; LANES], bits: __m512i) {
     let xv = unsafe { _mm512_loadu_ps(x.as_ptr()) };
     let (_, q) = cheap_avx512(xv, bits);
     // Lanes that are not a definite −1 (NaN included), and among them those not a definite +1.
-    let not_minus = _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(q, _mm512_set1_ps(DRAW_HI));
-    let undecided = _mm512_mask_cmp_ps_mask::<_CMP_NLT_UQ>(not_minus, q, _mm512_set1_ps(DRAW_LO));
+    let not_minus = avx512_ops::not_greater(q, _mm512_set1_ps(DRAW_HI));
+    let undecided = avx512_ops::mask_not_less(not_minus, q, _mm512_set1_ps(DRAW_LO));
     if undecided == 0 {
         let s = _mm512_mask_blend_ps(not_minus, _mm512_set1_ps(-1.0), _mm512_set1_ps(1.0));
         // SAFETY: as above.
@@ -923,6 +1011,9 @@ mod tests {
             map_scalar(&mut b, crate::num::tanh);
             assert_eq!(a, b);
             let seed = || Lanes::seed(&mut rand_pcg::Pcg32::new(7, 9));
+            // A NaN and an infinite field send their chunks to the exact fallback.
+            let mut x = x;
+            (x[3], x[20]) = (f32::NAN, f32::NEG_INFINITY);
             let (mut a, mut b) = (x.clone(), x);
             sample_pm1(isa, &mut a, &mut seed());
             sample_pm1_with(&mut b, &mut seed());
