@@ -185,17 +185,18 @@ unsafe fn fma_rounds_avx2(rounds: u64) -> f32 {
 /// (`draw16`, the scalar loop), so every level gives the scalar level's bits.
 ///
 /// Why the two definite answers are the rule's (`ρ`, `δ` below are checked by the tests):
-/// 1. The rule. `fl(1 + E) = (1 + E)(1 + η₁)` and `fl(u·a) < 1` iff `u·a < 1 − 2⁻²⁵` (values in
-///    `(1 − 2⁻²⁵, 1)` round up to 1), `|η₁| ≤ 2⁻²⁴`. Hence `m(1 + E) ≤ 2²⁴(1 − 2⁻²²)` gives
-///    `+1` and `m(1 + E) ≥ 2²⁴` gives `−1`.
+/// 1. The rule. `a = fl(1 + E) = (1 + E)(1 + η₁)`, `|η₁| ≤ 2⁻²⁴`, and `fl(u·a) < 1` iff
+///    `u·a < 1 − 2⁻²⁵` (values in `[1 − 2⁻²⁵, 1)` round to 1). Hence
+///    `m(1 + E) ≤ 2²⁴(1 − 2⁻²²)` gives `+1` (`u·a ≤ (1 − 2⁻²²)(1 + 2⁻²⁴) < 1 − 2⁻²⁵`) and
+///    `m(1 + E) ≥ 2²⁴(1 + 2⁻²⁴)` gives `−1` (`u·a ≥ (1 + 2⁻²⁴)(1 − 2⁻²⁴) > 1 − 2⁻²⁵`).
 /// 2. `|2x| ≤ 17` (no clamping in `exp_fast`, no overflow or subnormals here):
 ///    `e′ = E(1 + θ)` with `|θ| ≤ ρ = 8·10⁻⁵`: the fit's error `7.5·10⁻⁵` (with the f32
 ///    evaluation of `p`), the rounding of `y` (`|y| ≤ 24.6`, so `≤ 2·10⁻⁶` in `2^y`), and
-///    `exp_fast`'s `4·10⁻⁷`. Then `(1 + E)/(1 + e′) ∈ [1 − ρ, 1 + ρ]`, and with
-///    `Q = m(1 + e′)(1 + η₂)` (one rounding):
-///    `Q < 2²⁴(1 − δ)` ⇒ `m(1 + E) < 2²⁴(1 − δ)(1 + ρ)/(1 − 2⁻²⁴) ≤ 2²⁴(1 − 2⁻²²)` and
-///    `Q > 2²⁴(1 + δ)` ⇒ `m(1 + E) > 2²⁴(1 + δ)(1 − ρ)/(1 + 2⁻²⁴) ≥ 2²⁴`, both because
-///    `δ ≥ ρ + 2⁻²¹`.
+///    `exp_fast`'s `4·10⁻⁷`. Then `(1 + E)/(1 + e′) ∈ [1/(1 + ρ), 1/(1 − ρ)]`, and with
+///    `Q = m(1 + e′)(1 + η₂)` (one rounding, `|η₂| ≤ 2⁻²⁴`):
+///    `Q < 2²⁴(1 − δ)` ⇒ `m(1 + E) < 2²⁴(1 − δ)/((1 − ρ)(1 − 2⁻²⁴)) ≤ 2²⁴(1 − 2⁻²²)` and
+///    `Q > 2²⁴(1 + δ)` ⇒ `m(1 + E) > 2²⁴(1 + δ)/((1 + ρ)(1 + 2⁻²⁴)) ≥ 2²⁴(1 + 2⁻²⁴)`, both
+///    because `δ ≥ ρ + 2⁻²¹`.
 /// 3. `2x < −17`: `E` and `e′` both exceed `e¹⁷(1 − ρ) > 1.4·2²⁴` (or `e′ = ∞`), so for
 ///    `m ≥ 1` both the rule and `Q > 2²⁴(1 + δ)` say `−1`; for `m = 0` the rule says `+1` and
 ///    `Q` is `0` (`+1`) or NaN (`∞·0`: fallback).
