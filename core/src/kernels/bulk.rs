@@ -11,7 +11,18 @@
 //!
 //! Each draw uses the top 24 bits of a 32-bit output as `u ∈ [0, 1)` and gives `+1` iff
 //! `u·(1 + e^{−2x}) < 1`, i.e. `u < σ(2x)` (the convention of [`crate::num::sample_spin`])
-//! without a division.
+//! without a division, with `e^{−2x}` from [`crate::num::exp_fast`].
+//!
+//! The scalar level evaluates that rule for every draw. The SIMD levels (the `x86` module)
+//! first compare `u·(1 + e′)` with `1 ± 2⁻¹³`, where `e′` is a cheaper `e^{−2x}` (a degree-3
+//! polynomial, relative error below `8·10⁻⁵`), and redraw a chunk of sixteen by the rule above
+//! only when a lane falls between the two (at most about one lane in 4,000 whatever the
+//! fields; measured: one in 8,000 to 10,000). The margin is proven to cover the cheap value's
+//! error and every rounding, so each level gives the scalar level's bits. Measured on an AMD
+//! EPYC Zen 4 (65,536 fields in L2, old and new code alternating in one session): 1.9–2.1×
+//! faster than the full `exp` per draw at AVX-512 (about 0.37 ns a draw) and 1.8–2.1× at AVX2
+//! (about 0.7 ns). Of the ~27 AVX-512 vector instructions per sixteen draws, the generator,
+//! the load and store and `u` take 12.
 
 use rand_core::RngCore;
 
@@ -21,7 +32,9 @@ pub const LANES: usize = 16;
 /// Sixteen xoshiro128++ states as four `u32` vectors.
 #[derive(Clone, Debug)]
 pub struct Lanes {
-    s: [[u32; LANES]; 4],
+    /// Word `k` of the sixteen states (`s[k][l]` is word `k` of stream `l`); the SIMD levels
+    /// load the four rows into vector registers.
+    pub(super) s: [[u32; LANES]; 4],
 }
 
 impl Lanes {
@@ -90,7 +103,7 @@ pub(super) fn map_scalar<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
 /// `+1` iff `u < σ(2x) = 1/(1 + e)` with `e = e^{−2x}`, tested as `u·(1 + e) < 1` (no
 /// division; the two tests differ only where rounding puts `u` within an ulp of `σ(2x)`).
 #[inline(always)]
-fn draw16(x: &mut [f32; LANES], bits: [u32; LANES]) {
+pub(super) fn draw16(x: &mut [f32; LANES], bits: [u32; LANES]) {
     for l in 0..LANES {
         let e = crate::num::exp_fast(-2.0 * x[l]);
         let u = (bits[l] >> 8) as f32 * (1.0 / 16_777_216.0);

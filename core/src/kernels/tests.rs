@@ -318,3 +318,200 @@ fn simd_gemm_rejects_a_short_pack_buffer() {
         assert!(msg.contains("pack buffer") && msg.contains("gemm_pack_len"), "{isa:?}: {msg}");
     }
 }
+
+/// The exact draw rule for one lane (the scalar loop's): `+1` iff `u·(1 + E) < 1`.
+fn exact_draw(x: f32, bits: u32) -> bool {
+    let mut v = [x; bulk::LANES];
+    bulk::draw16(&mut v, [bits; bulk::LANES]);
+    v[0] == 1.0
+}
+
+/// The number of `m` (the word's top 24 bits) for which the exact rule gives `+1` (it is
+/// monotone in `m`: `+1` iff `m` is below this).
+fn exact_threshold(x: f32) -> u32 {
+    let (mut lo, mut hi) = (0u32, 1 << 24); // +1 below lo, −1 from hi
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if exact_draw(x, mid << 8) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Fields for the draw tests: moderate and saturated values, the edges of the proof's cases,
+/// and NaN, ±∞, ±0, subnormals and huge values.
+fn draw_fields(rng: &mut Pcg64, n: usize) -> Vec<f32> {
+    let special = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        8.5,
+        -8.5,
+        8.500001,
+        -8.500001,
+        15.0,
+        -15.0,
+        43.65,
+        -44.15,
+        1e30,
+        -1e30,
+        f32::MAX,
+        f32::MIN,
+    ];
+    (0..n)
+        .map(|i| match i % 5 {
+            0 => special[(rng.next_u32() as usize) % special.len()],
+            1 => uniform(rng) * 2.0,
+            2 => uniform(rng) * 10.0,
+            3 => uniform(rng) * 60.0,
+            _ => uniform(rng) * 0.3,
+        })
+        .collect()
+}
+
+/// `e′` of the SIMD levels' cheap test is within the `ρ` of its proof of the exact rule's
+/// `E = exp_fast(−2x)` wherever `|2x| ≤ 17`, and `δ ≥ ρ + 2⁻²¹`.
+#[test]
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(miri, ignore = "a million-point sweep: too slow under Miri")]
+fn cheap_draw_exp_is_within_rho() {
+    use super::x86::{draw_probe, DRAW_DELTA};
+    const RHO: f64 = 8e-5;
+    assert!(DRAW_DELTA as f64 >= RHO + 2f64.powi(-21));
+    let xs: Vec<f32> = (-1_000_000..=1_000_000)
+        .map(|i| i as f32 * 8.5e-6)
+        .chain([8.5, -8.5, 0.0, -0.0, 1e-30, -1e-30])
+        .collect();
+    for isa in levels_to_test("cheap_draw_exp", &[Isa::Avx2, Isa::Avx512]) {
+        let mut worst = 0.0f64;
+        for chunk in xs.chunks(bulk::LANES) {
+            let mut x = [0.0f32; bulk::LANES];
+            x[..chunk.len()].copy_from_slice(chunk);
+            let (e, _) = draw_probe::cheap(isa, &x, &[0; bulk::LANES]);
+            for (&xi, &ei) in x.iter().zip(&e) {
+                let want = crate::num::exp_fast(-2.0 * xi) as f64;
+                worst = worst.max((ei as f64 / want - 1.0).abs());
+            }
+        }
+        std::println!("cheap_draw_exp: {}: worst |e′/E − 1| = {worst:e}", isa.name());
+        assert!(worst <= RHO, "{isa:?}: {worst:e}");
+    }
+}
+
+/// The SIMD levels' draws (a cheap test with the exact rule as fallback) equal the exact rule
+/// lane for lane: random words, and words at the exact threshold and at both edges of the
+/// cheap test's undecided band (where a too small margin would show), for random and special
+/// fields. Also checks that the cheap test decides most lanes, and that near the edges it did
+/// decide lanes on both sides (so the edge words test it, not the fallback).
+#[test]
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(miri, ignore = "hundreds of thousands of draws: too slow under Miri")]
+fn fast_draws_equal_the_exact_rule() {
+    use super::x86::{draw_probe, DRAW_HI, DRAW_LO};
+    const L: usize = bulk::LANES;
+    let mut rng = Pcg64::seed_from_u64(63);
+    let fields = draw_fields(&mut rng, 40_000);
+    // Per field: random words, then words around m*, LO/(1+E) and HI/(1+E).
+    let mut pairs: Vec<(f32, u32, bool)> = Vec::new(); // (x, word, edge word)
+    for &x in &fields {
+        for _ in 0..4 {
+            pairs.push((x, rng.next_u32(), false));
+        }
+        let t = exact_threshold(x) as i64;
+        let one_e = 1.0 + crate::num::exp_fast(-2.0 * x) as f64;
+        let mut centres = std::vec![t];
+        if one_e.is_finite() {
+            centres.push((DRAW_LO as f64 / one_e) as i64);
+            centres.push((DRAW_HI as f64 / one_e) as i64);
+        }
+        for c in centres {
+            for d in -3..=3 {
+                let m = (c + d).clamp(0, (1 << 24) - 1) as u32;
+                pairs.push((x, m << 8 | (rng.next_u32() & 0xff), true));
+            }
+        }
+    }
+    for isa in levels_to_test("fast_draws_exact", &[Isa::Avx2, Isa::Avx512]) {
+        let (mut random_decided, mut near_plus, mut near_minus) = (0usize, 0usize, 0usize);
+        for chunk in pairs.chunks(L) {
+            let (mut x, mut w, mut edges) = ([0.0f32; L], [0u32; L], [false; L]);
+            for (l, &(xl, wl, el)) in chunk.iter().enumerate() {
+                (x[l], w[l], edges[l]) = (xl, wl, el);
+            }
+            let (_, q) = draw_probe::cheap(isa, &x, &w);
+            for (l, &ql) in q.iter().enumerate() {
+                let edge = edges[l];
+                let decided = !(DRAW_LO..=DRAW_HI).contains(&ql) && !ql.is_nan();
+                random_decided += (decided && !edge) as usize;
+                near_plus += (edge && ql < DRAW_LO) as usize;
+                near_minus += (edge && ql > DRAW_HI) as usize;
+            }
+            let mut got = x;
+            draw_probe::draw(isa, &mut got, &w);
+            for l in 0..L {
+                let want = if exact_draw(x[l], w[l]) { 1.0 } else { -1.0 };
+                assert_eq!(got[l], want, "{isa:?}: x = {:e}, word = {:#x}", x[l], w[l]);
+            }
+        }
+        std::println!(
+            "fast_draws_exact: {}: {} pairs, {random_decided} random words decided by the \
+             cheap test, {near_plus} / {near_minus} edge words decided +1 / −1",
+            isa.name(),
+            pairs.len()
+        );
+        assert!(random_decided > 150_000 && near_plus > 100_000 && near_minus > 100_000);
+    }
+}
+
+/// The cheap test leaves at most about `2δ` of the lanes to the fallback, whatever the fields.
+#[test]
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(miri, ignore = "a million draws: too slow under Miri")]
+fn cheap_draw_test_rarely_falls_back() {
+    use super::x86::{draw_probe, DRAW_DELTA, DRAW_HI, DRAW_LO};
+    let mut rng = Pcg64::seed_from_u64(64);
+    for isa in levels_to_test("cheap_draw_fallbacks", &[Isa::Avx2, Isa::Avx512]) {
+        for scale in [0.3f32, 2.0, 10.0] {
+            let n = 1 << 20;
+            let mut undecided = 0usize;
+            for _ in 0..n / bulk::LANES {
+                let x: [f32; bulk::LANES] = core::array::from_fn(|_| uniform(&mut rng) * scale);
+                let w: [u32; bulk::LANES] = core::array::from_fn(|_| rng.next_u32());
+                let (_, q) = draw_probe::cheap(isa, &x, &w);
+                undecided += q.iter().filter(|&&q| (DRAW_LO..=DRAW_HI).contains(&q)).count();
+            }
+            let rate = undecided as f64 / n as f64;
+            std::println!("cheap_draw_fallbacks: {} scale {scale}: {rate:e}", isa.name());
+            assert!(rate <= 1.2 * 2.0 * DRAW_DELTA as f64, "{isa:?} scale {scale}: {rate:e}");
+        }
+    }
+}
+
+/// Every level draws the same spins as the scalar loop from the same seed on fields of every
+/// kind (NaN, ±∞ and huge ones included), with a tail chunk.
+#[test]
+#[cfg_attr(miri, ignore = "a hundred thousand draws: too slow under Miri")]
+fn draws_agree_across_levels_on_all_fields() {
+    let mut rng = Pcg64::seed_from_u64(65);
+    let x0 = draw_fields(&mut rng, 100_003);
+    let mut want = x0.clone();
+    sample_pm1_with(&mut want, &mut Lanes::seed(&mut Pcg64::seed_from_u64(66)));
+    assert!(want.iter().all(|&s| s == 1.0 || s == -1.0));
+    for isa in levels_to_test("draws_agree_on_all_fields", &Isa::ALL) {
+        let mut y = x0.clone();
+        let mut lanes = Lanes::seed(&mut Pcg64::seed_from_u64(66));
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => super::x86::sample_pm1(isa, &mut y, &mut lanes),
+            _ => sample_pm1_with(&mut y, &mut lanes),
+        }
+        assert_eq!(y, want, "{isa:?}");
+    }
+}

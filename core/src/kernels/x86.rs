@@ -7,7 +7,9 @@
 
 use core::arch::x86_64::*;
 
-use super::bulk::{map_scalar, sample_pm1_with, Lanes};
+#[cfg(test)]
+use super::bulk::sample_pm1_with;
+use super::bulk::{draw16, map_scalar, Lanes, LANES};
 use super::gemm::{
     add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, use_direct, MatRef, KC, MC, NC,
 };
@@ -167,7 +169,45 @@ unsafe fn fma_rounds_avx2(rounds: u64) -> f32 {
     _mm_cvtss_f32(_mm_hadd_ps(q, q))
 }
 
-/// The bulk spin draws ([`sample_pm1_with`]) at a SIMD level.
+/// The bulk spin draws ([`super::bulk`]'s generator and rule) at a SIMD level, bit for bit.
+///
+/// # A cheap test with an exact fallback
+/// Lane `l` of a chunk has a field `x`, a word `w` and `m = w >> 8`, `u = m·2⁻²⁴`; the rule is
+/// `+1` iff `fl(u·fl(1 + E)) < 1` with `E = exp_fast(−2x)`. Both levels first evaluate
+///
+/// ```text
+/// y = fl(−2·log₂e · x),  n = round(y),  f = y − n ∈ [−½, ½],  e′ = p(f)·2ⁿ,  Q = fl(m·e′ + m)
+/// ```
+///
+/// with `p` the degree-3 relative-minimax fit of `2^f` ([`EXP2_P`], fused multiply-adds), and
+/// decide `+1` if `Q < 2²⁴(1 − δ)`, `−1` if `Q > 2²⁴(1 + δ)`, with `δ = 2⁻¹³` ([`DRAW_DELTA`]).
+/// A chunk with any other lane (between the two, or `Q` NaN) is redrawn by the exact rule
+/// (`draw16`, the scalar loop), so every level gives the scalar level's bits.
+///
+/// Why the two definite answers are the rule's (`ρ`, `δ` below are checked by the tests):
+/// 1. The rule. `a = fl(1 + E) = (1 + E)(1 + η₁)`, `|η₁| ≤ 2⁻²⁴`, and `fl(u·a) < 1` iff
+///    `u·a < 1 − 2⁻²⁵` (values in `[1 − 2⁻²⁵, 1)` round to 1). Hence
+///    `m(1 + E) ≤ 2²⁴(1 − 2⁻²²)` gives `+1` (`u·a ≤ (1 − 2⁻²²)(1 + 2⁻²⁴) < 1 − 2⁻²⁵`) and
+///    `m(1 + E) ≥ 2²⁴(1 + 2⁻²⁴)` gives `−1` (`u·a ≥ (1 + 2⁻²⁴)(1 − 2⁻²⁴) > 1 − 2⁻²⁵`).
+/// 2. `|2x| ≤ 17` (no clamping in `exp_fast`, no overflow or subnormals here):
+///    `e′ = E(1 + θ)` with `|θ| ≤ ρ = 8·10⁻⁵`: the fit's error `7.5·10⁻⁵` (with the f32
+///    evaluation of `p`), the rounding of `y` (`|y| ≤ 24.6`, so `≤ 2·10⁻⁶` in `2^y`), and
+///    `exp_fast`'s `4·10⁻⁷`. Then `(1 + E)/(1 + e′) ∈ [1/(1 + ρ), 1/(1 − ρ)]`, and with
+///    `Q = m(1 + e′)(1 + η₂)` (one rounding, `|η₂| ≤ 2⁻²⁴`):
+///    `Q < 2²⁴(1 − δ)` ⇒ `m(1 + E) < 2²⁴(1 − δ)/((1 − ρ)(1 − 2⁻²⁴)) ≤ 2²⁴(1 − 2⁻²²)` and
+///    `Q > 2²⁴(1 + δ)` ⇒ `m(1 + E) > 2²⁴(1 + δ)/((1 + ρ)(1 + 2⁻²⁴)) ≥ 2²⁴(1 + 2⁻²⁴)`, both
+///    because `δ ≥ ρ + 2⁻²¹`.
+/// 3. `2x < −17`: `E` and `e′` both exceed `e¹⁷(1 − ρ) > 1.4·2²⁴` (or `e′ = ∞`), so for
+///    `m ≥ 1` both the rule and `Q > 2²⁴(1 + δ)` say `−1`; for `m = 0` the rule says `+1` and
+///    `Q` is `0` (`+1`) or NaN (`∞·0`: fallback).
+/// 4. `2x > 17`: `E < 2⁻²⁴`, so `fl(1 + E) = 1` and the rule says `+1` for every `m`; `e′ <
+///    2⁻²⁴` too, so `Q ≤ fl((2²⁴ − 1)(1 + 2⁻²⁴)) = 2²⁴`: never `−1`.
+/// 5. NaN and ±∞ fields give a NaN `f` or `e′` (`∞ − ∞`, NaN in, NaN out) unless case 3 or 4
+///    applies with a finite `e′` (the AVX2 level clamps `y`); a NaN `Q` goes to the fallback.
+///
+/// A lane is undecided with probability at most about `2δ = 2.4·10⁻⁴` whatever its field
+/// (`m` uniform, the undecided band of `m` has width `2δ·2²⁴/(1 + e′)`), so about 0.4 % of
+/// the chunks take the fallback.
 pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut Lanes) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
     match isa {
@@ -179,18 +219,337 @@ pub(super) fn sample_pm1(isa: Isa, x: &mut [f32], lanes: &mut Lanes) {
     }
 }
 
+/// The margin `δ` of the cheap test (see [`sample_pm1`]).
+pub(super) const DRAW_DELTA: f32 = 1.0 / 8192.0;
+/// `2²⁴(1 − δ)`: below it a lane is `+1` (exact in f32).
+pub(super) const DRAW_LO: f32 = 16_777_216.0 * (1.0 - DRAW_DELTA);
+/// `2²⁴(1 + δ)`: above it a lane is `−1` (exact in f32).
+pub(super) const DRAW_HI: f32 = 16_777_216.0 * (1.0 + DRAW_DELTA);
+/// `−2·log₂e`: `y = −2x·log₂e` and `e^{−2x} = 2^y`.
+const NEG2_LOG2E: f32 = -2.0 * core::f32::consts::LOG2_E;
+/// `p(f) = c₀ + c₁f + c₂f² + c₃f³ ≈ 2^f` on `[−½, ½]`, relative error ≤ 7.5·10⁻⁵ (a
+/// relative-minimax fit, rounded to f32 and evaluated with fused multiply-adds).
+const EXP2_P: [f32; 4] = [0.999_928_06, 0.693_260_97, 0.242_611_17, 0.055_171_665];
+/// The AVX2 level clamps `y` to `±DRAW_Y_MAX` (case 3 and 4 of [`sample_pm1`] still hold:
+/// `2³⁰ > 1.4·2²⁴`, `2⁻³⁰ < 2⁻²⁴`) so that `2ⁿ` can be built from exponent bits.
+const DRAW_Y_MAX: f32 = 30.0;
+
+/// `(e′, Q)` of [`sample_pm1`] for sixteen lanes (AVX-512: `vscalefps` applies `2ⁿ`, giving
+/// `∞` or `0` outside the normal range, so no clamp is needed).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+fn cheap_avx512(x: __m512, bits: __m512i) -> (__m512, __m512) {
+    let y = _mm512_mul_ps(x, _mm512_set1_ps(NEG2_LOG2E));
+    let n = avx512_ops::round(y);
+    let f = _mm512_sub_ps(y, n);
+    let c = |i: usize| _mm512_set1_ps(EXP2_P[i]);
+    let p = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(c(3), f, c(2)), f, c(1)), f, c(0));
+    let e = avx512_ops::scalef(p, n);
+    let m = _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(bits));
+    (e, _mm512_fmadd_ps(m, e, m))
+}
+
+/// The AVX-512 instructions of the draws that Miri cannot interpret (`vrndscaleps`,
+/// `vscalefps`, `vcmpps`), and under Miri the same operations lane by lane, so that Miri still
+/// checks the loads and stores around them.
+mod avx512_ops {
+    #[cfg(not(miri))]
+    use core::arch::x86_64::*;
+    #[cfg(miri)]
+    pub(super) use miri::*;
+
+    /// Each lane rounded to the nearest integer (ties to even).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn round(y: __m512) -> __m512 {
+        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y)
+    }
+
+    /// `p·2ⁿ` for an integral `n` (`∞` or `0` beyond the range, NaN for a NaN operand).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn scalef(p: __m512, n: __m512) -> __m512 {
+        _mm512_scalef_ps(p, n)
+    }
+
+    /// The lanes where `!(a > b)` (NaN included).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn not_greater(a: __m512, b: __m512) -> __mmask16 {
+        _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(a, b)
+    }
+
+    /// The lanes of `k` where `!(a < b)` (NaN included).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn mask_not_less(k: __mmask16, a: __m512, b: __m512) -> __mmask16 {
+        _mm512_mask_cmp_ps_mask::<_CMP_NLT_UQ>(k, a, b)
+    }
+
+    #[cfg(miri)]
+    mod miri {
+        use core::arch::x86_64::*;
+
+        fn lanes(v: __m512) -> [f32; 16] {
+            let mut a = [0.0f32; 16];
+            // SAFETY: sixteen lanes into a sixteen-entry array (AVX-512F is enabled for Miri).
+            unsafe { _mm512_storeu_ps(a.as_mut_ptr(), v) };
+            a
+        }
+
+        fn vector(a: [f32; 16]) -> __m512 {
+            // SAFETY: as above.
+            unsafe { _mm512_loadu_ps(a.as_ptr()) }
+        }
+
+        fn mask(f: impl Fn(usize) -> bool) -> __mmask16 {
+            (0..16).filter(|&l| f(l)).fold(0, |k, l| k | 1 << l)
+        }
+
+        pub(in super::super) fn round(y: __m512) -> __m512 {
+            vector(lanes(y).map(libm::rintf))
+        }
+
+        pub(in super::super) fn scalef(p: __m512, n: __m512) -> __m512 {
+            let (p, n) = (lanes(p), lanes(n));
+            vector(core::array::from_fn(|l| {
+                if n[l].is_nan() {
+                    f32::NAN
+                } else {
+                    libm::scalbnf(p[l], n[l].clamp(-300.0, 300.0) as i32)
+                }
+            }))
+        }
+
+        pub(in super::super) fn not_greater(a: __m512, b: __m512) -> __mmask16 {
+            let (a, b) = (lanes(a), lanes(b));
+            mask(|l| !(a[l] > b[l]))
+        }
+
+        pub(in super::super) fn mask_not_less(k: __mmask16, a: __m512, b: __m512) -> __mmask16 {
+            let (a, b) = (lanes(a), lanes(b));
+            mask(|l| k >> l & 1 == 1 && !(a[l] < b[l]))
+        }
+    }
+}
+
+/// The next sixteen xoshiro128++ outputs from the state in `s` (as `Lanes::next16`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+fn xoshiro_avx512(s: &mut [__m512i; 4]) -> __m512i {
+    let [a0, a1, a2, a3] = *s;
+    let out = _mm512_add_epi32(_mm512_rol_epi32::<7>(_mm512_add_epi32(a0, a3)), a0);
+    let t = _mm512_slli_epi32::<9>(a1);
+    let x31 = _mm512_xor_si512(a3, a1);
+    // 0x96 is the three-way xor.
+    *s = [
+        _mm512_xor_si512(a0, x31),
+        _mm512_ternarylogic_epi32::<0x96>(a1, a2, a0),
+        _mm512_ternarylogic_epi32::<0x96>(a2, a0, t),
+        _mm512_rol_epi32::<11>(x31),
+    ];
+    out
+}
+
+/// One chunk of sixteen draws at AVX-512: the cheap test, else the exact rule.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+fn draw16_avx512(x: &mut [f32; LANES], bits: __m512i) {
+    // SAFETY: sixteen lanes of a sixteen-entry array.
+    let xv = unsafe { _mm512_loadu_ps(x.as_ptr()) };
+    let (_, q) = cheap_avx512(xv, bits);
+    // Lanes that are not a definite −1 (NaN included), and among them those not a definite +1.
+    let not_minus = avx512_ops::not_greater(q, _mm512_set1_ps(DRAW_HI));
+    let undecided = avx512_ops::mask_not_less(not_minus, q, _mm512_set1_ps(DRAW_LO));
+    if undecided == 0 {
+        let s = _mm512_mask_blend_ps(not_minus, _mm512_set1_ps(-1.0), _mm512_set1_ps(1.0));
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_ps(x.as_mut_ptr(), s) };
+    } else {
+        let mut w = [0u32; LANES];
+        // SAFETY: sixteen u32 lanes into a sixteen-entry array.
+        unsafe { _mm512_storeu_si512(w.as_mut_ptr().cast(), bits) };
+        draw16(x, w);
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL, AVX2 and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 unsafe fn sample_pm1_avx512(x: &mut [f32], lanes: &mut Lanes) {
-    sample_pm1_with(x, lanes);
+    // SAFETY: each row of the state is sixteen u32.
+    let mut s = lanes.s.map(|row| unsafe { _mm512_loadu_si512(row.as_ptr().cast()) });
+    let mut chunks = x.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        let chunk: &mut [f32; LANES] = chunk.try_into().expect("chunks_exact gives LANES");
+        draw16_avx512(chunk, xoshiro_avx512(&mut s));
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mut tail = [0.0f32; LANES];
+        tail[..rest.len()].copy_from_slice(rest);
+        draw16_avx512(&mut tail, xoshiro_avx512(&mut s));
+        rest.copy_from_slice(&tail[..rest.len()]);
+    }
+    for (row, v) in lanes.s.iter_mut().zip(s) {
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), v) };
+    }
+}
+
+/// `(e′, Q)` of [`sample_pm1`] for eight lanes (AVX2: `y` clamped to `±DRAW_Y_MAX`, `2ⁿ`
+/// added to the exponent bits of `p`). The clamp keeps a NaN `y` (`maxps` returns its second
+/// operand when either is NaN).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn cheap_avx2(x: __m256, bits: __m256i) -> (__m256, __m256) {
+    let y = _mm256_mul_ps(x, _mm256_set1_ps(NEG2_LOG2E));
+    let y = _mm256_max_ps(_mm256_set1_ps(-DRAW_Y_MAX), y);
+    let y = _mm256_min_ps(_mm256_set1_ps(DRAW_Y_MAX), y);
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+    let f = _mm256_sub_ps(y, n);
+    let c = |i: usize| _mm256_set1_ps(EXP2_P[i]);
+    let p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(c(3), f, c(2)), f, c(1)), f, c(0));
+    // A NaN n converts to i32::MIN, whose shifted bits are 0: p stays NaN.
+    let scale = _mm256_slli_epi32::<23>(_mm256_cvtps_epi32(n));
+    let e = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), scale));
+    let m = _mm256_cvtepi32_ps(_mm256_srli_epi32::<8>(bits));
+    (e, _mm256_fmadd_ps(m, e, m))
+}
+
+/// `rotl(v, K)` on eight u32 lanes (`L = 32 − K`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn rotl_avx2<const K: i32, const L: i32>(v: __m256i) -> __m256i {
+    _mm256_or_si256(_mm256_slli_epi32::<K>(v), _mm256_srli_epi32::<L>(v))
+}
+
+/// The next eight outputs of eight xoshiro128++ streams (one half of `Lanes`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn xoshiro_avx2(s: &mut [__m256i; 4]) -> __m256i {
+    let [a0, a1, a2, a3] = *s;
+    let out = _mm256_add_epi32(rotl_avx2::<7, 25>(_mm256_add_epi32(a0, a3)), a0);
+    let t = _mm256_slli_epi32::<9>(a1);
+    let x31 = _mm256_xor_si256(a3, a1);
+    let x20 = _mm256_xor_si256(a2, a0);
+    *s = [
+        _mm256_xor_si256(a0, x31),
+        _mm256_xor_si256(a1, x20),
+        _mm256_xor_si256(x20, t),
+        rotl_avx2::<11, 21>(x31),
+    ];
+    out
+}
+
+/// One chunk of sixteen draws at AVX2 (two halves of eight): the cheap test, else the exact
+/// rule.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn draw16_avx2(x: &mut [f32; LANES], bits: [__m256i; 2]) {
+    let (lo, hi) = (_mm256_set1_ps(DRAW_LO), _mm256_set1_ps(DRAW_HI));
+    let mut out = [_mm256_setzero_ps(); 2];
+    let mut undecided = 0;
+    for (h, o) in out.iter_mut().enumerate() {
+        // SAFETY: eight lanes from 8·h, h < 2, of a sixteen-entry array.
+        let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add(8 * h)) };
+        let (_, q) = cheap_avx2(xv, bits[h]);
+        let not_minus = _mm256_cmp_ps::<_CMP_NGT_UQ>(q, hi);
+        let not_plus = _mm256_cmp_ps::<_CMP_NLT_UQ>(q, lo);
+        undecided |= _mm256_movemask_ps(_mm256_and_ps(not_minus, not_plus));
+        *o = _mm256_blendv_ps(_mm256_set1_ps(-1.0), _mm256_set1_ps(1.0), not_minus);
+    }
+    if undecided == 0 {
+        for (h, o) in out.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(x.as_mut_ptr().add(8 * h), *o) };
+        }
+    } else {
+        let mut w = [0u32; LANES];
+        for (h, b) in bits.iter().enumerate() {
+            // SAFETY: eight u32 lanes from 8·h of a sixteen-entry array.
+            unsafe { _mm256_storeu_si256(w.as_mut_ptr().add(8 * h).cast(), *b) };
+        }
+        draw16(x, w);
+    }
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sample_pm1_avx2(x: &mut [f32], lanes: &mut Lanes) {
-    sample_pm1_with(x, lanes);
+    // SAFETY (all loads and stores of the state): eight u32 lanes from 0 or 8 of a row of 16.
+    let half =
+        |h: usize| lanes.s.map(|row| unsafe { _mm256_loadu_si256(row.as_ptr().add(8 * h).cast()) });
+    let mut s = [half(0), half(1)];
+    let next = |s: &mut [[__m256i; 4]; 2]| [xoshiro_avx2(&mut s[0]), xoshiro_avx2(&mut s[1])];
+    let mut chunks = x.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        let chunk: &mut [f32; LANES] = chunk.try_into().expect("chunks_exact gives LANES");
+        draw16_avx2(chunk, next(&mut s));
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mut tail = [0.0f32; LANES];
+        tail[..rest.len()].copy_from_slice(rest);
+        draw16_avx2(&mut tail, next(&mut s));
+        rest.copy_from_slice(&tail[..rest.len()]);
+    }
+    for (k, row) in lanes.s.iter_mut().enumerate() {
+        for (h, half) in s.iter().enumerate() {
+            unsafe { _mm256_storeu_si256(row.as_mut_ptr().add(8 * h).cast(), half[k]) };
+        }
+    }
+}
+
+/// Test access to the cheap test of a level: `(e′, Q)` per lane, and the level's draws for
+/// given words instead of generated ones.
+#[cfg(test)]
+pub(super) mod draw_probe {
+    use super::*;
+
+    /// `(e′, Q)` of [`sample_pm1`] for sixteen lanes.
+    pub fn cheap(isa: Isa, x: &[f32; LANES], bits: &[u32; LANES]) -> ([f32; LANES], [f32; LANES]) {
+        assert!(isa.available() && isa != Isa::Scalar);
+        let (mut e, mut q) = ([0.0f32; LANES], [0.0f32; LANES]);
+        // SAFETY: the level was checked; loads and stores of sixteen lanes.
+        unsafe {
+            if isa == Isa::Avx512 {
+                let (ev, qv) = cheap_avx512(
+                    _mm512_loadu_ps(x.as_ptr()),
+                    _mm512_loadu_si512(bits.as_ptr().cast()),
+                );
+                _mm512_storeu_ps(e.as_mut_ptr(), ev);
+                _mm512_storeu_ps(q.as_mut_ptr(), qv);
+            } else {
+                for h in 0..2 {
+                    let b = _mm256_loadu_si256(bits.as_ptr().add(8 * h).cast());
+                    let (ev, qv) = cheap_avx2(_mm256_loadu_ps(x.as_ptr().add(8 * h)), b);
+                    _mm256_storeu_ps(e.as_mut_ptr().add(8 * h), ev);
+                    _mm256_storeu_ps(q.as_mut_ptr().add(8 * h), qv);
+                }
+            }
+        }
+        (e, q)
+    }
+
+    /// The level's draws of sixteen fields with the given words.
+    pub fn draw(isa: Isa, x: &mut [f32; LANES], bits: &[u32; LANES]) {
+        assert!(isa.available() && isa != Isa::Scalar);
+        // SAFETY: the level was checked; loads of sixteen lanes.
+        unsafe {
+            if isa == Isa::Avx512 {
+                draw16_avx512(x, _mm512_loadu_si512(bits.as_ptr().cast()));
+            } else {
+                let b = |h: usize| _mm256_loadu_si256(bits.as_ptr().add(8 * h).cast());
+                draw16_avx2(x, [b(0), b(1)]);
+            }
+        }
+    }
 }
 
 /// [`gemm_scalar`] compiled for AVX-512 (the direct path for small products).
@@ -653,6 +1012,9 @@ mod tests {
             map_scalar(&mut b, crate::num::tanh);
             assert_eq!(a, b);
             let seed = || Lanes::seed(&mut rand_pcg::Pcg32::new(7, 9));
+            // A NaN and an infinite field send their chunks to the exact fallback.
+            let mut x = x;
+            (x[3], x[20]) = (f32::NAN, f32::NEG_INFINITY);
             let (mut a, mut b) = (x.clone(), x);
             sample_pm1(isa, &mut a, &mut seed());
             sample_pm1_with(&mut b, &mut seed());
