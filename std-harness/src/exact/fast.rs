@@ -1,6 +1,9 @@
 //! The fast `f32` path used for training: [`model_average_fast`] (how it is fast is in its
 //! docs), the model layout `FastNet`, the per-chunk walk and its sweep kernels (`sweep`,
-//! `sweep_odd`, the `f32` exponential `exp_neg2`).
+//! `sweep_odd`, the `f32` exponential `exp_neg2`); and the vectorised `f64` walks `Net64`
+//! behind [`log_z`](super::log_z) (`sweep64`, the `f64` exponential `exp_neg2_f64`, one `ln`
+//! per 512 fields) and [`ground_state`](super::ground_state) (an approximate walk, candidates
+//! re-evaluated exactly).
 
 use rapid_core::kernels::at_level;
 use rayon::prelude::*;
@@ -39,8 +42,8 @@ impl FastAverage {
 /// and the normalisation in `f64`), written into `out` (its vectors are resized to V×H, V, H
 /// and overwritten).
 ///
-/// How it is fast (one pass over the states, no `unsafe`, loops that autovectorise on
-/// baseline x86-64):
+/// How it is fast (one pass over the states, no `unsafe`, loops that autovectorise, run at
+/// the active SIMD level by [`at_level`] with the same bits as plain code):
 /// * **Symmetry.** Without biases (absent or all zero) `P(s) = P(−s)` and `s_i tanh f_j` is
 ///   even, so only the half with the last enumerated spin at `+1` is walked; `⟨v⟩ = ⟨h⟩ = 0`.
 /// * **One exponential per field, on even states only.** `e = e^{−2|f|}` by range reduction
@@ -63,8 +66,8 @@ impl FastAverage {
 ///
 /// Accuracy against [`model_average`]: max abs error on `⟨v h⟩`, `⟨v⟩`, `⟨h⟩` ≤ 2.1e−6 on
 /// the unit-test models (asserted ≤ 1e−5), 1.2e−5 for V = 16, H = 1000, `W ~ 0.3·N(0, 1)`.
-/// Cost: about 22–24 ms per call for V = 16, H = 1000 on two cores (default build); twice
-/// that with biases (no symmetry).
+/// Cost: about 20 ms of CPU time per call for V = 16, H = 1000 (level `avx512`, see "Limit
+/// and cost" in [`crate::exact`]); 2.5 times that with biases (no symmetry).
 ///
 /// # Errors
 /// [`ExactError::TooLarge`] if `min(V, H) > MAX_ENUM_BITS`; `out` is then untouched.
@@ -719,59 +722,6 @@ pub(super) fn run_at(m: &Bipartite, level: Level) -> (FastAverage, f64, (f64, u6
     (out, n64.log_z(level), n64.ground_state(level))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_exp_f64_is_accurate() {
-        let mut worst = 0.0f64;
-        let n = 2_000_000;
-        for k in 0..=n {
-            let a = 350.0 * k as f64 / n as f64;
-            let want = (-2.0 * a).exp();
-            let rel = (exp_neg2_f64(a) - want).abs() / want;
-            worst = worst.max(rel);
-        }
-        eprintln!("exp_neg2_f64: max relative error {worst:.2e}");
-        assert!(worst < 5e-16, "{worst:e}");
-        assert_eq!(exp_neg2_f64(0.0), 1.0);
-        let e = exp_neg2_f64(f64::INFINITY);
-        assert!(e.is_normal() && (e / (-700.0f64).exp() - 1.0).abs() < 1e-15);
-    }
-
-    #[test]
-    fn fast_exp_is_accurate() {
-        // (max absolute error, max relative error for a ≤ 1/2, for a ≤ 4, for a ≤ 30)
-        let mut err = [0.0f64; 4];
-        let n = 3_000_000;
-        for k in 0..=n {
-            let a = 30.0 * k as f32 / n as f32;
-            let want = (-2.0 * f64::from(a)).exp();
-            let got = f64::from(exp_neg2(a));
-            let rel = (got - want).abs() / want;
-            err[0] = err[0].max((got - want).abs());
-            for (e, bound) in err[1..].iter_mut().zip([0.5, 4.0, 30.0]) {
-                if a <= bound {
-                    *e = e.max(rel);
-                }
-            }
-        }
-        let shown: Vec<String> = err.iter().map(|e| format!("{e:.2e}")).collect();
-        eprintln!("exp_neg2 errors: abs, rel (a ≤ 1/2, 4, 30): {shown:?}");
-        assert!(err[0] < 1.5e-7, "{err:?}");
-        assert!(err[1] < 2.5e-7, "{err:?}");
-        assert!(err[2] < 7e-7, "{err:?}");
-        assert!(err[3] < 5e-6, "{err:?}");
-        assert_eq!(exp_neg2(0.0), 1.0);
-        // Clamped: e^{−60}, a normal number.
-        for a in [30.0f32, 31.0, 1e30, f32::INFINITY] {
-            let e = exp_neg2(a);
-            assert!(e.is_normal() && (f64::from(e) / (-60.0f64).exp() - 1.0).abs() < 1e-5);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The f64 walks: `log Z` and the ground state.
 
@@ -796,8 +746,8 @@ const WALK_ANCHOR_BITS: usize = 10;
 #[inline(always)]
 fn exp_neg2_f64(a: f64) -> f64 {
     const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
     // (−1)^k / k!, k = 0 … 13.
     const C: [f64; 14] = [
         1.0,
@@ -1055,5 +1005,58 @@ impl Net64 {
             }
         }
         (best.0, gray_code(best.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_f64_is_accurate() {
+        let mut worst = 0.0f64;
+        let n = 2_000_000;
+        for k in 0..=n {
+            let a = 350.0 * k as f64 / n as f64;
+            let want = (-2.0 * a).exp();
+            let rel = (exp_neg2_f64(a) - want).abs() / want;
+            worst = worst.max(rel);
+        }
+        eprintln!("exp_neg2_f64: max relative error {worst:.2e}");
+        assert!(worst < 5e-16, "{worst:e}");
+        assert_eq!(exp_neg2_f64(0.0), 1.0);
+        let e = exp_neg2_f64(f64::INFINITY);
+        assert!(e.is_normal() && (e / (-700.0f64).exp() - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        // (max absolute error, max relative error for a ≤ 1/2, for a ≤ 4, for a ≤ 30)
+        let mut err = [0.0f64; 4];
+        let n = 3_000_000;
+        for k in 0..=n {
+            let a = 30.0 * k as f32 / n as f32;
+            let want = (-2.0 * f64::from(a)).exp();
+            let got = f64::from(exp_neg2(a));
+            let rel = (got - want).abs() / want;
+            err[0] = err[0].max((got - want).abs());
+            for (e, bound) in err[1..].iter_mut().zip([0.5, 4.0, 30.0]) {
+                if a <= bound {
+                    *e = e.max(rel);
+                }
+            }
+        }
+        let shown: Vec<String> = err.iter().map(|e| format!("{e:.2e}")).collect();
+        eprintln!("exp_neg2 errors: abs, rel (a ≤ 1/2, 4, 30): {shown:?}");
+        assert!(err[0] < 1.5e-7, "{err:?}");
+        assert!(err[1] < 2.5e-7, "{err:?}");
+        assert!(err[2] < 7e-7, "{err:?}");
+        assert!(err[3] < 5e-6, "{err:?}");
+        assert_eq!(exp_neg2(0.0), 1.0);
+        // Clamped: e^{−60}, a normal number.
+        for a in [30.0f32, 31.0, 1e30, f32::INFINITY] {
+            let e = exp_neg2(a);
+            assert!(e.is_normal() && (f64::from(e) / (-60.0f64).exp() - 1.0).abs() < 1e-5);
+        }
     }
 }

@@ -40,29 +40,47 @@
 //!
 //! # Limit and cost
 //! Enumeration is refused above [`MAX_ENUM_BITS`] = 30 spins on the smaller layer
-//! ([`ExactError::TooLarge`]). Measured on the 2-core development machine (release build):
-//! one (state, field) term of `log Z` costs about 20 ns on one core (`libm` `exp` + `log1p`),
-//! halved without biases by the `s ↔ −s` symmetry; [`model_average`] makes a second pass that
-//! costs about 40 ns per term (`tanh`, the weight, `n` multiply-adds). For V = 16, H = 1000
-//! without biases: [`log_z`] 0.3–0.4 s, [`model_average`] 1.4–2.1 s, [`ground_state`] 30 ms.
-//! At the limit, `n = 30` with `m = 30` takes minutes ([`log_z`] ≈ 5 min, [`model_average`]
-//! ≈ 20 min), with `m = 1000` hours.
+//! ([`ExactError::TooLarge`]). The production walks ([`log_z`], [`ground_state`],
+//! [`model_average_fast`]) run their loops at the active SIMD level
+//! ([`rapid_core::kernels::at_level`]; the same bits at every level, tested). Measured on the
+//! 2-core development machine (AMD EPYC Zen 4, family 25 model 17, level `avx512`, release
+//! build, one thread, CPU time per call, V = 16, H = 1000, `W ~ 0.3·N(0, 1)`, old and new
+//! binaries alternated on a loaded machine):
+//!
+//! | per call (ns per (state, summed unit) term) | no biases | biases | `h` enumerated |
+//! |---|---|---|---|
+//! | [`log_z`] | 55–64 ms (0.9) | ≈ 110 ms (1.7) | ≈ 110 ms (1.7) |
+//! | [`ground_state`] | 12 ms (0.18) | 23 ms (0.35) | 24 ms (0.37) |
+//! | [`model_average_fast`] | 19–21 ms (0.30) | 51 ms (0.78) | 39–42 ms (0.62) |
+//!
+//! against 730–790 ms, 1.45–1.55 s, 1.45–1.57 s ([`log_z`], `libm` `exp` + `log1p` per
+//! term: 12–14× faster), 65–68 ms, 65–66 ms, 65–69 ms ([`ground_state`], sequential `f64`
+//! sums: 5.6×, 2.8×, 2.8×) and 40–43 ms, 84–86 ms, 81–83 ms ([`model_average_fast`] compiled
+//! for SSE2 with its lane accumulators in memory: 2.0–2.2×, 1.7×, 1.9–2.2×) before. Without
+//! biases the `s ↔ −s` symmetry halves the states. [`model_average`] (the test oracle, `libm`
+//! `tanh`, `n` multiply-adds per term, two passes) is unchanged: about 30–100 ns per term
+//! (1.8–6.5 s here). At the limit, `n = 30` with `m = 30` takes seconds to minutes, with
+//! `m = 1000` an hour or more.
 //!
 //! # The training path
 //! [`model_average_fast`] computes the same averages in `f32` for the exact-gradient baseline
 //! (Bars 4×4: V = 16, H = 1000, no biases, once per update), keeping `log Z` and the
-//! normalisation in `f64`. Measured with the default portable build (x86-64 baseline, SSE2):
-//! about 22–24 ms per call on the 2-core development machine (44 ms of CPU time), with a max
-//! abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5 (`W ~ 0.3·N(0, 1)`) against
-//! [`model_average`], and `log Z` within 1.1e−5. See its docs for how.
-//!
+//! normalisation in `f64`: about 20 ms of CPU time per call at level `avx512` (10–12 ms on
+//! two cores), with a max abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5
+//! (`W ~ 0.3·N(0, 1)`) against [`model_average`], and `log Z` within 1.1e−5. See its docs for
+//! how. `rapid reproduce all --seeds 1 --epochs 30` (which trains it and computes the ground
+//! state every epoch) went from 32.8–43.1 s to 19.0–23.2 s of wall time (1.7–1.9×, three
+//! alternated runs, the same results).
+
 //! # Layout
 //! * `mod.rs` (this file): [`Bipartite`], [`ExactError`], [`MAX_ENUM_BITS`] and the internal
 //!   view `Net` shared by both paths.
 //! * `gray.rs`: Gray-code order, the spin of a state code and the fixed chunking (`Plan`).
-//! * `oracle.rs`: the straightforward `f64` enumeration: [`log_z`], [`free_energy`],
-//!   [`mean_nll`], [`ground_state`], [`model_average`].
-//! * `fast.rs`: the `f32` training path [`model_average_fast`] and its sweep kernels.
+//! * `oracle.rs`: the public `f64` functions [`log_z`], [`free_energy`], [`mean_nll`],
+//!   [`ground_state`], [`model_average`], and the straightforward enumeration (`libm` per
+//!   term, incremental fields) that is the tests' oracle and [`model_average`]'s code.
+//! * `fast.rs`: the `f32` training path [`model_average_fast`] and its sweep kernels, and the
+//!   vectorised `f64` walks behind [`log_z`] and [`ground_state`] (`Net64`).
 //! * `tests.rs`: tests of both paths against naive enumeration and against each other
 //!   (helpers shared by the tests of several files in `test_util.rs`).
 
