@@ -152,13 +152,13 @@ fn exp_neg2(a: f32) -> f32 {
     p * scale
 }
 
-/// Runs `$body` for `$l = 0, 1, …, LANES − 1` written out with constant indices, so that
-/// lane accumulators (`[f32; LANES]` locals) become registers (with a `for` loop LLVM keeps
+/// Runs `$body` for `$l = 0, 1, …, 15` (`LANES`, [`L64`]) written out with constant indices,
+/// so that lane accumulators (`[f32; LANES]`, `[f64; L64]` locals) become registers (with a `for` loop LLVM keeps
 /// them in memory and every group pays a store-to-load round trip). Same operations, same
 /// order as the loop.
 macro_rules! each_lane {
     ($l:ident, $body:block) => {{
-        const _: () = assert!(LANES == 16);
+        const _: () = assert!(LANES == 16 && L64 == 16);
         each_lane!(@ $l, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
     }};
     (@ $l:ident, $body:block, $($k:literal)*) => {
@@ -777,38 +777,44 @@ fn exp_neg2_f64(a: f64) -> f64 {
     p * f64::from_bits(1023u64.wrapping_sub(kbits) << 52)
 }
 
-/// `f += row` (if `UPDATE`), then `(Σ_j |f_j|, Π_j (1 + e^{−2|f_j|}))`-style sums of one
-/// state: returns `Σ|f|` and, if `LOGCOSH`, `Σ_j log(1 + e^{−2|f_j|})` (else 0). `f.len()`
-/// is a multiple of [`L64`]; the padding fields are 0 and add `log 2` each with `LOGCOSH`.
+/// `f += row` (if `UPDATE`), then the sums of one state: returns `Σ_j |f_j|` and, if
+/// `LOGCOSH`, `Σ_j log(1 + e^{−2|f_j|})` (else 0), the latter as one `ln` of the product of
+/// the `1 + e` factors per [`PROD_GROUPS`] groups ([`L64`] lanes). `f.len()` is a multiple of
+/// [`L64`]; the padding fields are 0 and add `log 2` each with `LOGCOSH`. Three simple loops
+/// (update, factors into `e`, lane reductions) so that each vectorises.
 #[inline(always)]
-fn sweep64<const UPDATE: bool, const LOGCOSH: bool>(f: &mut [f64], row: &[f64]) -> (f64, f64) {
-    let mut abs = [0.0f64; L64];
-    let mut ln = 0.0f64;
-    let block = L64 * PROD_GROUPS;
-    for (fb, rb) in f.chunks_mut(block).zip(row.chunks(block).chain(std::iter::repeat(&[][..]))) {
-        let mut prod = [1.0f64; L64];
-        if UPDATE {
-            for (fc, rc) in fb.chunks_exact_mut(L64).zip(rb.chunks_exact(L64)) {
-                for l in 0..L64 {
-                    let x = fc[l] + rc[l];
-                    fc[l] = x;
-                    abs[l] += x.abs();
-                    if LOGCOSH {
-                        prod[l] *= 1.0 + exp_neg2_f64(x.abs());
-                    }
-                }
-            }
-        } else {
-            for fc in fb.chunks_exact(L64) {
-                for l in 0..L64 {
-                    abs[l] += fc[l].abs();
-                    if LOGCOSH {
-                        prod[l] *= 1.0 + exp_neg2_f64(fc[l].abs());
-                    }
-                }
-            }
+fn sweep64<const UPDATE: bool, const LOGCOSH: bool>(
+    f: &mut [f64],
+    row: &[f64],
+    e: &mut [f64],
+) -> (f64, f64) {
+    if UPDATE {
+        for (x, &r) in f.iter_mut().zip(row) {
+            *x += r;
         }
-        if LOGCOSH {
+    }
+    if LOGCOSH {
+        for (y, &x) in e.iter_mut().zip(f.iter()) {
+            *y = 1.0 + exp_neg2_f64(x.abs());
+        }
+    }
+    let mut abs = [0.0f64; L64];
+    for fc in f.chunks_exact(L64) {
+        let fc: &[f64; L64] = fc.try_into().expect("a group of L64 values");
+        each_lane!(l, {
+            abs[l] += fc[l].abs();
+        });
+    }
+    let mut ln = 0.0f64;
+    if LOGCOSH {
+        for eb in e.chunks(L64 * PROD_GROUPS) {
+            let mut prod = [1.0f64; L64];
+            for ec in eb.chunks_exact(L64) {
+                let ec: &[f64; L64] = ec.try_into().expect("a group of L64 values");
+                each_lane!(l, {
+                    prod[l] *= ec[l];
+                });
+            }
             ln += prod.iter().product::<f64>().ln();
         }
     }
@@ -908,6 +914,7 @@ impl Net64 {
         mut visit: impl FnMut(u64, f64, f64, f64),
     ) {
         let mut f = vec![0.0f64; self.mp];
+        let mut e = vec![0.0f64; if LOGCOSH { self.mp } else { 0 }];
         let mut code = plan.start(chunk);
         let mut cs = 0.0;
         for j in 0..1u64 << plan.local {
@@ -917,11 +924,11 @@ impl Net64 {
             }
             let (abs, ln) = if j & ((1 << WALK_ANCHOR_BITS) - 1) == 0 {
                 cs = self.fields(code, &mut f);
-                sweep64::<false, LOGCOSH>(&mut f, &[])
+                sweep64::<false, LOGCOSH>(&mut f, &[], &mut e)
             } else {
                 let s = spin(code, i);
                 cs += 2.0 * s * self.c[i];
-                sweep64::<true, LOGCOSH>(&mut f, self.two_row(i, s))
+                sweep64::<true, LOGCOSH>(&mut f, self.two_row(i, s), &mut e)
             };
             visit(code, cs, abs, ln);
         }
