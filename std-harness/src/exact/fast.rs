@@ -237,13 +237,16 @@ fn sweep<const UPDATE: bool>(
     let mut prod = LaneProd::ONE;
     for (fb, eb) in f.chunks(block).zip(e.chunks(block)) {
         let mut sum_abs = [0.0f32; LANES];
+        // A local copy: LLVM keeps a struct's array field in memory.
+        let mut pp = prod.prod;
         for (fc, ec) in fb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
             let (fc, ec) = (lanes(fc), lanes(ec));
             each_lane!(l, {
                 sum_abs[l] += fc[l].abs();
-                prod.prod[l] *= 1.0 + ec[l];
+                pp[l] *= 1.0 + ec[l];
             });
         }
+        prod.prod = pp;
         add_lanes(&mut sum, &sum_abs);
         prod.renorm();
     }
@@ -299,15 +302,17 @@ fn sweep_odd(
     let mut prod = LaneProd::ONE;
     for ((fb, db), rb) in f.chunks(block).zip(delta.chunks(block)).zip(r.chunks(block)) {
         let mut part = [0.0f32; LANES];
+        let mut pp = prod.prod;
         let groups = fb.chunks_exact(LANES).zip(db.chunks_exact(LANES));
         for ((fc, dc), rc) in groups.zip(rb.chunks_exact(LANES)) {
             let (fc, dc, rc) = (lanes(fc), lanes(dc), lanes(rc));
             each_lane!(l, {
                 let sign = fc[l].to_bits() & SIGN;
                 part[l] += fc[l].abs() + f32::from_bits(dc[l].to_bits() ^ sign);
-                prod.prod[l] *= rc[l];
+                pp[l] *= rc[l];
             });
         }
+        prod.prod = pp;
         add_lanes(&mut sum, &part);
         prod.renorm();
     }
