@@ -67,7 +67,7 @@ impl FastAverage {
 /// Accuracy against [`model_average`]: max abs error on `⟨v h⟩`, `⟨v⟩`, `⟨h⟩` ≤ 2.1e−6 on
 /// the unit-test models (asserted ≤ 1e−5), 1.2e−5 for V = 16, H = 1000, `W ~ 0.3·N(0, 1)`.
 /// Cost: about 20 ms of CPU time per call for V = 16, H = 1000 (level `avx512`, see "Limit
-/// and cost" in [`crate::exact`]); 2.5 times that with biases (no symmetry).
+/// and cost" in [`crate::exact`]); about twice that with biases (no symmetry).
 ///
 /// # Errors
 /// [`ExactError::TooLarge`] if `min(V, H) > MAX_ENUM_BITS`; `out` is then untouched.

@@ -49,28 +49,32 @@
 //!
 //! | per call (ns per (state, summed unit) term) | no biases | biases | `h` enumerated |
 //! |---|---|---|---|
-//! | [`log_z`] | 55–64 ms (0.9) | ≈ 110 ms (1.7) | ≈ 110 ms (1.7) |
-//! | [`ground_state`] | 12 ms (0.18) | 23 ms (0.35) | 24 ms (0.37) |
-//! | [`model_average_fast`] | 19–21 ms (0.30) | 51 ms (0.78) | 39–42 ms (0.62) |
+//! | [`log_z`] | 52–57 ms (0.8) | 105–115 ms (1.7) | 116–118 ms (1.8) |
+//! | [`ground_state`] | 7.5–7.8 ms (0.12) | 14–17 ms (0.24) | 20 ms (0.31) |
+//! | [`model_average_fast`] | 20–23 ms (0.33) | 40–54 ms (0.7) | 43–46 ms (0.7) |
 //!
-//! against 730–790 ms, 1.45–1.55 s, 1.45–1.57 s ([`log_z`], `libm` `exp` + `log1p` per
-//! term: 12–14× faster), 65–68 ms, 65–66 ms, 65–69 ms ([`ground_state`], sequential `f64`
-//! sums: 5.6×, 2.8×, 2.8×) and 40–43 ms, 84–86 ms, 81–83 ms ([`model_average_fast`] compiled
-//! for SSE2 with its lane accumulators in memory: 2.0–2.2×, 1.7×, 1.9–2.2×) before. Without
-//! biases the `s ↔ −s` symmetry halves the states. [`model_average`] (the test oracle, `libm`
-//! `tanh`, `n` multiply-adds per term, two passes) is unchanged: about 30–100 ns per term
-//! (1.8–6.5 s here). At the limit, `n = 30` with `m = 30` takes seconds to minutes, with
-//! `m = 1000` an hour or more.
+//! against 740–840 ms, 1.50–1.57 s, 1.52–1.53 s ([`log_z`], `libm` `exp` + `log1p` per
+//! term: 13–16×, 14×, 13× faster), 68–69 ms, 66–69 ms, 68 ms ([`ground_state`], sequential
+//! `f64` sums: 9×, 4–4.7×, 3.3–3.4×) and 46–57 ms, 89 ms, 98–99 ms ([`model_average_fast`]
+//! compiled for SSE2 with its lane accumulators in memory: 2.0–2.8×, 1.7–2.2×, 2.2–2.3×)
+//! before (two alternated repeats each). Without biases the `s ↔ −s` symmetry halves the
+//! states. [`model_average`] (the test oracle, `libm` `tanh`, `n` multiply-adds per term,
+//! two passes) is unchanged: about 30–100 ns per term (2–6.5 s here). At the limit, `n = 30`
+//! with `m = 30` (padded to 32): [`log_z`] about a minute and [`ground_state`] about 10 s by
+//! the per-term costs above (estimated, not measured), [`model_average`] ≈ 20 min; with
+//! `m = 1000`, 30 times that.
 //!
 //! # The training path
 //! [`model_average_fast`] computes the same averages in `f32` for the exact-gradient baseline
 //! (Bars 4×4: V = 16, H = 1000, no biases, once per update), keeping `log Z` and the
-//! normalisation in `f64`: about 20 ms of CPU time per call at level `avx512` (10–12 ms on
-//! two cores), with a max abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5
+//! normalisation in `f64`: about 20 ms of CPU time per call at level `avx512` (about 10 ms
+//! on two cores), with a max abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5
 //! (`W ~ 0.3·N(0, 1)`) against [`model_average`], and `log Z` within 1.1e−5. See its docs for
 //! how. `rapid reproduce all --seeds 1 --epochs 30` (which trains it and computes the ground
-//! state every epoch) went from 32.8–43.1 s to 19.0–23.2 s of wall time (1.7–1.9×, three
-//! alternated runs, the same results).
+//! state every epoch) went from 28.0–32.4 s to 18.8–20.3 s of wall time (1.4–1.7×; CPU
+//! time 31.9–32.4 s → 18.7–19.9 s, 1.6–1.7×; three alternated runs on the loaded machine),
+//! with every metric of its `runs.csv` unchanged; the rest of its time is the other methods'
+//! training and sampling kernels.
 
 //! # Layout
 //! * `mod.rs` (this file): [`Bipartite`], [`ExactError`], [`MAX_ENUM_BITS`] and the internal
