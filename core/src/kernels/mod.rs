@@ -6,7 +6,8 @@
 //! the scalar code or `x86` (the SIMD kernels, the only `unsafe` code); the integer kernels
 //! on bit-packed spins match on a [`BitsLevel`] and call [`bits`] or `x86_bits`. The other
 //! modules are leaves that never import this one: `isa`, [`mod@gemm`], [`bulk`], [`bits`],
-//! and `x86`, `x86_bits` (built on them). [`peak`] (the register-only FMA loops that measure
+//! and `x86`, `x86_bits` (built on them), `x86_level` (the `#[target_feature]` entry of
+//! [`at_level`]). [`peak`] (the register-only FMA loops that measure
 //! the machine's peak) holds their constants and dispatches into `x86` itself.
 //!
 //! # Dispatch
@@ -39,6 +40,8 @@ mod tests;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_bits;
+#[cfg(target_arch = "x86_64")]
+mod x86_level;
 
 pub use gemm::{gemm_pack_len, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
@@ -142,6 +145,22 @@ pub fn tanh_in_place(x: &mut [f32]) {
 /// `x`. Bit-identical at every level.
 pub fn sigmoid2_in_place(x: &mut [f32]) {
     map_in_place(x, |v| crate::num::sigmoid(2.0 * v));
+}
+
+/// Runs `f` compiled for the active level: on x86-64 AVX2/AVX-512, `f` is called from a
+/// `#[target_feature]` function, so the loops of `f` and of what it inlines (mark the callees
+/// `#[inline(always)]`) may use the wider vectors; elsewhere, and at [`Isa::Scalar`], it is a
+/// plain call. The same IEEE operations run at every level (Rust never fuses a multiply and
+/// an add by itself), so code without `mul_add` or intrinsics gives the same bits at every
+/// level; only its speed changes. For the safe callers of the harness (`exact`), whose loops
+/// are written to autovectorise.
+#[inline(always)]
+pub fn at_level<R, F: FnOnce() -> R>(f: F) -> R {
+    match active() {
+        #[cfg(target_arch = "x86_64")]
+        isa @ (Isa::Avx2 | Isa::Avx512) => x86_level::run(isa, f),
+        _ => f(),
+    }
 }
 
 /// Applies `f` to every entry, compiled for the active level.

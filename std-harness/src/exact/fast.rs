@@ -1,10 +1,15 @@
 //! The fast `f32` path used for training: [`model_average_fast`] (how it is fast is in its
 //! docs), the model layout `FastNet`, the per-chunk walk and its sweep kernels (`sweep`,
-//! `sweep_odd`, the `f32` exponential `exp_neg2`).
+//! `sweep_odd`, the `f32` exponential `exp_neg2`); and the vectorised `f64` walks `Net64`
+//! behind [`log_z`](super::log_z) (`sweep64`, the `f64` exponential `exp_neg2_f64`, one `ln`
+//! per 512 fields) and [`ground_state`](super::ground_state) (an approximate walk, candidates
+//! re-evaluated exactly).
 
+use rapid_core::kernels::at_level;
 use rayon::prelude::*;
 
-use super::gray::{spin, Plan};
+use super::gray::{gray_code, inverse_gray, spin, Plan};
+use super::oracle::Lse;
 use super::{transpose, Bipartite, ExactError, Net};
 
 /// Model averages from [`model_average_fast`] (`f32`, `log Z` in `f64`); the buffers are
@@ -37,8 +42,8 @@ impl FastAverage {
 /// and the normalisation in `f64`), written into `out` (its vectors are resized to V×H, V, H
 /// and overwritten).
 ///
-/// How it is fast (one pass over the states, no `unsafe`, loops that autovectorise on
-/// baseline x86-64):
+/// How it is fast (one pass over the states, no `unsafe`, loops that autovectorise, run at
+/// the active SIMD level by [`at_level`] with the same bits as plain code):
 /// * **Symmetry.** Without biases (absent or all zero) `P(s) = P(−s)` and `s_i tanh f_j` is
 ///   even, so only the half with the last enumerated spin at `+1` is walked; `⟨v⟩ = ⟨h⟩ = 0`.
 /// * **One exponential per field, on even states only.** `e = e^{−2|f|}` by range reduction
@@ -61,8 +66,8 @@ impl FastAverage {
 ///
 /// Accuracy against [`model_average`]: max abs error on `⟨v h⟩`, `⟨v⟩`, `⟨h⟩` ≤ 2.1e−6 on
 /// the unit-test models (asserted ≤ 1e−5), 1.2e−5 for V = 16, H = 1000, `W ~ 0.3·N(0, 1)`.
-/// Cost: about 22–24 ms per call for V = 16, H = 1000 on two cores (default build); twice
-/// that with biases (no symmetry).
+/// Cost: about 20 ms of CPU time per call for V = 16, H = 1000 (level `avx512`, see "Limit
+/// and cost" in [`crate::exact`]); about twice that with biases (no symmetry).
 ///
 /// # Errors
 /// [`ExactError::TooLarge`] if `min(V, H) > MAX_ENUM_BITS`; `out` is then untouched.
@@ -74,12 +79,33 @@ impl FastAverage {
 pub fn model_average_fast(m: &Bipartite, out: &mut FastAverage) -> Result<(), ExactError> {
     let net = m.net();
     net.ensure_small()?;
-    FastNet::new(&net).model_average(out);
+    FastNet::new(&net).model_average(out, Level::Active);
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Internals.
+
+/// Where the walks run: at the active SIMD level ([`at_level`]: the loops compiled for
+/// AVX2/AVX-512 where the CPU has them) or as plain code of the default build (x86-64
+/// baseline); the tests check that both give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Level {
+    Active,
+    #[cfg(test)]
+    Plain,
+}
+
+impl Level {
+    #[inline(always)]
+    fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        match self {
+            Level::Active => at_level(f),
+            #[cfg(test)]
+            Level::Plain => f(),
+        }
+    }
+}
 
 /// Lanes of the reductions (four SSE registers: independent chains hide the latency).
 const LANES: usize = 16;
@@ -124,6 +150,23 @@ fn exp_neg2(a: f32) -> f32 {
     let p = ((((C[5] * r + C[4]) * r + C[3]) * r + C[2]) * r + C[1]) * r + C[0];
     let scale = f32::from_bits(q.to_bits().wrapping_add(127u32.wrapping_sub(MAGIC_BITS)) << 23);
     p * scale
+}
+
+/// Runs `$body` for `$l = 0, 1, …, 15` (`LANES`, [`L64`]) written out with constant indices,
+/// so that lane accumulators (`[f32; LANES]`, `[f64; L64]` locals) become registers (with a `for` loop LLVM keeps
+/// them in memory and every group pays a store-to-load round trip). Same operations, same
+/// order as the loop.
+macro_rules! each_lane {
+    ($l:ident, $body:block) => {{
+        const _: () = assert!(LANES == 16 && L64 == 16);
+        each_lane!(@ $l, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    }};
+    (@ $l:ident, $body:block, $($k:literal)*) => {
+        $({
+            let $l: usize = $k;
+            $body
+        })*
+    };
 }
 
 /// A group of `LANES` values (from `chunks_exact(LANES)`).
@@ -194,13 +237,16 @@ fn sweep<const UPDATE: bool>(
     let mut prod = LaneProd::ONE;
     for (fb, eb) in f.chunks(block).zip(e.chunks(block)) {
         let mut sum_abs = [0.0f32; LANES];
+        // A local copy: LLVM keeps a struct's array field in memory.
+        let mut pp = prod.prod;
         for (fc, ec) in fb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
             let (fc, ec) = (lanes(fc), lanes(ec));
-            for l in 0..LANES {
+            each_lane!(l, {
                 sum_abs[l] += fc[l].abs();
-                prod.prod[l] *= 1.0 + ec[l];
-            }
+                pp[l] *= 1.0 + ec[l];
+            });
         }
+        prod.prod = pp;
         add_lanes(&mut sum, &sum_abs);
         prod.renorm();
     }
@@ -208,7 +254,7 @@ fn sweep<const UPDATE: bool>(
 }
 
 /// `acc += k·row` in `f64`.
-#[inline]
+#[inline(always)]
 fn add_row(acc: &mut [f64], k: f64, row: &[f32]) {
     for (a, &r) in acc.iter_mut().zip(row) {
         *a += k * f64::from(r);
@@ -256,15 +302,17 @@ fn sweep_odd(
     let mut prod = LaneProd::ONE;
     for ((fb, db), rb) in f.chunks(block).zip(delta.chunks(block)).zip(r.chunks(block)) {
         let mut part = [0.0f32; LANES];
+        let mut pp = prod.prod;
         let groups = fb.chunks_exact(LANES).zip(db.chunks_exact(LANES));
         for ((fc, dc), rc) in groups.zip(rb.chunks_exact(LANES)) {
             let (fc, dc, rc) = (lanes(fc), lanes(dc), lanes(rc));
-            for l in 0..LANES {
+            each_lane!(l, {
                 let sign = fc[l].to_bits() & SIGN;
                 part[l] += fc[l].abs() + f32::from_bits(dc[l].to_bits() ^ sign);
-                prod.prod[l] *= rc[l];
-            }
+                pp[l] *= rc[l];
+            });
         }
+        prod.prod = pp;
         add_lanes(&mut sum, &part);
         prod.renorm();
     }
@@ -412,6 +460,7 @@ impl FastNet {
         }
     }
 
+    #[inline(always)]
     fn chunk(&self, plan: Plan, chunk: usize) -> FastChunk {
         let (n, mp, local) = (self.n, self.mp, plan.local);
         let buf = || vec![0.0f32; mp];
@@ -528,6 +577,7 @@ impl FastNet {
 
     /// The whole chunk is the pair of states 0, 1 (weights `p`, `tanh f` in `sc.t[0..2]`):
     /// spin 0 is `−s₀, s₀`, so `cross_0 += s₀(p₁t₁ − p₀t₀)` and `val = p₀t₀ + p₁t₁`.
+    #[inline(always)]
     fn accumulate_pair(&self, p: [f32; 2], code: u64, sc: &mut FastScratch, cross: &mut [f32]) {
         let s0 = spin(code, 0) as f32;
         let (a0, a1) = (-s0 * p[0], s0 * p[1]);
@@ -546,6 +596,7 @@ impl FastNet {
     /// (s₀, s₁)` (Gray order). One pass over the summed side adds the quad to `cross_0`,
     /// `cross_1`, `cross_2` and forms its sum `Σ p·t`; above, when a level-`ℓ` block completes,
     /// `cross_ℓ += s_ℓ·(its Σ p·t)`, and left blocks wait in `slots[ℓ]` for their sibling.
+    #[inline(always)]
     fn accumulate_quad(
         &self,
         p: [f32; 4],
@@ -611,11 +662,18 @@ impl FastNet {
         }
     }
 
-    fn model_average(&self, out: &mut FastAverage) {
+    fn model_average(&self, out: &mut FastAverage, level: Level) {
         let (n, m, mp) = (self.n, self.m, self.mp);
         let plan = self.plan();
-        let parts: Vec<FastChunk> =
-            (0..plan.chunks()).into_par_iter().map(|chunk| self.chunk(plan, chunk)).collect();
+        let parts: Vec<FastChunk> = (0..plan.chunks())
+            .into_par_iter()
+            .map(|k| {
+                level.run(
+                    #[inline(always)]
+                    || self.chunk(plan, k),
+                )
+            })
+            .collect();
         let top = parts.iter().map(|p| p.lref + p.z.ln()).fold(f64::NEG_INFINITY, f64::max);
         let mut cross = vec![0.0f64; n * m];
         let mut s = vec![0.0f64; n];
@@ -659,9 +717,329 @@ pub(super) fn uses_pair_trick(m: &Bipartite) -> bool {
     FastNet::new(&m.net()).pair.is_some()
 }
 
+/// [`model_average_fast`], `log Z` and the ground state's `(energy, code)` run at `level`.
+#[cfg(test)]
+pub(super) fn run_at(m: &Bipartite, level: Level) -> (FastAverage, f64, (f64, u64)) {
+    let net = m.net();
+    let mut out = FastAverage::default();
+    FastNet::new(&net).model_average(&mut out, level);
+    let n64 = Net64::new(&net);
+    (out, n64.log_z(level), n64.ground_state(level))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The f64 walks: `log Z` and the ground state.
+
+/// `f64` lanes of the `log Z` and ground-state sweeps (two AVX-512 registers, eight SSE2 ones:
+/// independent chains hide the latency of the additions).
+const L64: usize = 16;
+/// Groups of [`L64`] fields whose `1 + e` factors are multiplied in a lane before the lanes are
+/// folded into one logarithm: each factor is in `[1, 2]`, so a lane stays below `2^32` and
+/// the product of the lanes below `2^512`.
+const PROD_GROUPS: usize = 32;
+/// The `f64` walks compute their fields directly (not incrementally) every `2^WALK_ANCHOR_BITS`
+/// states, so incremental rounding never accumulates over more than 1023 flips.
+const WALK_ANCHOR_BITS: usize = 10;
+
+/// `e^{−2a}` for `a ≥ 0` in `f64`, in plain arithmetic that autovectorises (no libm, no
+/// branches): `y = 2a` (clamped to 700, so the result stays normal), `y = k ln 2 + r` with `k`
+/// the nearest integer to `y/ln 2` (read from the low mantissa bits of `y·log₂e + 1.5·2⁵²`)
+/// and `|r| ≤ 0.35` (Cody–Waite: `ln 2` split so that `k·LN2_HI` is exact), then
+/// `e^{−y} = 2^{−k}·e^{−r}` with `e^{−r}` by its Taylor polynomial of degree 13 (truncation
+/// below 1e−17). Measured (test `fast_exp_f64_is_accurate`): relative error ≤ 4e−16 against
+/// `libm::exp` for `a ≤ 350`.
+#[inline(always)]
+fn exp_neg2_f64(a: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+    // (−1)^k / k!, k = 0 … 13.
+    const C: [f64; 14] = [
+        1.0,
+        -1.0,
+        0.5,
+        -1.0 / 6.0,
+        1.0 / 24.0,
+        -1.0 / 120.0,
+        1.0 / 720.0,
+        -1.0 / 5040.0,
+        1.0 / 40_320.0,
+        -1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        -1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 6_227_020_800.0,
+    ];
+    let y = if a < 350.0 { 2.0 * a } else { 700.0 };
+    let q = y * std::f64::consts::LOG2_E + MAGIC;
+    let k = q - MAGIC;
+    let r = (y - k * LN2_HI) - k * LN2_LO;
+    let mut p = C[13];
+    for &c in C[..13].iter().rev() {
+        p = p * r + c;
+    }
+    let kbits = q.to_bits().wrapping_sub(MAGIC.to_bits());
+    p * f64::from_bits(1023u64.wrapping_sub(kbits) << 52)
+}
+
+/// `f += row` (if `UPDATE`), then the sums of one state: returns `Σ_j |f_j|` and, if
+/// `LOGCOSH`, `Σ_j log(1 + e^{−2|f_j|})` (else 0), the latter as one `ln` of the product of
+/// the `1 + e` factors per [`PROD_GROUPS`] groups ([`L64`] lanes). `f.len()` is a multiple of
+/// [`L64`]; the padding fields are 0 and add `log 2` each with `LOGCOSH`. Three simple loops
+/// (update, factors into `e`, lane reductions) so that each vectorises.
+#[inline(always)]
+fn sweep64<const UPDATE: bool, const LOGCOSH: bool>(
+    f: &mut [f64],
+    row: &[f64],
+    e: &mut [f64],
+) -> (f64, f64) {
+    if UPDATE {
+        for (x, &r) in f.iter_mut().zip(row) {
+            *x += r;
+        }
+    }
+    if LOGCOSH {
+        for (y, &x) in e.iter_mut().zip(f.iter()) {
+            *y = 1.0 + exp_neg2_f64(x.abs());
+        }
+    }
+    let mut abs = [0.0f64; L64];
+    for fc in f.chunks_exact(L64) {
+        let fc: &[f64; L64] = fc.try_into().expect("a group of L64 values");
+        each_lane!(l, {
+            abs[l] += fc[l].abs();
+        });
+    }
+    let mut ln = 0.0f64;
+    if LOGCOSH {
+        for eb in e.chunks(L64 * PROD_GROUPS) {
+            let mut prod = [1.0f64; L64];
+            for ec in eb.chunks_exact(L64) {
+                let ec: &[f64; L64] = ec.try_into().expect("a group of L64 values");
+                each_lane!(l, {
+                    prod[l] *= ec[l];
+                });
+            }
+            ln += prod.iter().product::<f64>().ln();
+        }
+    }
+    (abs.iter().sum(), ln)
+}
+
+/// The model for the `f64` walks: `r` the `n×mp` coupling (the summed side padded to a
+/// multiple of [`L64`] with zeros), `two[2i + 1] = 2R_i`, `two[2i] = −2R_i`.
+pub(super) struct Net64 {
+    n: usize,
+    m: usize,
+    mp: usize,
+    r: Vec<f64>,
+    two: Vec<f64>,
+    c: Vec<f64>,
+    d: Vec<f64>,
+    symmetric: bool,
+}
+
+impl Net64 {
+    pub(super) fn new<T: Copy + Into<f64>>(net: &Net<'_, T>) -> Self {
+        let (nv, nh) = (net.visible, net.hidden);
+        let transposed = nh < nv;
+        let (n, m) = if transposed { (nh, nv) } else { (nv, nh) };
+        let mp = m.div_ceil(L64) * L64;
+        let mut r = vec![0.0f64; n * mp];
+        let mut two = vec![0.0f64; 2 * n * mp];
+        for i in 0..nv {
+            for al in 0..nh {
+                let x: f64 = net.w[i * nh + al].into();
+                let (row, col) = if transposed { (al, i) } else { (i, al) };
+                r[row * mp + col] = x;
+                two[(2 * row + 1) * mp + col] = 2.0 * x;
+                two[2 * row * mp + col] = -2.0 * x;
+            }
+        }
+        let bias = |x: Option<&[T]>, len: usize| {
+            x.map_or_else(|| vec![0.0; len], |x| x.iter().map(|&y| y.into()).collect())
+        };
+        let (mut c, mut d) = (bias(net.a, nv), bias(net.b, nh));
+        if transposed {
+            std::mem::swap(&mut c, &mut d);
+        }
+        d.resize(mp, 0.0);
+        let symmetric = n > 0 && c.iter().chain(&d).all(|&x| x == 0.0);
+        Net64 { n, m, mp, r, two, c, d, symmetric }
+    }
+
+    /// `2 s R_i`, the field change when spin `i` flips to `s`.
+    #[inline(always)]
+    fn two_row(&self, i: usize, s: f64) -> &[f64] {
+        let k = 2 * i + usize::from(s > 0.0);
+        &self.two[k * self.mp..(k + 1) * self.mp]
+    }
+
+    /// Fields `f = Rᵀs + d` of the state `code`, computed directly in the oracle's order (so
+    /// `f[..m]` has the oracle's bits); returns `cᵀs`.
+    #[inline(always)]
+    fn fields(&self, code: u64, f: &mut [f64]) -> f64 {
+        f.copy_from_slice(&self.d);
+        let mut cs = 0.0;
+        for i in 0..self.n {
+            let s = spin(code, i);
+            cs += s * self.c[i];
+            for (fj, &r) in f.iter_mut().zip(&self.r[i * self.mp..(i + 1) * self.mp]) {
+                *fj += s * r;
+            }
+        }
+        cs
+    }
+
+    /// The energy `−cᵀs − Σ_j |f_j|` of `code`, from direct fields, summed in order: the
+    /// ground state's definition of a state's energy.
+    #[inline(always)]
+    fn direct_energy(&self, code: u64, f: &mut [f64]) -> f64 {
+        let cs = self.fields(code, f);
+        -cs - f[..self.m].iter().map(|x| x.abs()).sum::<f64>()
+    }
+
+    /// The enumeration: all states, or without biases the half with the last spin `+1`.
+    fn plan(&self) -> Plan {
+        if self.symmetric {
+            Plan::new(self.n - 1, 1 << (self.n - 1))
+        } else {
+            Plan::new(self.n, 0)
+        }
+    }
+
+    /// Walks chunk `chunk` of `plan` in Gray order with fields anchored every
+    /// `2^WALK_ANCHOR_BITS` states, calling `visit(code, cᵀs, Σ|f|, Σ log(1 + e^{−2|f|}))`
+    /// (the last 0 unless `LOGCOSH`; `cᵀs` is incremental between anchors).
+    #[inline(always)]
+    fn walk<const LOGCOSH: bool>(
+        &self,
+        plan: Plan,
+        chunk: usize,
+        mut visit: impl FnMut(u64, f64, f64, f64),
+    ) {
+        let mut f = vec![0.0f64; self.mp];
+        let mut e = vec![0.0f64; if LOGCOSH { self.mp } else { 0 }];
+        let mut code = plan.start(chunk);
+        let mut cs = 0.0;
+        for j in 0..1u64 << plan.local {
+            let i = j.trailing_zeros() as usize;
+            if j > 0 {
+                code ^= 1 << i;
+            }
+            let (abs, ln) = if j & ((1 << WALK_ANCHOR_BITS) - 1) == 0 {
+                cs = self.fields(code, &mut f);
+                sweep64::<false, LOGCOSH>(&mut f, &[], &mut e)
+            } else {
+                let s = spin(code, i);
+                cs += 2.0 * s * self.c[i];
+                sweep64::<true, LOGCOSH>(&mut f, self.two_row(i, s), &mut e)
+            };
+            visit(code, cs, abs, ln);
+        }
+    }
+
+    /// `log Z` (see [`super::log_z`]).
+    pub(super) fn log_z(&self, level: Level) -> f64 {
+        let plan = self.plan();
+        let pad = (self.mp - self.m) as f64 * std::f64::consts::LN_2;
+        let parts: Vec<Lse> = (0..plan.chunks())
+            .into_par_iter()
+            .map(|k| {
+                level.run(
+                    #[inline(always)]
+                    || {
+                        let mut acc = Lse::EMPTY;
+                        self.walk::<true>(plan, k, |_, cs, abs, ln| acc.push(cs + abs + ln));
+                        acc
+                    },
+                )
+            })
+            .collect();
+        let half = if self.symmetric { std::f64::consts::LN_2 } else { 0.0 };
+        parts.into_iter().fold(Lse::EMPTY, Lse::merge).ln() + half - pad
+    }
+
+    /// The position of a state in the full enumeration order (`Plan::new(n, 0)`); without
+    /// biases a walked state `s` stands for `−s`, which comes first in that order.
+    fn order(&self, code: u64) -> u64 {
+        inverse_gray(self.representative(code))
+    }
+
+    /// The state reported for the walked `code`: itself, or `−s` without biases.
+    fn representative(&self, code: u64) -> u64 {
+        if self.symmetric {
+            code ^ ((1u64 << self.n) - 1)
+        } else {
+            code
+        }
+    }
+
+    /// The ground state (see [`super::ground_state`]): `(energy, code)`.
+    pub(super) fn ground_state(&self, level: Level) -> (f64, u64) {
+        // |approximate − direct energy| ≤ tol: the fields are sums of at most n + 1023 terms
+        // bounded by M_j = |d_j| + Σ_i |R_ij|, and the energies sums of n + m terms, each with
+        // a rounding error below ε = 2⁻⁵²; a factor 4 to spare.
+        let scale: f64 = self.c.iter().map(|x| x.abs()).sum::<f64>()
+            + self.d.iter().map(|x| x.abs()).sum::<f64>()
+            + self.r.iter().map(|x| x.abs()).sum::<f64>();
+        let terms = (2 * (self.n + self.m) + (1 << WALK_ANCHOR_BITS) + 8) as f64;
+        let tol = 4.0 * terms * f64::EPSILON * scale;
+        let plan = self.plan();
+        let parts: Vec<(f64, u64)> = (0..plan.chunks())
+            .into_par_iter()
+            .map(|k| {
+                level.run(
+                    #[inline(always)]
+                    || {
+                        let mut direct = vec![0.0f64; self.mp];
+                        // (energy, order, code)
+                        let start = plan.start(k);
+                        let mut best = (f64::INFINITY, self.order(start), start);
+                        self.walk::<false>(plan, k, |code, cs, abs, _| {
+                            if -cs - abs <= best.0 + tol {
+                                let e = self.direct_energy(code, &mut direct);
+                                let order = self.order(code);
+                                if e < best.0 || (e == best.0 && order < best.1) {
+                                    best = (e, order, code);
+                                }
+                            }
+                        });
+                        (best.0, best.1)
+                    },
+                )
+            })
+            .collect();
+        let mut best = parts[0];
+        for &p in &parts[1..] {
+            if p.0 < best.0 || (p.0 == best.0 && p.1 < best.1) {
+                best = p;
+            }
+        }
+        (best.0, gray_code(best.1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_exp_f64_is_accurate() {
+        let mut worst = 0.0f64;
+        let n = 2_000_000;
+        for k in 0..=n {
+            let a = 350.0 * k as f64 / n as f64;
+            let want = (-2.0 * a).exp();
+            let rel = (exp_neg2_f64(a) - want).abs() / want;
+            worst = worst.max(rel);
+        }
+        eprintln!("exp_neg2_f64: max relative error {worst:.2e}");
+        assert!(worst < 5e-16, "{worst:e}");
+        assert_eq!(exp_neg2_f64(0.0), 1.0);
+        let e = exp_neg2_f64(f64::INFINITY);
+        assert!(e.is_normal() && (e / (-700.0f64).exp() - 1.0).abs() < 1e-15);
+    }
 
     #[test]
     fn fast_exp_is_accurate() {

@@ -8,8 +8,18 @@ const CHUNK_LOG_MAX: usize = 6;
 
 /// `k`-th Gray code.
 #[inline]
-fn gray(k: u64) -> u64 {
+pub(super) fn gray_code(k: u64) -> u64 {
     k ^ (k >> 1)
+}
+
+/// The position `k` of the Gray code `g` (`gray_code(inverse_gray(g)) == g`).
+#[inline]
+pub(super) fn inverse_gray(g: u64) -> u64 {
+    let mut k = g;
+    for shift in [1, 2, 4, 8, 16, 32] {
+        k ^= k >> shift;
+    }
+    k
 }
 
 /// Spin `i` of the state `code` (bit set: `+1`).
@@ -40,6 +50,6 @@ impl Plan {
     }
 
     pub(super) fn start(self, chunk: usize) -> u64 {
-        gray((chunk as u64) << self.local) | self.fixed
+        gray_code((chunk as u64) << self.local) | self.fixed
     }
 }

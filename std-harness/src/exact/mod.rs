@@ -40,29 +40,51 @@
 //!
 //! # Limit and cost
 //! Enumeration is refused above [`MAX_ENUM_BITS`] = 30 spins on the smaller layer
-//! ([`ExactError::TooLarge`]). Measured on the 2-core development machine (release build):
-//! one (state, field) term of `log Z` costs about 20 ns on one core (`libm` `exp` + `log1p`),
-//! halved without biases by the `s ↔ −s` symmetry; [`model_average`] makes a second pass that
-//! costs about 40 ns per term (`tanh`, the weight, `n` multiply-adds). For V = 16, H = 1000
-//! without biases: [`log_z`] 0.3–0.4 s, [`model_average`] 1.4–2.1 s, [`ground_state`] 30 ms.
-//! At the limit, `n = 30` with `m = 30` takes minutes ([`log_z`] ≈ 5 min, [`model_average`]
-//! ≈ 20 min), with `m = 1000` hours.
+//! ([`ExactError::TooLarge`]). The production walks ([`log_z`], [`ground_state`],
+//! [`model_average_fast`]) run their loops at the active SIMD level
+//! ([`rapid_core::kernels::at_level`]; the same bits at every level, tested). Measured on the
+//! 2-core development machine (AMD EPYC Zen 4, family 25 model 17, level `avx512`, release
+//! build, one thread, CPU time per call, V = 16, H = 1000, `W ~ 0.3·N(0, 1)`, old and new
+//! binaries alternated on a loaded machine):
+//!
+//! | per call (ns per (state, summed unit) term) | no biases | biases | `h` enumerated |
+//! |---|---|---|---|
+//! | [`log_z`] | 52–57 ms (0.8) | 105–115 ms (1.7) | 116–118 ms (1.8) |
+//! | [`ground_state`] | 7.5–7.8 ms (0.12) | 14–17 ms (0.24) | 20 ms (0.31) |
+//! | [`model_average_fast`] | 20–23 ms (0.33) | 40–54 ms (0.7) | 43–46 ms (0.7) |
+//!
+//! against 740–840 ms, 1.50–1.57 s, 1.52–1.53 s ([`log_z`], `libm` `exp` + `log1p` per
+//! term: 13–16×, 14×, 13× faster), 68–69 ms, 66–69 ms, 68 ms ([`ground_state`], sequential
+//! `f64` sums: 9×, 4–4.7×, 3.3–3.4×) and 46–57 ms, 89 ms, 98–99 ms ([`model_average_fast`]
+//! compiled for SSE2 with its lane accumulators in memory: 2.0–2.8×, 1.7–2.2×, 2.2–2.3×)
+//! before (two alternated repeats each). Without biases the `s ↔ −s` symmetry halves the
+//! states. [`model_average`] (the test oracle, `libm` `tanh`, `n` multiply-adds per term,
+//! two passes) is unchanged: about 30–100 ns per term (2–6.5 s here). At the limit, `n = 30`
+//! with `m = 30` (padded to 32): [`log_z`] about a minute and [`ground_state`] about 10 s by
+//! the per-term costs above (estimated, not measured), [`model_average`] ≈ 20 min; with
+//! `m = 1000`, 30 times that.
 //!
 //! # The training path
 //! [`model_average_fast`] computes the same averages in `f32` for the exact-gradient baseline
 //! (Bars 4×4: V = 16, H = 1000, no biases, once per update), keeping `log Z` and the
-//! normalisation in `f64`. Measured with the default portable build (x86-64 baseline, SSE2):
-//! about 22–24 ms per call on the 2-core development machine (44 ms of CPU time), with a max
-//! abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5 (`W ~ 0.3·N(0, 1)`) against
-//! [`model_average`], and `log Z` within 1.1e−5. See its docs for how.
-//!
+//! normalisation in `f64`: about 20 ms of CPU time per call at level `avx512` (about 10 ms
+//! on two cores), with a max abs error on `⟨v h⟩` of 2e−8 (`W ~ N(0, 0.01²)`) and 1.2e−5
+//! (`W ~ 0.3·N(0, 1)`) against [`model_average`], and `log Z` within 1.1e−5. See its docs for
+//! how. `rapid reproduce all --seeds 1 --epochs 30` (which trains it and computes the ground
+//! state every epoch) went from 28.0–32.4 s to 18.8–20.3 s of wall time (1.4–1.7×; CPU
+//! time 31.9–32.4 s → 18.7–19.9 s, 1.6–1.7×; three alternated runs on the loaded machine),
+//! with every metric of its `runs.csv` unchanged; the rest of its time is the other methods'
+//! training and sampling kernels.
+
 //! # Layout
 //! * `mod.rs` (this file): [`Bipartite`], [`ExactError`], [`MAX_ENUM_BITS`] and the internal
 //!   view `Net` shared by both paths.
 //! * `gray.rs`: Gray-code order, the spin of a state code and the fixed chunking (`Plan`).
-//! * `oracle.rs`: the straightforward `f64` enumeration: [`log_z`], [`free_energy`],
-//!   [`mean_nll`], [`ground_state`], [`model_average`].
-//! * `fast.rs`: the `f32` training path [`model_average_fast`] and its sweep kernels.
+//! * `oracle.rs`: the public `f64` functions [`log_z`], [`free_energy`], [`mean_nll`],
+//!   [`ground_state`], [`model_average`], and the straightforward enumeration (`libm` per
+//!   term, incremental fields) that is the tests' oracle and [`model_average`]'s code.
+//! * `fast.rs`: the `f32` training path [`model_average_fast`] and its sweep kernels, and the
+//!   vectorised `f64` walks behind [`log_z`] and [`ground_state`] (`Net64`).
 //! * `tests.rs`: tests of both paths against naive enumeration and against each other
 //!   (helpers shared by the tests of several files in `test_util.rs`).
 
