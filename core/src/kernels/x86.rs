@@ -611,10 +611,12 @@ fn driver<const MR: usize, const NR: usize>(
         let nc = NC.min(n - j0);
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
-            pack_b::<NR>(b, p0, kc, j0, nc, pb);
+            // SAFETY: `gemm` checked the level, and both SIMD levels run AVX2.
+            unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, pb) };
             for i0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - i0);
-                pack_a::<MR>(a, i0, mc, p0, kc, pa);
+                // SAFETY: as above.
+                unsafe { pack_a_avx2::<MR>(a, i0, mc, p0, kc, pa) };
                 for jr in 0..nc.div_ceil(NR) {
                     let bp = &pb[jr * NR * kc..(jr + 1) * NR * kc];
                     let cols = NR.min(nc - jr * NR);
@@ -636,6 +638,171 @@ fn driver<const MR: usize, const NR: usize>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// [`pack_a`] with its transposing case (rows of `A` contiguous, full 8-row panels) in 8 × 8
+/// AVX transposes; every other case is [`pack_a`] itself. Pure data movement: the packed
+/// buffer holds the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a_avx2<const MR: usize>(
+    a: MatRef<'_>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    if MR != 8 || a.cs != 1 {
+        pack_a::<MR>(a, i0, mc, p0, kc, out);
+        return;
+    }
+    for r in 0..mc.div_ceil(MR) {
+        let dst = &mut out[r * MR * kc..(r + 1) * MR * kc];
+        let rows = (mc - r * MR).min(MR);
+        if rows < MR {
+            pack_a::<MR>(a, i0 + r * MR, rows, p0, kc, dst);
+            continue;
+        }
+        let start = |ii: usize| (i0 + r * MR + ii) * a.rs + p0;
+        let src: [&[f32]; 8] = core::array::from_fn(|ii| &a.data[start(ii)..start(ii) + kc]);
+        // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+        unsafe { transpose_lines(&src, kc, dst, MR) };
+    }
+}
+
+/// [`pack_b`] with full panels in AVX registers: rows of `B` contiguous (`cs = 1`) copied `NR`
+/// entries at a time (no `memcpy` call per row), columns contiguous (`rs = 1`) in 8 × 8
+/// transposes; every other case is [`pack_b`] itself. Pure data movement: the packed buffer
+/// holds the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b_avx2<const NR: usize>(
+    b: MatRef<'_>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    if (b.cs != 1 && b.rs != 1) || !NR.is_multiple_of(8) {
+        pack_b::<NR>(b, p0, kc, j0, nc, out);
+        return;
+    }
+    for r in 0..nc.div_ceil(NR) {
+        let dst = &mut out[r * NR * kc..(r + 1) * NR * kc];
+        let cols = (nc - r * NR).min(NR);
+        if cols < NR {
+            pack_b::<NR>(b, p0, kc, j0 + r * NR, cols, dst);
+            continue;
+        }
+        if b.cs == 1 {
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                let s = (p0 + p) * b.rs + j0 + r * NR;
+                let row = &b.data[s..s + NR];
+                for q in 0..NR / 8 {
+                    // SAFETY: 8 entries from 8q < NR in both `row` and `d` (NR entries each).
+                    unsafe {
+                        let v = _mm256_loadu_ps(row.as_ptr().add(8 * q));
+                        _mm256_storeu_ps(d.as_mut_ptr().add(8 * q), v);
+                    }
+                }
+            }
+            continue;
+        }
+        for g in 0..NR / 8 {
+            let start = |q: usize| (j0 + r * NR + g * 8 + q) * b.cs + p0;
+            let src: [&[f32]; 8] = core::array::from_fn(|q| &b.data[start(q)..start(q) + kc]);
+            // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+            unsafe { transpose_lines(&src, kc, &mut dst[g * 8..], NR) };
+        }
+    }
+}
+
+/// [`pack_a_avx2`] (`b = false`, `(i0, mc, p0, kc)`) or [`pack_b_avx2`] (`b = true`,
+/// `(p0, kc, j0, nc)`) behind a check that the CPU runs AVX2, for the tests.
+#[cfg(test)]
+pub(super) fn pack_avx2<const R: usize>(
+    b: bool,
+    x: MatRef<'_>,
+    at: (usize, usize, usize, usize),
+    out: &mut [f32],
+) {
+    assert!(Isa::Avx2.available(), "AVX2 packing needs AVX2");
+    let (s0, s1, s2, s3) = at;
+    // SAFETY: the CPU runs AVX2 and FMA (checked just above).
+    unsafe {
+        if b {
+            pack_b_avx2::<R>(x, s0, s1, s2, s3, out)
+        } else {
+            pack_a_avx2::<R>(x, s0, s1, s2, s3, out)
+        }
+    }
+}
+
+/// `dst[p·ld + q] = src[q][p]` for `q < 8`, `p < kc`: eight lines of `kc` entries into `kc`
+/// groups of eight, `ld` apart, in 8 × 8 register transposes (the last `kc mod 8` entries one
+/// by one).
+///
+/// # Safety
+/// The CPU must support AVX2. Every `src[q]` holds `kc` entries and `dst` at least
+/// `(kc−1)·ld + 8` when `kc > 0`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn transpose_lines(src: &[&[f32]; 8], kc: usize, dst: &mut [f32], ld: usize) {
+    if kc == 0 {
+        return;
+    }
+    assert!(src.iter().all(|l| l.len() >= kc) && dst.len() >= (kc - 1) * ld + 8);
+    let full = kc - kc % 8;
+    let dp = dst.as_mut_ptr();
+    let mut p = 0;
+    while p < full {
+        // SAFETY: p + 8 ≤ kc bounds the loads by the assert, and (p+7)·ld + 8 ≤ dst.len()
+        // the stores.
+        unsafe {
+            let r: [__m256; 8] = core::array::from_fn(|q| _mm256_loadu_ps(src[q].as_ptr().add(p)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let o = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+                _mm256_permute2f128_ps::<0x31>(s2, s6),
+                _mm256_permute2f128_ps::<0x31>(s3, s7),
+            ];
+            for (q, v) in o.iter().enumerate() {
+                _mm256_storeu_ps(dp.add((p + q) * ld), *v);
+            }
+        }
+        p += 8;
+    }
+    for p in full..kc {
+        for (q, line) in src.iter().enumerate() {
+            dst[p * ld + q] = line[p];
         }
     }
 }
