@@ -37,6 +37,18 @@ pub const fn gemm_pack_len(isa: Isa) -> usize {
     }
 }
 
+/// Entries of a whole `k × n` operand `B` packed ahead for the SIMD levels' packed driver
+/// ([`prepack_b_with`](super::prepack_b_with)): `k·⌈n/NR⌉·NR` with the level's panel width
+/// `NR` (32 at [`Isa::Avx512`], 16 at [`Isa::Avx2`]), 0 at [`Isa::Scalar`].
+pub const fn prepacked_b_len(isa: Isa, k: usize, n: usize) -> usize {
+    let nr = match isa {
+        Isa::Scalar => return 0,
+        Isa::Avx2 => 16,
+        Isa::Avx512 => 32,
+    };
+    k * n.div_ceil(nr) * nr
+}
+
 /// The largest [`gemm_pack_len`] of any level this target can have, so a buffer of this length
 /// serves every level: `KC·(MC + NC)` on x86-64, 0 elsewhere (a microcontroller's build is
 /// always scalar).
@@ -81,7 +93,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Panics unless every entry of an `rows × cols` matrix is inside `data`.
-    fn check(&self, rows: usize, cols: usize, what: &str) {
+    pub(super) fn check(&self, rows: usize, cols: usize, what: &str) {
         if rows == 0 || cols == 0 {
             return;
         }

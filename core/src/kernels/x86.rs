@@ -11,7 +11,8 @@ use core::arch::x86_64::*;
 use super::bulk::sample_pm1_with;
 use super::bulk::{draw16, map_scalar, Lanes, LANES};
 use super::gemm::{
-    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, use_direct, MatRef, KC, MC, NC,
+    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, MatRef, KC,
+    MC, NC,
 };
 use super::isa::Isa;
 use super::peak;
@@ -39,6 +40,7 @@ pub(super) fn gemm(
     c: &mut [f32],
     ldc: usize,
     pack: &mut [f32],
+    packed_b: Option<&[f32]>,
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
     if isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16 {
@@ -83,11 +85,62 @@ pub(super) fn gemm(
         unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
         return;
     }
+    debug_assert!(takes_driver(isa, m, n, k, a, b));
     assert!(pack.len() >= gemm_pack_len(isa), "gemm pack buffer shorter than gemm_pack_len");
+    if let Some(pb) = packed_b {
+        assert!(pb.len() >= prepacked_b_len(isa, k, n), "prepacked B shorter than its length");
+    }
+    let kernels = (pack, packed_b);
     match isa {
-        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx512),
-        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx2),
+        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx512),
+        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx2),
         Isa::Scalar => unreachable!("scalar gemm does not pack"),
+    }
+}
+
+/// Whether [`gemm`] at level `isa` runs the product `m × n × k` with these layouts through the
+/// packed driver (the path that packs `B`, and reads a prepacked `B` instead when given one).
+/// Only the strides of the views matter.
+pub(super) fn takes_driver(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+) -> bool {
+    let skinny = isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16;
+    let dot = isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N;
+    isa != Isa::Scalar && !skinny && !dot && !use_direct(m, n, k)
+}
+
+/// Packs all of `B` (`k × n`) for [`gemm`]'s packed driver at level `isa`, every `KC × NC`
+/// block as the driver would pack it, block `(j0, p0)` at `j0·k + p0·ncp` with `ncp` the
+/// block's columns rounded up to `NR` ([`prepacked_b_len`] entries). A product that takes the
+/// driver reads this instead of packing `B` again: the same bits, less work when one `B`
+/// serves many products.
+pub(super) fn prepack_b(isa: Isa, k: usize, n: usize, b: MatRef<'_>, out: &mut [f32]) {
+    assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    b.check(k, n, "B");
+    assert!(out.len() >= prepacked_b_len(isa, k, n), "prepacked B buffer too short");
+    match isa {
+        Isa::Avx512 => prepack_blocks::<32>(k, n, b, out),
+        Isa::Avx2 => prepack_blocks::<16>(k, n, b, out),
+        Isa::Scalar => {}
+    }
+}
+
+/// The blocks of [`prepack_b`] for panels of `NR` columns.
+fn prepack_blocks<const NR: usize>(k: usize, n: usize, b: MatRef<'_>, out: &mut [f32]) {
+    for j0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - j0);
+        let ncp = nc.div_ceil(NR) * NR;
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            let at = j0 * k + p0 * ncp;
+            // SAFETY: `prepack_b` checked the level; both SIMD levels run AVX2.
+            unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, &mut out[at..at + ncp * kc]) };
+        }
     }
 }
 
@@ -601,18 +654,25 @@ fn driver<const MR: usize, const NR: usize>(
     b: MatRef<'_>,
     c: &mut [f32],
     ldc: usize,
-    pack: &mut [f32],
+    (pack, packed_b): (&mut [f32], Option<&[f32]>),
     kernel: MicroKernel,
 ) {
     debug_assert!(MR * NR <= TILE && MC.is_multiple_of(MR) && NC.is_multiple_of(NR));
-    let (pa, pb) = pack.split_at_mut(KC * MC);
+    let (pa, pbuf) = pack.split_at_mut(KC * MC);
     let mut tile = [0.0f32; TILE];
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
+        let ncp = nc.div_ceil(NR) * NR;
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
-            // SAFETY: `gemm` checked the level, and both SIMD levels run AVX2.
-            unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, pb) };
+            let pb: &[f32] = match packed_b {
+                Some(all) => &all[j0 * k + p0 * ncp..j0 * k + (p0 + kc) * ncp],
+                None => {
+                    // SAFETY: `gemm` checked the level, and both SIMD levels run AVX2.
+                    unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, pbuf) };
+                    pbuf
+                }
+            };
             for i0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - i0);
                 // SAFETY: as above.
@@ -642,8 +702,9 @@ fn driver<const MR: usize, const NR: usize>(
     }
 }
 
-/// [`pack_a`] with its transposing case (rows of `A` contiguous, full 8-row panels) in 8 × 8
-/// AVX transposes; every other case is [`pack_a`] itself. Pure data movement: the packed
+/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`) in
+/// 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
+/// copy, no `memcpy` call); every other case is [`pack_a`] itself. Pure data movement: the packed
 /// buffer holds the same bits.
 ///
 /// # Safety
@@ -657,7 +718,7 @@ unsafe fn pack_a_avx2<const MR: usize>(
     kc: usize,
     out: &mut [f32],
 ) {
-    if MR != 8 || a.cs != 1 {
+    if !(a.cs == 1 && MR == 8 || a.cs != 1 && a.rs == 1) {
         pack_a::<MR>(a, i0, mc, p0, kc, out);
         return;
     }
@@ -666,6 +727,14 @@ unsafe fn pack_a_avx2<const MR: usize>(
         let rows = (mc - r * MR).min(MR);
         if rows < MR {
             pack_a::<MR>(a, i0 + r * MR, rows, p0, kc, dst);
+            continue;
+        }
+        if a.cs != 1 {
+            // Columns contiguous (a transposed row-major matrix): `MR` entries a step.
+            for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+                let s = (p0 + p) * a.cs + i0 + r * MR;
+                d.copy_from_slice(&a.data[s..s + MR]);
+            }
             continue;
         }
         let start = |ii: usize| (i0 + r * MR + ii) * a.rs + p0;
@@ -807,6 +876,21 @@ unsafe fn transpose_lines(src: &[&[f32]; 8], kc: usize, dst: &mut [f32], ld: usi
     }
 }
 
+/// Prefetches the cache lines of the `MR × NR` tile at the start of `c` (row stride `ldc`)
+/// into L1 (first, middle and last entry of each row: every line an unaligned row touches).
+/// Only hints: entries past the end of `c` are skipped.
+#[inline(always)]
+fn prefetch_tile<const MR: usize, const NR: usize>(c: &[f32], ldc: usize) {
+    for r in 0..MR {
+        for off in [r * ldc, r * ldc + NR / 2, r * ldc + NR - 1] {
+            if let Some(x) = c.get(off) {
+                // SAFETY: a prefetch reads nothing architecturally; the pointer is in `c`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const f32).cast::<i8>()) };
+            }
+        }
+    }
+}
+
 /// 8 × 32 AVX-512 micro-kernel: 16 zmm accumulators, two `B` loads and eight broadcasts per
 /// depth step.
 ///
@@ -823,6 +907,10 @@ unsafe fn kernel_avx512(
     const MR: usize = 8;
     assert!(a.len() >= kc * MR && b.len() >= kc * 32);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    if let Some((c, ldc, _)) = &c {
+        // Start loading the C tile (far from L1 in the big products) while the k loop runs.
+        prefetch_tile::<MR, 32>(c, *ldc);
+    }
     let mut acc = [_mm512_setzero_ps(); 2 * MR];
     for p in 0..kc {
         // SAFETY: p < kc and the asserts above bound every read.
@@ -874,6 +962,10 @@ unsafe fn kernel_avx2(
     const MR: usize = 6;
     assert!(a.len() >= kc * MR && b.len() >= kc * 16);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    if let Some((c, ldc, _)) = &c {
+        // Start loading the C tile (far from L1 in the big products) while the k loop runs.
+        prefetch_tile::<MR, 16>(c, *ldc);
+    }
     let mut acc = [_mm256_setzero_ps(); 2 * MR];
     for p in 0..kc {
         // SAFETY: p < kc and the asserts above bound every read.
@@ -1146,7 +1238,7 @@ mod tests {
                 let mut want = c0.clone();
                 gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
                 let mut got = c0.clone();
-                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack);
+                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack, None);
                 for (g, w) in got.iter().zip(&want) {
                     // Dyadic inputs with few terms: every path is exact.
                     assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");
