@@ -21,6 +21,13 @@
 //! drawing its spins in bulk ([`crate::kernels::sample_pm1_in_place`]: hidden units, then
 //! visible units, per step).
 //!
+//! # Operands packed once
+//! A model may pack its fixed GEMM operands ahead ([`BlockModel::prepack`]: `Ξ_vᵀ`, `Ξ_h`,
+//! `Ξ_hᵀ`, `Ξ_v` for RA models, `W` and `Wᵀ` for dense ones) when the scratch has room for
+//! [`BlockModel::prepack_len`] entries past [`block_scratch_len`]: each call here then packs
+//! them once instead of in every block and Gibbs step (only when more than one block product
+//! reads them). The results do not depend on it: packing only moves data.
+//!
 //! # Negative phases
 //! [`cd_negative_phase`] (chains start at the batch) and [`pcd_negative_phase`] (persistent
 //! packed chains) work on any [`BlockModel`], RA or dense.

@@ -11,7 +11,18 @@
 //! `NR`-column panels, `A` in `MC × KC` blocks into `MR`-row panels (zero-padded at the edges),
 //! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop. The packing
 //! buffer is the caller's ([`gemm_pack_len`] entries for the level; the scalar level needs
-//! none).
+//! none). Full panels are packed in AVX registers (8 × 8 transposes for the transposing
+//! layouts, register copies otherwise), and the micro-kernels prefetch their `C` tile.
+//!
+//! # Packing `B` once
+//! A `B` that many products share (the patterns `Ξ` or the weights `W` over the blocks of a
+//! batch and the steps of a chain) can be packed once, block by block in the driver's layout
+//! ([`prepacked_b_len`] entries, [`prepack_b_with`](super::prepack_b_with)), and read by
+//! [`gemm_prepacked_with`](super::gemm_prepacked_with) instead of being packed per product.
+//! Only data moves: the same bits. At MNIST sizes (V = 784, H = 3000, K = 200) a 256-row
+//! block of the PID phase packs 3.65 M entries, 1.36 M of them the `Ξ` operands; packing was
+//! about 13 % of the `pid` step's time (perf, AVX-512, 2 threads) before it moved to AVX
+//! registers and the `Ξ` operands to one packing per call.
 //!
 //! # Error bound
 //! Each level computes every `c_ij` as a sum of `k` products in some order (in blocks of
