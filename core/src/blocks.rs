@@ -21,6 +21,13 @@
 //! drawing its spins in bulk ([`crate::kernels::sample_pm1_in_place`]: hidden units, then
 //! visible units, per step).
 //!
+//! # Operands packed once
+//! A model may pack its fixed GEMM operands ahead ([`BlockModel::prepack`]: `Ξ_vᵀ`, `Ξ_h`,
+//! `Ξ_hᵀ`, `Ξ_v` for RA models, `W` and `Wᵀ` for dense ones) when the scratch has room for
+//! [`BlockModel::prepack_len`] entries past [`block_scratch_len`]: each call here then packs
+//! them once instead of in every block and Gibbs step (only when more than one block product
+//! reads them). The results do not depend on it: packing only moves data.
+//!
 //! # Negative phases
 //! [`cd_negative_phase`] (chains start at the batch) and [`pcd_negative_phase`] (persistent
 //! packed chains) work on any [`BlockModel`], RA or dense.
@@ -69,6 +76,58 @@ pub trait BlockModel {
     /// The factor `c` that [`BlockModel::accumulate_block`] takes for a phase of weight
     /// `weight` over `n` rows.
     fn phase_scale(&self, weight: f32, n: usize) -> f32;
+    /// Entries of the buffer [`BlockModel::prepack`] fills at level `isa`; 0 (the default)
+    /// for a model that packs nothing ahead.
+    fn prepack_len(&self, _isa: Isa) -> usize {
+        0
+    }
+    /// Packs the model's fixed GEMM operands (the `B` of its block products) once, for blocks
+    /// of at most `rows` rows, into `out` ([`BlockModel::prepack_len`] entries): the block
+    /// methods `*_pre` then read them instead of packing them again in every block. With
+    /// `gibbs` false only the operands of the phase (hidden fields, phase term) are packed,
+    /// and [`BlockModel::visible_fields_pre`] must not be given `out`. The default packs
+    /// nothing.
+    fn prepack(&self, _isa: Isa, _rows: usize, _gibbs: bool, _out: &mut [f32]) {}
+    /// [`BlockModel::hidden_fields`] with `pre` what [`BlockModel::prepack`] wrote for this
+    /// model, level and at least this block's rows (empty: pack per product). The same bits
+    /// either way; the default ignores `pre`.
+    fn hidden_fields_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        phi: &mut [f32],
+        work: &mut [f32],
+        (pack, _pre): (&mut [f32], &[f32]),
+    ) {
+        self.hidden_fields(isa, s, phi, work, pack);
+    }
+    /// [`BlockModel::visible_fields`] with a prepacked `pre` (see
+    /// [`BlockModel::hidden_fields_pre`]; packed with `gibbs` true).
+    fn visible_fields_pre(
+        &self,
+        isa: Isa,
+        h: &[f32],
+        psi: &mut [f32],
+        work: &mut [f32],
+        (pack, _pre): (&mut [f32], &[f32]),
+    ) {
+        self.visible_fields(isa, h, psi, work, pack);
+    }
+    /// [`BlockModel::accumulate_block`] with a prepacked `pre` (see
+    /// [`BlockModel::hidden_fields_pre`]).
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_block_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+        (pack, _pre): (&mut [f32], &[f32]),
+    ) {
+        self.accumulate_block(isa, s, t, work, scale, grad, pack);
+    }
     /// Adds `scale ·` the phase term of the block `s` to `grad`, with `t = tanh Φ(s)` and
     /// `work` as [`BlockModel::hidden_fields`] left it.
     #[allow(clippy::too_many_arguments)]
@@ -133,7 +192,9 @@ impl<'a> Workspace<'a> {
     }
 
     /// Splits for a set of `n ≥ 1` rows: the block size `b = min(block_rows, n)`, the packing
-    /// buffer, `b` visible rows, `b` hidden rows and `b` rows of work.
+    /// buffer, `b` visible rows, `b` hidden rows, `b` rows of work, and the prepacking buffer
+    /// ([`BlockModel::prepack_len`] entries past [`block_scratch_len`] if the scratch holds
+    /// them, else empty).
     ///
     /// # Panics
     /// If the scratch is shorter than [`block_scratch_len`] for `b` rows.
@@ -142,7 +203,7 @@ impl<'a> Workspace<'a> {
         &mut self,
         model: &M,
         n: usize,
-    ) -> (usize, &mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
+    ) -> (usize, &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
         let isa = self.isa;
         let b = self.block_rows.min(n).max(1);
         let (v, h, w) = (model.visible(), model.hidden(), model.row_work());
@@ -155,7 +216,10 @@ impl<'a> Workspace<'a> {
         let (pack, rest) = self.scratch.split_at_mut(gemm_pack_len(isa));
         let (vbuf, rest) = rest.split_at_mut(b * v);
         let (hbuf, rest) = rest.split_at_mut(b * h);
-        (b, pack, vbuf, hbuf, &mut rest[..b * w])
+        let (work, rest) = rest.split_at_mut(b * w);
+        let pre_len = model.prepack_len(isa);
+        let pre = if rest.len() >= pre_len { &mut rest[..pre_len] } else { &mut rest[..0] };
+        (b, pack, vbuf, hbuf, work, pre)
     }
 }
 
@@ -182,28 +246,51 @@ pub fn accumulate_phase<M: BlockModel + ?Sized>(
     }
     let isa = ws.isa;
     let scale = model.phase_scale(weight, n);
-    let (b, pack, _, t, work) = ws.split(model, n);
+    let (b, pack, _, t, work, pre) = ws.split(model, n);
+    let pre = prepacked(model, isa, b, n.div_ceil(b), false, pre);
     for s in samples.chunks(b * v) {
-        phase_block(model, isa, s, scale, grad, (&mut *t, &mut *work, &mut *pack));
+        phase_block(model, isa, s, scale, grad, (&mut *t, &mut *work, (&mut *pack, pre)));
     }
 }
 
+/// Prepacks the model's operands into `pre` when the scratch holds them, the level packs, and
+/// more than one block product will read them (`uses`); returns what the blocks pass on
+/// (empty: they pack per product). The results do not depend on it.
+fn prepacked<'p, M: BlockModel + ?Sized>(
+    model: &M,
+    isa: Isa,
+    b: usize,
+    uses: usize,
+    gibbs: bool,
+    pre: &'p mut [f32],
+) -> &'p [f32] {
+    if uses < 2 || pre.is_empty() {
+        return &[];
+    }
+    model.prepack(isa, b, gibbs, pre);
+    pre
+}
+
+/// A block's buffers: the hidden rows, the work rows, and the packing buffer with the
+/// prepacked operands (empty if none).
+type BlockBufs<'a> = (&'a mut [f32], &'a mut [f32], (&'a mut [f32], &'a [f32]));
+
 /// Adds `scale ·` the phase term of one block of rows `s`: hidden fields into `t`, `tanh`,
-/// then [`BlockModel::accumulate_block`]. `bufs` is `(t, work, pack)`.
+/// then [`BlockModel::accumulate_block`]. `bufs` is `(t, work, (pack, prepacked))`.
 fn phase_block<M: BlockModel + ?Sized>(
     model: &M,
     isa: Isa,
     s: &[f32],
     scale: f32,
     grad: &mut [f32],
-    bufs: (&mut [f32], &mut [f32], &mut [f32]),
+    bufs: BlockBufs<'_>,
 ) {
-    let (t, work, pack) = bufs;
+    let (t, work, (pack, pre)) = bufs;
     let r = s.len() / model.visible();
     let (t, work) = (&mut t[..r * model.hidden()], &mut work[..r * model.row_work()]);
-    model.hidden_fields(isa, s, t, work, pack);
+    model.hidden_fields_pre(isa, s, t, work, (&mut *pack, pre));
     tanh_in_place(t);
-    model.accumulate_block(isa, s, t, work, scale, grad, pack);
+    model.accumulate_block_pre(isa, s, t, work, scale, grad, (pack, pre));
 }
 
 /// `steps` block Gibbs steps `v → h → v` on one block of rows, in place.
@@ -212,16 +299,16 @@ fn gibbs_block<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     isa: Isa,
     v: &mut [f32],
     steps: u32,
-    bufs: (&mut [f32], &mut [f32], &mut [f32]),
+    bufs: BlockBufs<'_>,
     rng: &mut R,
 ) {
-    let (h, work, pack) = bufs;
+    let (h, work, (pack, pre)) = bufs;
     let r = v.len() / model.visible();
     let (h, work) = (&mut h[..r * model.hidden()], &mut work[..r * model.row_work()]);
     for _ in 0..steps {
-        model.hidden_fields(isa, v, h, work, pack);
+        model.hidden_fields_pre(isa, v, h, work, (&mut *pack, pre));
         sample_pm1_in_place(h, rng);
-        model.visible_fields(isa, h, v, work, pack);
+        model.visible_fields_pre(isa, h, v, work, (&mut *pack, pre));
         sample_pm1_in_place(v, rng);
     }
 }
@@ -245,9 +332,10 @@ pub fn gibbs_rows<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
         return;
     }
     let isa = ws.isa;
-    let (b, pack, _, h, work) = ws.split(model, n);
+    let (b, pack, _, h, work, pre) = ws.split(model, n);
+    let pre = prepacked(model, isa, b, n.div_ceil(b) * steps as usize, true, pre);
     for block in v.chunks_mut(b * vv) {
-        gibbs_block(model, isa, block, steps, (&mut *h, &mut *work, &mut *pack), rng);
+        gibbs_block(model, isa, block, steps, (&mut *h, &mut *work, (&mut *pack, pre)), rng);
     }
 }
 
@@ -276,14 +364,15 @@ pub fn cd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     }
     let isa = ws.isa;
     let scale = model.phase_scale(weight, rows);
-    let (b, pack, vbuf, h, work) = ws.split(model, rows);
+    let (b, pack, vbuf, h, work, pre) = ws.split(model, rows);
+    let pre = prepacked(model, isa, b, rows.div_ceil(b) * (k as usize + 1), true, pre);
     for s in batch.chunks(b * vv) {
         let v = &mut vbuf[..s.len()];
         for (x, &y) in v.iter_mut().zip(s) {
             *x = sign_f32(y);
         }
-        gibbs_block(model, isa, v, k, (&mut *h, &mut *work, &mut *pack), rng);
-        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, &mut *pack));
+        gibbs_block(model, isa, v, k, (&mut *h, &mut *work, (&mut *pack, pre)), rng);
+        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, (&mut *pack, pre)));
     }
 }
 
@@ -313,18 +402,19 @@ pub fn pcd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     }
     let isa = ws.isa;
     let scale = model.phase_scale(weight, n_chains);
-    let (b, pack, vbuf, h, work) = ws.split(model, n_chains);
+    let (b, pack, vbuf, h, work, pre) = ws.split(model, n_chains);
+    let pre = prepacked(model, isa, b, n_chains.div_ceil(b) * (k as usize + 1), true, pre);
     for words in chains.chunks_mut(b * nw) {
         let r = words.len() / nw;
         let v = &mut vbuf[..r * vv];
         for (w, row) in words.chunks_exact(nw).zip(v.chunks_exact_mut(vv)) {
             PackedSpins::new_unchecked(w, vv).to_f32(row);
         }
-        gibbs_block(model, isa, v, k, (&mut *h, &mut *work, &mut *pack), rng);
+        gibbs_block(model, isa, v, k, (&mut *h, &mut *work, (&mut *pack, pre)), rng);
         for (w, row) in words.chunks_exact_mut(nw).zip(v.chunks_exact(vv)) {
             PackedSpins::new_unchecked(w, vv).copy_from_f32(row);
         }
-        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, &mut *pack));
+        phase_block(model, isa, v, scale, grad, (&mut *h, &mut *work, (&mut *pack, pre)));
     }
 }
 
@@ -659,5 +749,63 @@ mod tests {
         accumulate_phase(&ra, &direct, -1.0, &mut want, &mut ws);
         assert_eq!(grad, want);
         assert!(grad.iter().any(|&g| g != 0.0));
+    }
+
+    /// The phase, Gibbs rows, CD and PCD of `model` at `isa` in blocks of `rows`, with or
+    /// without room for the prepacked operands: the gradients' and chains' bits, and whether
+    /// the prepacked buffer was written.
+    fn run_all<M: BlockModel>(
+        model: &M,
+        isa: Isa,
+        batch: &[f32],
+        rows: usize,
+        prepack: bool,
+    ) -> (Vec<u32>, bool) {
+        let (v, n) = (model.visible(), batch.len() / model.visible());
+        let base = block_scratch(model, isa, rows).len();
+        let extra = if prepack { model.prepack_len(isa) } else { 0 };
+        let mut scratch = vec![7.5; base + extra];
+        let mut ws = Workspace::with_isa(&mut scratch, rows, isa);
+        let mut rng = Pcg64::seed_from_u64(78);
+        let mut grad = vec![0.0; model.param_len()];
+        accumulate_phase(model, batch, 0.7, &mut grad, &mut ws);
+        let mut chains = batch.to_vec();
+        gibbs_rows(model, &mut chains, 2, &mut ws, &mut rng);
+        cd_negative_phase(model, batch, 1, -0.7, &mut grad, &mut ws, &mut rng);
+        let mut words = vec![0u64; crate::spins::words_for(v) * n];
+        init_chains(&mut words, v, &mut rng);
+        pcd_negative_phase(model, 1, &mut words, -0.5, &mut grad, &mut ws, &mut rng);
+        let written = scratch[base..].iter().any(|&x| x != 7.5);
+        let mut bits: Vec<u32> = grad.iter().chain(&chains).map(|x| x.to_bits()).collect();
+        bits.extend(words.iter().map(|&w| w as u32));
+        (bits, written)
+    }
+
+    /// Packing the models' fixed operands once ahead gives the bits of packing them in every
+    /// block (phase, Gibbs, CD, PCD; RA and dense; every level), with sizes that take the packed
+    /// GEMM path in every block product, depths past one `KC` block, widths past one `NC`
+    /// block and a short last block; at the SIMD levels the prepacked buffer is really used.
+    #[test]
+    #[cfg_attr(miri, ignore = "GEMMs over a hundred rows: too slow under Miri")]
+    fn prepacked_operands_give_the_same_bits() {
+        let mut rng = Pcg64::seed_from_u64(77);
+        let (n, rows) = (150, 64);
+        let d = Dims::new(200, 1100, 170);
+        let xi: Vec<f32> = random(&mut rng, d.xi_len()).iter().map(|x| 0.2 * x).collect();
+        let ra = RaModel::new_unchecked(&xi[..], d);
+        let dd = DenseDims::new(200, 1100, true);
+        let p: Vec<f32> = random(&mut rng, dd.param_len()).iter().map(|x| 0.05 * x).collect();
+        let dense = DenseRbm::new(&p[..], dd);
+        let batch = pm1(&mut rng, n * d.visible);
+        for isa in available_isas() {
+            let (want, _) = run_all(&ra, isa, &batch, rows, false);
+            let (got, written) = run_all(&ra, isa, &batch, rows, true);
+            assert!(got == want, "RA {isa:?}: prepacked bits differ");
+            assert_eq!(written, isa != Isa::Scalar, "RA {isa:?}");
+            let (want, _) = run_all(&dense, isa, &batch, rows, false);
+            let (got, written) = run_all(&dense, isa, &batch, rows, true);
+            assert!(got == want, "dense {isa:?}: prepacked bits differ");
+            assert_eq!(written, isa != Isa::Scalar, "dense {isa:?}");
+        }
     }
 }

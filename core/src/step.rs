@@ -223,9 +223,10 @@ impl StepConfig {
         let max_rows = if self.batch > extra { self.batch } else { extra };
         let lanes = lanes_for(max_rows);
         let b = if self.block_rows < max_rows { self.block_rows } else { max_rows };
-        let gram = match shape {
-            Shape::Ra(d) => d.patterns,
-            Shape::Dense(_) => 0,
+        // The patterns' Gram row, and the operands the blocks pack once ahead.
+        let (gram, prepack) = match shape {
+            Shape::Ra(d) => (d.patterns, crate::ra::model::prepack_len(isa, d)),
+            Shape::Dense(d) => (0, crate::dense::model::prepack_len(isa, d)),
         };
         let (v, h, w) = (shape.visible(), shape.hidden(), shape.row_work());
         Lengths {
@@ -235,7 +236,7 @@ impl StepConfig {
             chain_words,
             lanes,
             lane_grad: if lanes > 1 { params } else { 0 },
-            scratch: block_scratch_len(isa, v, h, w, b) + gram,
+            scratch: block_scratch_len(isa, v, h, w, b) + gram + prepack,
         }
     }
 }
@@ -529,6 +530,59 @@ impl BlockModel for View<'_> {
         match self {
             View::Ra(m) => m.accumulate_block(isa, s, t, work, scale, grad, pack),
             View::Dense(m) => m.accumulate_block(isa, s, t, work, scale, grad, pack),
+        }
+    }
+    fn prepack_len(&self, isa: Isa) -> usize {
+        match self {
+            View::Ra(m) => m.prepack_len(isa),
+            View::Dense(m) => m.prepack_len(isa),
+        }
+    }
+    fn prepack(&self, isa: Isa, rows: usize, gibbs: bool, out: &mut [f32]) {
+        match self {
+            View::Ra(m) => m.prepack(isa, rows, gibbs, out),
+            View::Dense(m) => m.prepack(isa, rows, gibbs, out),
+        }
+    }
+    fn hidden_fields_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        phi: &mut [f32],
+        work: &mut [f32],
+        pack: (&mut [f32], &[f32]),
+    ) {
+        match self {
+            View::Ra(m) => m.hidden_fields_pre(isa, s, phi, work, pack),
+            View::Dense(m) => m.hidden_fields_pre(isa, s, phi, work, pack),
+        }
+    }
+    fn visible_fields_pre(
+        &self,
+        isa: Isa,
+        h: &[f32],
+        psi: &mut [f32],
+        work: &mut [f32],
+        pack: (&mut [f32], &[f32]),
+    ) {
+        match self {
+            View::Ra(m) => m.visible_fields_pre(isa, h, psi, work, pack),
+            View::Dense(m) => m.visible_fields_pre(isa, h, psi, work, pack),
+        }
+    }
+    fn accumulate_block_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+        pack: (&mut [f32], &[f32]),
+    ) {
+        match self {
+            View::Ra(m) => m.accumulate_block_pre(isa, s, t, work, scale, grad, pack),
+            View::Dense(m) => m.accumulate_block_pre(isa, s, t, work, scale, grad, pack),
         }
     }
 }

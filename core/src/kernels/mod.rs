@@ -43,7 +43,7 @@ mod x86_bits;
 #[cfg(target_arch = "x86_64")]
 mod x86_level;
 
-pub use gemm::{gemm_pack_len, MatRef, GEMM_PACK_LEN};
+pub use gemm::{gemm_pack_len, prepacked_b_len, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
 
 /// The sizes of a product `C (m×n) += α·A (m×k)·B (k×n)`.
@@ -99,6 +99,80 @@ pub fn gemm_with(
     c: MatMut<'_>,
     pack: &mut [f32],
 ) {
+    gemm_impl(isa, dims, alpha, (a, b), c, pack, None);
+}
+
+/// Packs all of `B` (`k × n`) at level `isa` for [`gemm_prepacked_with`] into `out`
+/// ([`prepacked_b_len`]`(isa, k, n)` entries; nothing at [`Isa::Scalar`]).
+///
+/// # Panics
+/// If `isa` is not available, `b` is too short for `k × n`, or `out` is too short.
+pub fn prepack_b_with(isa: Isa, k: usize, n: usize, b: MatRef<'_>, out: &mut [f32]) {
+    match isa {
+        Isa::Scalar => {}
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => x86::prepack_b(isa, k, n, b, out),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => {
+            let _ = (k, n, b, out);
+            unreachable!("only the scalar level exists off x86-64")
+        }
+    }
+}
+
+/// [`gemm_with`] with `B` packed ahead: `packed_b` is what [`prepack_b_with`] wrote for the
+/// same `B`, `k`, `n` and level, and the product reads it wherever [`gemm_with`] would pack
+/// `B`. The same bits as [`gemm_with`] (packing only moves data), without packing `B` again
+/// for each product that shares it.
+///
+/// # Panics
+/// As [`gemm_with`], and if `packed_b` is shorter than [`prepacked_b_len`].
+pub fn gemm_prepacked_with(
+    isa: Isa,
+    dims: GemmDims,
+    alpha: f32,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    packed_b: &[f32],
+    c: MatMut<'_>,
+    pack: &mut [f32],
+) {
+    assert!(
+        packed_b.len() >= prepacked_b_len(isa, dims.k, dims.n),
+        "prepacked B has {} entries, prepacked_b_len needs {}",
+        packed_b.len(),
+        prepacked_b_len(isa, dims.k, dims.n)
+    );
+    gemm_impl(isa, dims, alpha, (a, b), c, pack, Some(packed_b));
+}
+
+/// Whether the product `dims` with the layouts (strides) of `a` and `b` packs `B` at level
+/// `isa`, that is, whether [`gemm_prepacked_with`] reads its prepacked `B` (otherwise it runs
+/// as [`gemm_with`] and ignores it). Never at [`Isa::Scalar`]; not for products small or thin
+/// enough for the direct, skinny or dot-product paths. Monotone in `dims.m`: if it holds for
+/// `m` rows it holds for more.
+pub fn gemm_packs_b(isa: Isa, dims: GemmDims, a: MatRef<'_>, b: MatRef<'_>) -> bool {
+    match isa {
+        Isa::Scalar => false,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => x86::takes_driver(isa, dims.m, dims.n, dims.k, a, b),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => {
+            let _ = (dims, a, b);
+            false
+        }
+    }
+}
+
+/// The body of [`gemm_with`] and [`gemm_prepacked_with`].
+fn gemm_impl(
+    isa: Isa,
+    dims: GemmDims,
+    alpha: f32,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    c: MatMut<'_>,
+    pack: &mut [f32],
+    packed_b: Option<&[f32]>,
+) {
     let GemmDims { m, n, k } = dims;
     let (c, ldc) = (c.data, c.rs);
     if isa != Isa::Scalar {
@@ -117,9 +191,12 @@ pub fn gemm_with(
     match isa {
         Isa::Scalar => gemm::gemm_scalar(m, n, k, alpha, a, b, c, ldc),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack),
+        Isa::Avx2 | Isa::Avx512 => x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack, packed_b),
         #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2 | Isa::Avx512 => unreachable!("only the scalar level exists off x86-64"),
+        Isa::Avx2 | Isa::Avx512 => {
+            let _ = packed_b;
+            unreachable!("only the scalar level exists off x86-64")
+        }
     }
 }
 

@@ -515,3 +515,58 @@ fn draws_agree_across_levels_on_all_fields() {
         assert_eq!(y, want, "{isa:?}");
     }
 }
+
+/// The AVX packing (8 × 8 transposes, register copies) writes exactly the buffers of the
+/// scalar `pack_a` / `pack_b` for every layout, full and partial panels, and depths with and
+/// without a tail of `kc mod 8`; entries past the packed length stay untouched.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx_packing_equals_scalar_packing() {
+    use super::gemm::{pack_a, pack_b};
+    use super::x86::pack_avx2;
+    if levels_to_test("avx_packing", &[Isa::Avx2]).is_empty() {
+        return;
+    }
+    let mut rng = Pcg64::seed_from_u64(70);
+    let (rows, cols) = (45usize, 83usize);
+    let data: Vec<f32> = (0..rows * cols).map(|_| uniform(&mut rng)).collect();
+    // (row stride, column stride) over `data`: rows contiguous, columns contiguous, neither.
+    let layouts = [(cols, 1), (1, rows), (2 * 3, 2)];
+    let mut checked = 0;
+    for &(rs, cs) in &layouts {
+        let view = MatRef { data: &data, rs, cs };
+        // Offsets and sizes inside a 20 × 25 window that every layout keeps in bounds.
+        for &(i0, mc, p0, kc) in
+            &[(0usize, 16usize, 0usize, 8usize), (3, 17, 1, 19), (2, 8, 5, 7), (1, 5, 0, 1)]
+        {
+            let len = mc.div_ceil(8) * 8 * kc;
+            let mut want = vec![7.0f32; len + 5];
+            let mut got = want.clone();
+            pack_a::<8>(view, i0, mc, p0, kc, &mut want);
+            pack_avx2::<8>(false, view, (i0, mc, p0, kc), &mut got);
+            assert_eq!(got, want, "pack_a rs {rs} cs {cs}: {i0} {mc} {p0} {kc}");
+            let len6 = mc.div_ceil(6) * 6 * kc;
+            let (mut want, mut got) = (vec![7.0f32; len6], vec![7.0f32; len6]);
+            pack_a::<6>(view, i0, mc, p0, kc, &mut want);
+            pack_avx2::<6>(false, view, (i0, mc, p0, kc), &mut got);
+            assert_eq!(got, want, "pack_a<6> rs {rs} cs {cs}");
+            // Two full panels and a partial one at each width (columns up to 2 + 37 + 32).
+            for (nr, j0, nc) in [(32usize, 1usize, 77usize), (16, 2, 37)] {
+                let (p0, kc) = (i0, kc.min(20 - i0));
+                let len = nc.div_ceil(nr) * nr * kc;
+                let mut want = vec![7.0f32; len + 5];
+                let mut got = want.clone();
+                if nr == 32 {
+                    pack_b::<32>(view, p0, kc, j0, nc, &mut want);
+                    pack_avx2::<32>(true, view, (p0, kc, j0, nc), &mut got);
+                } else {
+                    pack_b::<16>(view, p0, kc, j0, nc, &mut want);
+                    pack_avx2::<16>(true, view, (p0, kc, j0, nc), &mut got);
+                }
+                assert_eq!(got, want, "pack_b<{nr}> rs {rs} cs {cs}: {p0} {kc} {j0} {nc}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 24);
+}

@@ -11,7 +11,8 @@ use core::arch::x86_64::*;
 use super::bulk::sample_pm1_with;
 use super::bulk::{draw16, map_scalar, Lanes, LANES};
 use super::gemm::{
-    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, use_direct, MatRef, KC, MC, NC,
+    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, MatRef, KC,
+    MC, NC,
 };
 use super::isa::Isa;
 use super::peak;
@@ -39,6 +40,7 @@ pub(super) fn gemm(
     c: &mut [f32],
     ldc: usize,
     pack: &mut [f32],
+    packed_b: Option<&[f32]>,
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
     if isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16 {
@@ -83,11 +85,62 @@ pub(super) fn gemm(
         unsafe { dot_driver_avx512(m, n, k, alpha, a, b, c, ldc) };
         return;
     }
+    debug_assert!(takes_driver(isa, m, n, k, a, b));
     assert!(pack.len() >= gemm_pack_len(isa), "gemm pack buffer shorter than gemm_pack_len");
+    if let Some(pb) = packed_b {
+        assert!(pb.len() >= prepacked_b_len(isa, k, n), "prepacked B shorter than its length");
+    }
+    let kernels = (pack, packed_b);
     match isa {
-        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx512),
-        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, pack, kernel_avx2),
+        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx512),
+        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx2),
         Isa::Scalar => unreachable!("scalar gemm does not pack"),
+    }
+}
+
+/// Whether [`gemm`] at level `isa` runs the product `m × n × k` with these layouts through the
+/// packed driver (the path that packs `B`, and reads a prepacked `B` instead when given one).
+/// Only the strides of the views matter.
+pub(super) fn takes_driver(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+) -> bool {
+    let skinny = isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16;
+    let dot = isa == Isa::Avx512 && a.cs == 1 && b.rs == 1 && n <= DOT_MAX_N;
+    isa != Isa::Scalar && !skinny && !dot && !use_direct(m, n, k)
+}
+
+/// Packs all of `B` (`k × n`) for [`gemm`]'s packed driver at level `isa`, every `KC × NC`
+/// block as the driver would pack it, block `(j0, p0)` at `j0·k + p0·ncp` with `ncp` the
+/// block's columns rounded up to `NR` ([`prepacked_b_len`] entries). A product that takes the
+/// driver reads this instead of packing `B` again: the same bits, less work when one `B`
+/// serves many products.
+pub(super) fn prepack_b(isa: Isa, k: usize, n: usize, b: MatRef<'_>, out: &mut [f32]) {
+    assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    b.check(k, n, "B");
+    assert!(out.len() >= prepacked_b_len(isa, k, n), "prepacked B buffer too short");
+    match isa {
+        Isa::Avx512 => prepack_blocks::<32>(k, n, b, out),
+        Isa::Avx2 => prepack_blocks::<16>(k, n, b, out),
+        Isa::Scalar => {}
+    }
+}
+
+/// The blocks of [`prepack_b`] for panels of `NR` columns.
+fn prepack_blocks<const NR: usize>(k: usize, n: usize, b: MatRef<'_>, out: &mut [f32]) {
+    for j0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - j0);
+        let ncp = nc.div_ceil(NR) * NR;
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            let at = j0 * k + p0 * ncp;
+            // SAFETY: `prepack_b` checked the level; both SIMD levels run AVX2.
+            unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, &mut out[at..at + ncp * kc]) };
+        }
     }
 }
 
@@ -601,20 +654,29 @@ fn driver<const MR: usize, const NR: usize>(
     b: MatRef<'_>,
     c: &mut [f32],
     ldc: usize,
-    pack: &mut [f32],
+    (pack, packed_b): (&mut [f32], Option<&[f32]>),
     kernel: MicroKernel,
 ) {
     debug_assert!(MR * NR <= TILE && MC.is_multiple_of(MR) && NC.is_multiple_of(NR));
-    let (pa, pb) = pack.split_at_mut(KC * MC);
+    let (pa, pbuf) = pack.split_at_mut(KC * MC);
     let mut tile = [0.0f32; TILE];
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
+        let ncp = nc.div_ceil(NR) * NR;
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
-            pack_b::<NR>(b, p0, kc, j0, nc, pb);
+            let pb: &[f32] = match packed_b {
+                Some(all) => &all[j0 * k + p0 * ncp..j0 * k + (p0 + kc) * ncp],
+                None => {
+                    // SAFETY: `gemm` checked the level, and both SIMD levels run AVX2.
+                    unsafe { pack_b_avx2::<NR>(b, p0, kc, j0, nc, pbuf) };
+                    pbuf
+                }
+            };
             for i0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - i0);
-                pack_a::<MR>(a, i0, mc, p0, kc, pa);
+                // SAFETY: as above.
+                unsafe { pack_a_avx2::<MR>(a, i0, mc, p0, kc, pa) };
                 for jr in 0..nc.div_ceil(NR) {
                     let bp = &pb[jr * NR * kc..(jr + 1) * NR * kc];
                     let cols = NR.min(nc - jr * NR);
@@ -640,6 +702,195 @@ fn driver<const MR: usize, const NR: usize>(
     }
 }
 
+/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`) in
+/// 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
+/// copy, no `memcpy` call); every other case is [`pack_a`] itself. Pure data movement: the packed
+/// buffer holds the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a_avx2<const MR: usize>(
+    a: MatRef<'_>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    if !(a.cs == 1 && MR == 8 || a.cs != 1 && a.rs == 1) {
+        pack_a::<MR>(a, i0, mc, p0, kc, out);
+        return;
+    }
+    for r in 0..mc.div_ceil(MR) {
+        let dst = &mut out[r * MR * kc..(r + 1) * MR * kc];
+        let rows = (mc - r * MR).min(MR);
+        if rows < MR {
+            pack_a::<MR>(a, i0 + r * MR, rows, p0, kc, dst);
+            continue;
+        }
+        if a.cs != 1 {
+            // Columns contiguous (a transposed row-major matrix): `MR` entries a step.
+            for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+                let s = (p0 + p) * a.cs + i0 + r * MR;
+                d.copy_from_slice(&a.data[s..s + MR]);
+            }
+            continue;
+        }
+        let start = |ii: usize| (i0 + r * MR + ii) * a.rs + p0;
+        let src: [&[f32]; 8] = core::array::from_fn(|ii| &a.data[start(ii)..start(ii) + kc]);
+        // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+        unsafe { transpose_lines(&src, kc, dst, MR) };
+    }
+}
+
+/// [`pack_b`] with full panels in AVX registers: rows of `B` contiguous (`cs = 1`) copied `NR`
+/// entries at a time (no `memcpy` call per row), columns contiguous (`rs = 1`) in 8 × 8
+/// transposes; every other case is [`pack_b`] itself. Pure data movement: the packed buffer
+/// holds the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b_avx2<const NR: usize>(
+    b: MatRef<'_>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    if (b.cs != 1 && b.rs != 1) || !NR.is_multiple_of(8) {
+        pack_b::<NR>(b, p0, kc, j0, nc, out);
+        return;
+    }
+    for r in 0..nc.div_ceil(NR) {
+        let dst = &mut out[r * NR * kc..(r + 1) * NR * kc];
+        let cols = (nc - r * NR).min(NR);
+        if cols < NR {
+            pack_b::<NR>(b, p0, kc, j0 + r * NR, cols, dst);
+            continue;
+        }
+        if b.cs == 1 {
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                let s = (p0 + p) * b.rs + j0 + r * NR;
+                let row = &b.data[s..s + NR];
+                for q in 0..NR / 8 {
+                    // SAFETY: 8 entries from 8q < NR in both `row` and `d` (NR entries each).
+                    unsafe {
+                        let v = _mm256_loadu_ps(row.as_ptr().add(8 * q));
+                        _mm256_storeu_ps(d.as_mut_ptr().add(8 * q), v);
+                    }
+                }
+            }
+            continue;
+        }
+        for g in 0..NR / 8 {
+            let start = |q: usize| (j0 + r * NR + g * 8 + q) * b.cs + p0;
+            let src: [&[f32]; 8] = core::array::from_fn(|q| &b.data[start(q)..start(q) + kc]);
+            // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+            unsafe { transpose_lines(&src, kc, &mut dst[g * 8..], NR) };
+        }
+    }
+}
+
+/// [`pack_a_avx2`] (`b = false`, `(i0, mc, p0, kc)`) or [`pack_b_avx2`] (`b = true`,
+/// `(p0, kc, j0, nc)`) behind a check that the CPU runs AVX2, for the tests.
+#[cfg(test)]
+pub(super) fn pack_avx2<const R: usize>(
+    b: bool,
+    x: MatRef<'_>,
+    at: (usize, usize, usize, usize),
+    out: &mut [f32],
+) {
+    assert!(Isa::Avx2.available(), "AVX2 packing needs AVX2");
+    let (s0, s1, s2, s3) = at;
+    // SAFETY: the CPU runs AVX2 and FMA (checked just above).
+    unsafe {
+        if b {
+            pack_b_avx2::<R>(x, s0, s1, s2, s3, out)
+        } else {
+            pack_a_avx2::<R>(x, s0, s1, s2, s3, out)
+        }
+    }
+}
+
+/// `dst[p·ld + q] = src[q][p]` for `q < 8`, `p < kc`: eight lines of `kc` entries into `kc`
+/// groups of eight, `ld` apart, in 8 × 8 register transposes (the last `kc mod 8` entries one
+/// by one).
+///
+/// # Safety
+/// The CPU must support AVX2. Every `src[q]` holds `kc` entries and `dst` at least
+/// `(kc−1)·ld + 8` when `kc > 0`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn transpose_lines(src: &[&[f32]; 8], kc: usize, dst: &mut [f32], ld: usize) {
+    if kc == 0 {
+        return;
+    }
+    assert!(src.iter().all(|l| l.len() >= kc) && dst.len() >= (kc - 1) * ld + 8);
+    let full = kc - kc % 8;
+    let dp = dst.as_mut_ptr();
+    let mut p = 0;
+    while p < full {
+        // SAFETY: p + 8 ≤ kc bounds the loads by the assert, and (p+7)·ld + 8 ≤ dst.len()
+        // the stores.
+        unsafe {
+            let r: [__m256; 8] = core::array::from_fn(|q| _mm256_loadu_ps(src[q].as_ptr().add(p)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let o = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+                _mm256_permute2f128_ps::<0x31>(s2, s6),
+                _mm256_permute2f128_ps::<0x31>(s3, s7),
+            ];
+            for (q, v) in o.iter().enumerate() {
+                _mm256_storeu_ps(dp.add((p + q) * ld), *v);
+            }
+        }
+        p += 8;
+    }
+    for p in full..kc {
+        for (q, line) in src.iter().enumerate() {
+            dst[p * ld + q] = line[p];
+        }
+    }
+}
+
+/// Prefetches the cache lines of the `MR × NR` tile at the start of `c` (row stride `ldc`)
+/// into L1 (first, middle and last entry of each row: every line an unaligned row touches).
+/// Only hints: entries past the end of `c` are skipped.
+#[inline(always)]
+fn prefetch_tile<const MR: usize, const NR: usize>(c: &[f32], ldc: usize) {
+    for r in 0..MR {
+        for off in [r * ldc, r * ldc + NR / 2, r * ldc + NR - 1] {
+            if let Some(x) = c.get(off) {
+                // SAFETY: a prefetch reads nothing architecturally; the pointer is in `c`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const f32).cast::<i8>()) };
+            }
+        }
+    }
+}
+
 /// 8 × 32 AVX-512 micro-kernel: 16 zmm accumulators, two `B` loads and eight broadcasts per
 /// depth step.
 ///
@@ -656,6 +907,10 @@ unsafe fn kernel_avx512(
     const MR: usize = 8;
     assert!(a.len() >= kc * MR && b.len() >= kc * 32);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    if let Some((c, ldc, _)) = &c {
+        // Start loading the C tile (far from L1 in the big products) while the k loop runs.
+        prefetch_tile::<MR, 32>(c, *ldc);
+    }
     let mut acc = [_mm512_setzero_ps(); 2 * MR];
     for p in 0..kc {
         // SAFETY: p < kc and the asserts above bound every read.
@@ -707,6 +962,10 @@ unsafe fn kernel_avx2(
     const MR: usize = 6;
     assert!(a.len() >= kc * MR && b.len() >= kc * 16);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    if let Some((c, ldc, _)) = &c {
+        // Start loading the C tile (far from L1 in the big products) while the k loop runs.
+        prefetch_tile::<MR, 16>(c, *ldc);
+    }
     let mut acc = [_mm256_setzero_ps(); 2 * MR];
     for p in 0..kc {
         // SAFETY: p < kc and the asserts above bound every read.
@@ -979,7 +1238,7 @@ mod tests {
                 let mut want = c0.clone();
                 gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
                 let mut got = c0.clone();
-                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack);
+                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack, None);
                 for (g, w) in got.iter().zip(&want) {
                     // Dyadic inputs with few terms: every path is exact.
                     assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");

@@ -24,7 +24,10 @@
 
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
-use crate::kernels::{gemm_with, GemmDims, Isa, MatMut, MatRef};
+use crate::kernels::{
+    gemm_packs_b, gemm_prepacked_with, gemm_with, prepack_b_with, prepacked_b_len, GemmDims, Isa,
+    MatMut, MatRef,
+};
 use crate::num::{axpy, dot, log_2cosh};
 
 /// Layer sizes of an RA model.
@@ -283,25 +286,89 @@ impl<S: AsRef<[f32]>> RaModel<S> {
     }
 
     /// Projections `U = T Ξ_hᵀ` (b×K) of the rows of `t` (b×H); replaces `u`.
-    fn projections_rows(&self, isa: Isa, t: &[f32], u: &mut [f32], pack: &mut [f32]) {
+    fn projections_rows(&self, isa: Isa, t: &[f32], u: &mut [f32], pack: (&mut [f32], &[f32])) {
         let (k, h) = (self.dims.patterns, self.dims.hidden);
         let b = t.len() / h;
         u.fill(0.0);
-        gemm_with(
-            isa,
-            GemmDims { m: b, n: k, k: h },
-            1.0,
-            MatRef::row_major(t, h),
-            self.xh_view().t(),
-            MatMut { data: u, rs: k },
-            pack,
-        );
+        let dims = GemmDims { m: b, n: k, k: h };
+        let (a, bm) = (MatRef::row_major(t, h), self.xh_view().t());
+        gemm_pre(isa, dims, 1.0, (a, bm), MatMut { data: u, rs: k }, pack);
+    }
+
+    /// The four `B` operands of the block products with their sizes `(k, n)`, in the order
+    /// of the prepacked buffer: `Ξ_vᵀ` (for `M`), `Ξ_h` (`Φ`), `Ξ_hᵀ` (`U`), `Ξ_v` (`Ψ`).
+    fn operands(&self) -> [(MatRef<'_>, usize, usize); 4] {
+        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
+        [
+            (self.xv_view().t(), v, k),
+            (self.xh_view(), k, h),
+            (self.xh_view().t(), h, k),
+            (self.xv_view(), k, v),
+        ]
+    }
+
+    /// `pre` cut into the four regions of [`RaModel::operands`] (all empty if `pre` is).
+    fn regions<'p>(&self, isa: Isa, pre: &'p [f32]) -> [&'p [f32]; 4] {
+        let mut out: [&[f32]; 4] = [&[]; 4];
+        if pre.is_empty() {
+            return out;
+        }
+        let mut rest = pre;
+        for (o, (_, k, n)) in out.iter_mut().zip(self.operands()) {
+            let (head, tail) = rest.split_at(prepacked_b_len(isa, k, n));
+            (*o, rest) = (head, tail);
+        }
+        out
+    }
+}
+
+/// Entries an RA model of `dims` prepacks at level `isa` ([`BlockModel::prepack_len`]): its
+/// four pattern operands `Ξ_vᵀ`, `Ξ_h`, `Ξ_hᵀ`, `Ξ_v` in the level's panels, about
+/// `2K(V + H)` entries on x86-64 (6.4 MB at MNIST sizes), 0 at the scalar level.
+pub const fn prepack_len(isa: Isa, dims: Dims) -> usize {
+    let (k, v, h) = (dims.patterns, dims.visible, dims.hidden);
+    prepacked_b_len(isa, v, k)
+        + prepacked_b_len(isa, k, h)
+        + prepacked_b_len(isa, h, k)
+        + prepacked_b_len(isa, k, v)
+}
+
+/// `C += α·A·B` reading `B` from `pre` when it was prepacked for this product's path (see
+/// [`gemm_packs_b`]), else packing it as [`gemm_with`] does: the same bits either way.
+pub(crate) fn gemm_pre(
+    isa: Isa,
+    dims: GemmDims,
+    alpha: f32,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    c: MatMut<'_>,
+    (pack, pre): (&mut [f32], &[f32]),
+) {
+    if !pre.is_empty() && gemm_packs_b(isa, dims, a, b) {
+        gemm_prepacked_with(isa, dims, alpha, (a, b), pre, c, pack);
+    } else {
+        gemm_with(isa, dims, alpha, a, b, c, pack);
+    }
+}
+
+/// Prepacks `b` (`k × n`) into `out` if a product of `rows` rows with `A` row-contiguous
+/// reads it ([`gemm_packs_b`]), which by monotonicity covers every block of fewer rows that
+/// [`gemm_pre`] sends to the prepacked path.
+pub(crate) fn prepack_for(
+    isa: Isa,
+    rows: usize,
+    (b, k, n): (MatRef<'_>, usize, usize),
+    out: &mut [f32],
+) {
+    let a = MatRef { data: &[], rs: k, cs: 1 };
+    if gemm_packs_b(isa, GemmDims { m: rows, n, k }, a, b) {
+        prepack_b_with(isa, k, n, b, out);
     }
 }
 
 /// The block versions of the fields, as GEMMs that never form `W`. A row's work is `2K`
 /// entries: the overlaps `M = S Ξ_vᵀ` (kept from the hidden fields for the phase) and the
-/// projections `U`.
+/// projections `U`. The four pattern operands can be packed once ahead
+/// ([`BlockModel::prepack`], [`prepack_len`] entries) instead of in every block.
 ///
 /// ```text
 /// M = S Ξ_vᵀ (b×K)   Φ = M Ξ_h/√K (b×H)        U = H Ξ_hᵀ (b×K)   Ψ = U Ξ_v/√K (b×V)
@@ -332,30 +399,7 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         work: &mut [f32],
         pack: &mut [f32],
     ) {
-        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
-        let b = s.len() / v;
-        let m = &mut work[..b * k];
-        m.fill(0.0);
-        gemm_with(
-            isa,
-            GemmDims { m: b, n: k, k: v },
-            1.0,
-            MatRef::row_major(s, v),
-            self.xv_view().t(),
-            MatMut { data: m, rs: k },
-            pack,
-        );
-        phi.fill(0.0);
-        let mm = MatRef::row_major(m, k);
-        gemm_with(
-            isa,
-            GemmDims { m: b, n: h, k },
-            self.inv_sqrt_k,
-            mm,
-            self.xh_view(),
-            MatMut { data: phi, rs: h },
-            pack,
-        );
+        self.hidden_fields_pre(isa, s, phi, work, (pack, &[]));
     }
 
     fn visible_fields(
@@ -366,21 +410,7 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         work: &mut [f32],
         pack: &mut [f32],
     ) {
-        let (k, v) = (self.dims.patterns, self.dims.visible);
-        let b = hs.len() / self.dims.hidden;
-        let u = &mut work[b * k..2 * b * k];
-        self.projections_rows(isa, hs, u, pack);
-        psi.fill(0.0);
-        let um = MatRef::row_major(u, k);
-        gemm_with(
-            isa,
-            GemmDims { m: b, n: v, k },
-            self.inv_sqrt_k,
-            um,
-            self.xv_view(),
-            MatMut { data: psi, rs: v },
-            pack,
-        );
+        self.visible_fields_pre(isa, hs, psi, work, (pack, &[]));
     }
 
     fn phase_scale(&self, weight: f32, n: usize) -> f32 {
@@ -397,12 +427,82 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         grad: &mut [f32],
         pack: &mut [f32],
     ) {
+        self.accumulate_block_pre(isa, s, t, work, scale, grad, (pack, &[]));
+    }
+
+    fn prepack_len(&self, isa: Isa) -> usize {
+        prepack_len(isa, self.dims)
+    }
+
+    fn prepack(&self, isa: Isa, rows: usize, gibbs: bool, out: &mut [f32]) {
+        let mut rest = &mut out[..prepack_len(isa, self.dims)];
+        for (i, op) in self.operands().into_iter().enumerate() {
+            let (head, tail) = rest.split_at_mut(prepacked_b_len(isa, op.1, op.2));
+            if i < 3 || gibbs {
+                prepack_for(isa, rows, op, head);
+            }
+            rest = tail;
+        }
+    }
+
+    fn hidden_fields_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        phi: &mut [f32],
+        work: &mut [f32],
+        (pack, pre): (&mut [f32], &[f32]),
+    ) {
+        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
+        let [pm, pphi, _, _] = self.regions(isa, pre);
+        let b = s.len() / v;
+        let m = &mut work[..b * k];
+        m.fill(0.0);
+        let dims = GemmDims { m: b, n: k, k: v };
+        let ops = (MatRef::row_major(s, v), self.xv_view().t());
+        gemm_pre(isa, dims, 1.0, ops, MatMut { data: m, rs: k }, (&mut *pack, pm));
+        phi.fill(0.0);
+        let dims = GemmDims { m: b, n: h, k };
+        let ops = (MatRef::row_major(m, k), self.xh_view());
+        gemm_pre(isa, dims, self.inv_sqrt_k, ops, MatMut { data: phi, rs: h }, (pack, pphi));
+    }
+
+    fn visible_fields_pre(
+        &self,
+        isa: Isa,
+        hs: &[f32],
+        psi: &mut [f32],
+        work: &mut [f32],
+        (pack, pre): (&mut [f32], &[f32]),
+    ) {
+        let (k, v) = (self.dims.patterns, self.dims.visible);
+        let [_, _, pu, ppsi] = self.regions(isa, pre);
+        let b = hs.len() / self.dims.hidden;
+        let u = &mut work[b * k..2 * b * k];
+        self.projections_rows(isa, hs, u, (&mut *pack, pu));
+        psi.fill(0.0);
+        let dims = GemmDims { m: b, n: v, k };
+        let ops = (MatRef::row_major(u, k), self.xv_view());
+        gemm_pre(isa, dims, self.inv_sqrt_k, ops, MatMut { data: psi, rs: v }, (pack, ppsi));
+    }
+
+    fn accumulate_block_pre(
+        &self,
+        isa: Isa,
+        s: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+        (pack, pre): (&mut [f32], &[f32]),
+    ) {
         let (kk, v, h, w) =
             (self.dims.patterns, self.dims.visible, self.dims.hidden, self.dims.width());
+        let [_, _, pu, _] = self.regions(isa, pre);
         let b = s.len() / v;
         let (m, rest) = work.split_at_mut(b * kk);
         let u = &mut rest[..b * kk];
-        self.projections_rows(isa, t, u, pack);
+        self.projections_rows(isa, t, u, (&mut *pack, pu));
         let (sm, mm, um, tm) = (
             MatRef::row_major(s, v),
             MatRef::row_major(m, kk),
