@@ -75,7 +75,7 @@
 //! time 31.9–32.4 s → 18.7–19.9 s, 1.6–1.7×; three alternated runs on the loaded machine),
 //! with every metric of its `runs.csv` unchanged; the rest of its time is the other methods'
 //! training and sampling kernels.
-
+//!
 //! # Layout
 //! * `mod.rs` (this file): [`Bipartite`], [`ExactError`], [`MAX_ENUM_BITS`] and the internal
 //!   view `Net` shared by both paths.
