@@ -54,8 +54,8 @@ pub trait BlockModel {
     fn param_len(&self) -> usize;
     /// Workspace entries per row beside the row's visible and hidden values.
     fn row_work(&self) -> usize;
-    /// Replaces `phi` (r×H) by the hidden fields of the rows of `s` (r×V). `work` holds at
-    /// least `r·row_work` entries and keeps what [`BlockModel::accumulate_block`] reuses.
+    /// [`BlockModel::hidden_fields_pre`] without prepacked operands (each product packs its
+    /// own).
     fn hidden_fields(
         &self,
         isa: Isa,
@@ -63,8 +63,10 @@ pub trait BlockModel {
         phi: &mut [f32],
         work: &mut [f32],
         pack: &mut [f32],
-    );
-    /// Replaces `psi` (r×V) by the visible fields of the hidden rows `h` (r×H).
+    ) {
+        self.hidden_fields_pre(isa, s, phi, work, (pack, &[]));
+    }
+    /// [`BlockModel::visible_fields_pre`] without prepacked operands.
     fn visible_fields(
         &self,
         isa: Isa,
@@ -72,7 +74,9 @@ pub trait BlockModel {
         psi: &mut [f32],
         work: &mut [f32],
         pack: &mut [f32],
-    );
+    ) {
+        self.visible_fields_pre(isa, h, psi, work, (pack, &[]));
+    }
     /// The factor `c` that [`BlockModel::accumulate_block`] takes for a phase of weight
     /// `weight` over `n` rows.
     fn phase_scale(&self, weight: f32, n: usize) -> f32;
@@ -88,33 +92,31 @@ pub trait BlockModel {
     /// and [`BlockModel::visible_fields_pre`] must not be given `out`. The default packs
     /// nothing.
     fn prepack(&self, _isa: Isa, _rows: usize, _gibbs: bool, _out: &mut [f32]) {}
-    /// [`BlockModel::hidden_fields`] with `pre` what [`BlockModel::prepack`] wrote for this
-    /// model, level and at least this block's rows (empty: pack per product). The same bits
-    /// either way; the default ignores `pre`.
+    /// Replaces `phi` (r×H) by the hidden fields of the rows of `s` (r×V). `work` holds at
+    /// least `r·row_work` entries and keeps what [`BlockModel::accumulate_block_pre`] reuses.
+    /// `pre` is what [`BlockModel::prepack`] wrote for this model, level and at least this
+    /// block's rows, or empty: then each product packs its own operands. The same bits either
+    /// way; a model that packs nothing ahead ignores `pre`.
     fn hidden_fields_pre(
         &self,
         isa: Isa,
         s: &[f32],
         phi: &mut [f32],
         work: &mut [f32],
-        (pack, _pre): (&mut [f32], &[f32]),
-    ) {
-        self.hidden_fields(isa, s, phi, work, pack);
-    }
-    /// [`BlockModel::visible_fields`] with a prepacked `pre` (see
-    /// [`BlockModel::hidden_fields_pre`]; packed with `gibbs` true).
+        pack_pre: (&mut [f32], &[f32]),
+    );
+    /// Replaces `psi` (r×V) by the visible fields of the hidden rows `h` (r×H); `pre` as for
+    /// [`BlockModel::hidden_fields_pre`] (packed with `gibbs` true).
     fn visible_fields_pre(
         &self,
         isa: Isa,
         h: &[f32],
         psi: &mut [f32],
         work: &mut [f32],
-        (pack, _pre): (&mut [f32], &[f32]),
-    ) {
-        self.visible_fields(isa, h, psi, work, pack);
-    }
-    /// [`BlockModel::accumulate_block`] with a prepacked `pre` (see
-    /// [`BlockModel::hidden_fields_pre`]).
+        pack_pre: (&mut [f32], &[f32]),
+    );
+    /// Adds `scale ·` the phase term of the block `s` to `grad`, with `t = tanh Φ(s)` and
+    /// `work` as [`BlockModel::hidden_fields_pre`] left it; `pre` as there.
     #[allow(clippy::too_many_arguments)]
     fn accumulate_block_pre(
         &self,
@@ -124,12 +126,9 @@ pub trait BlockModel {
         work: &mut [f32],
         scale: f32,
         grad: &mut [f32],
-        (pack, _pre): (&mut [f32], &[f32]),
-    ) {
-        self.accumulate_block(isa, s, t, work, scale, grad, pack);
-    }
-    /// Adds `scale ·` the phase term of the block `s` to `grad`, with `t = tanh Φ(s)` and
-    /// `work` as [`BlockModel::hidden_fields`] left it.
+        pack_pre: (&mut [f32], &[f32]),
+    );
+    /// [`BlockModel::accumulate_block_pre`] without prepacked operands.
     #[allow(clippy::too_many_arguments)]
     fn accumulate_block(
         &self,
@@ -140,7 +139,9 @@ pub trait BlockModel {
         scale: f32,
         grad: &mut [f32],
         pack: &mut [f32],
-    );
+    ) {
+        self.accumulate_block_pre(isa, s, t, work, scale, grad, (pack, &[]));
+    }
 }
 
 /// Scratch entries for blocks of `rows` rows of a model with `V`, `H` and `row_work`
@@ -477,30 +478,30 @@ mod tests {
         fn row_work(&self) -> usize {
             self.inner.row_work()
         }
-        fn hidden_fields(
+        fn hidden_fields_pre(
             &self,
             isa: Isa,
             s: &[f32],
             phi: &mut [f32],
             work: &mut [f32],
-            pack: &mut [f32],
+            (pack, _): (&mut [f32], &[f32]),
         ) {
             self.inner.hidden_fields(isa, s, phi, work, pack);
         }
-        fn visible_fields(
+        fn visible_fields_pre(
             &self,
             isa: Isa,
             h: &[f32],
             psi: &mut [f32],
             work: &mut [f32],
-            pack: &mut [f32],
+            (pack, _): (&mut [f32], &[f32]),
         ) {
             self.inner.visible_fields(isa, h, psi, work, pack);
         }
         fn phase_scale(&self, weight: f32, n: usize) -> f32 {
             self.inner.phase_scale(weight, n)
         }
-        fn accumulate_block(
+        fn accumulate_block_pre(
             &self,
             isa: Isa,
             s: &[f32],
@@ -508,7 +509,7 @@ mod tests {
             work: &mut [f32],
             scale: f32,
             grad: &mut [f32],
-            pack: &mut [f32],
+            (pack, _): (&mut [f32], &[f32]),
         ) {
             self.blocks.borrow_mut().push(s.len() / self.inner.visible());
             self.inner.accumulate_block(isa, s, t, work, scale, grad, pack);

@@ -485,51 +485,10 @@ impl BlockModel for View<'_> {
             View::Dense(m) => m.row_work(),
         }
     }
-    fn hidden_fields(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        phi: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        match self {
-            View::Ra(m) => m.hidden_fields(isa, s, phi, work, pack),
-            View::Dense(m) => m.hidden_fields(isa, s, phi, work, pack),
-        }
-    }
-    fn visible_fields(
-        &self,
-        isa: Isa,
-        h: &[f32],
-        psi: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        match self {
-            View::Ra(m) => m.visible_fields(isa, h, psi, work, pack),
-            View::Dense(m) => m.visible_fields(isa, h, psi, work, pack),
-        }
-    }
     fn phase_scale(&self, weight: f32, n: usize) -> f32 {
         match self {
             View::Ra(m) => m.phase_scale(weight, n),
             View::Dense(m) => m.phase_scale(weight, n),
-        }
-    }
-    fn accumulate_block(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        t: &[f32],
-        work: &mut [f32],
-        scale: f32,
-        grad: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        match self {
-            View::Ra(m) => m.accumulate_block(isa, s, t, work, scale, grad, pack),
-            View::Dense(m) => m.accumulate_block(isa, s, t, work, scale, grad, pack),
         }
     }
     fn prepack_len(&self, isa: Isa) -> usize {

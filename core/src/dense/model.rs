@@ -314,28 +314,6 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         0
     }
 
-    fn hidden_fields(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        f: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        self.hidden_fields_pre(isa, s, f, work, (pack, &[]));
-    }
-
-    fn visible_fields(
-        &self,
-        isa: Isa,
-        h: &[f32],
-        g: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        self.visible_fields_pre(isa, h, g, work, (pack, &[]));
-    }
-
     fn prepack_len(&self, isa: Isa) -> usize {
         prepack_len(isa, self.dims)
     }
@@ -406,8 +384,8 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         weight / n as f32
     }
 
-    /// `∂W += c·Sᵀ T`, `∂a += c·Σ s`, `∂b += c·Σ t`.
-    fn accumulate_block(
+    /// `∂W += c·Sᵀ T`, `∂a += c·Σ s`, `∂b += c·Σ t` (no fixed operand: nothing prepacked).
+    fn accumulate_block_pre(
         &self,
         isa: Isa,
         s: &[f32],
@@ -415,7 +393,7 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         _work: &mut [f32],
         scale: f32,
         grad: &mut [f32],
-        pack: &mut [f32],
+        (pack, _): (&mut [f32], &[f32]),
     ) {
         let d = self.dims;
         let r = s.len() / d.visible;

@@ -391,43 +391,8 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         2 * self.dims.patterns
     }
 
-    fn hidden_fields(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        phi: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        self.hidden_fields_pre(isa, s, phi, work, (pack, &[]));
-    }
-
-    fn visible_fields(
-        &self,
-        isa: Isa,
-        hs: &[f32],
-        psi: &mut [f32],
-        work: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        self.visible_fields_pre(isa, hs, psi, work, (pack, &[]));
-    }
-
     fn phase_scale(&self, weight: f32, n: usize) -> f32 {
         weight * self.inv_sqrt_k / n as f32
-    }
-
-    fn accumulate_block(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        t: &[f32],
-        work: &mut [f32],
-        scale: f32,
-        grad: &mut [f32],
-        pack: &mut [f32],
-    ) {
-        self.accumulate_block_pre(isa, s, t, work, scale, grad, (pack, &[]));
     }
 
     fn prepack_len(&self, isa: Isa) -> usize {
