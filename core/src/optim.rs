@@ -553,7 +553,11 @@ mod tests {
             let got = sgd_update(&mut p, &mut vel, &grad, &sgd);
             for j in 0..n {
                 let d = 0.5 * 0.25 - 0.7 * 0.01 * start[j] + 0.7 * grad[j];
-                assert_eq!(p[j].to_bits(), (start[j] + d).to_bits(), "sgd {j}");
+                let want = start[j] + d;
+                // The bits, except a NaN's payload and sign, which arithmetic does not fix
+                // (Miri picks them at random).
+                let nan = p[j].is_nan() && want.is_nan();
+                assert!(nan || p[j].to_bits() == want.to_bits(), "sgd {j}: {} {want}", p[j]);
             }
             assert!(same(got, largest_by_definition(&p)), "sgd, g = {g}: {got}");
             let plain = Sgd { momentum: 0.0, ..sgd };
