@@ -130,11 +130,10 @@ impl Model {
         }
     }
 
-    /// The largest parameter magnitude `max |x|` (NaN when a parameter is NaN).
+    /// The largest parameter magnitude `max |x|` (NaN when a parameter is NaN):
+    /// [`rapid_core::optim::largest_magnitude`], the value the optimiser returns as it writes.
     pub fn largest_param(&self) -> f32 {
-        self.params()
-            .iter()
-            .fold(0.0f32, |m, x| if x.abs() > m || x.is_nan() { x.abs() } else { m })
+        rapid_core::optim::largest_magnitude(self.params())
     }
 
     /// An upper bound on `|E(v, h)|` over all states, computed in `f64` from the largest
