@@ -224,7 +224,7 @@ fn magnitude_bits(x: f32) -> u32 {
 /// assert_eq!(largest_magnitude(&[]), 0.0);
 /// ```
 pub fn largest_magnitude(xs: &[f32]) -> f32 {
-    f32::from_bits(xs.iter().fold(0, |m, &x| m.max(magnitude_bits(x))))
+    crate::kernels::at_level(|| f32::from_bits(xs.iter().fold(0, |m, &x| m.max(magnitude_bits(x)))))
 }
 
 /// SGD with momentum and weight decay.
@@ -329,12 +329,16 @@ pub fn project_sign(xi: &mut [f32]) {
 /// ([`largest_magnitude`]).
 pub fn project_clamp(xi: &mut [f32], bound: f32) -> f32 {
     let b = if bound > 0.0 { bound } else { 0.0 };
-    let mut largest = 0u32;
-    for x in xi.iter_mut() {
-        *x = if x.is_nan() { 0.0 } else { x.clamp(-b, b) };
-        largest = largest.max(magnitude_bits(*x));
-    }
-    f32::from_bits(largest)
+    // At the active SIMD level, as in `sgd_update`: comparisons and an integer maximum, the
+    // same bits as plain code.
+    crate::kernels::at_level(|| {
+        let mut largest = 0u32;
+        for x in xi.iter_mut() {
+            *x = if x.is_nan() { 0.0 } else { x.clamp(-b, b) };
+            largest = largest.max(magnitude_bits(*x));
+        }
+        f32::from_bits(largest)
+    })
 }
 
 /// Per-epoch learning-rate decay `η ← max(γη, η_min)`, from epoch `start_epoch` on.
@@ -385,23 +389,31 @@ impl LrSchedule {
 pub fn sgd_update(params: &mut [f32], velocity: &mut [f32], grad: &[f32], sgd: &Sgd) -> f32 {
     assert_eq!(params.len(), grad.len(), "grad differs in length from the parameters");
     let (mu, eta, lambda) = (sgd.momentum, sgd.lr, sgd.weight_decay);
-    let mut largest = 0u32;
+    // The loops run compiled for the active SIMD level (`at_level`): the same IEEE operations
+    // per entry in the same order (no fused multiply-add), and an integer maximum, so the
+    // bits are those of plain code at every level.
     if velocity.is_empty() {
         assert!(mu == 0.0, "momentum needs a velocity buffer");
-        for (x, &g) in params.iter_mut().zip(grad) {
-            let d = mu * 0.0 - eta * lambda * *x + eta * g;
-            *x += d;
-            largest = largest.max(magnitude_bits(*x));
-        }
-        return f32::from_bits(largest);
+        return crate::kernels::at_level(|| {
+            let mut largest = 0u32;
+            for (x, &g) in params.iter_mut().zip(grad) {
+                let d = mu * 0.0 - eta * lambda * *x + eta * g;
+                *x += d;
+                largest = largest.max(magnitude_bits(*x));
+            }
+            f32::from_bits(largest)
+        });
     }
     assert_eq!(velocity.len(), params.len(), "velocity differs in length from the parameters");
-    for ((x, d), &g) in params.iter_mut().zip(velocity.iter_mut()).zip(grad) {
-        *d = mu * *d - eta * lambda * *x + eta * g;
-        *x += *d;
-        largest = largest.max(magnitude_bits(*x));
-    }
-    f32::from_bits(largest)
+    crate::kernels::at_level(|| {
+        let mut largest = 0u32;
+        for ((x, d), &g) in params.iter_mut().zip(velocity.iter_mut()).zip(grad) {
+            *d = mu * *d - eta * lambda * *x + eta * g;
+            *x += *d;
+            largest = largest.max(magnitude_bits(*x));
+        }
+        f32::from_bits(largest)
+    })
 }
 
 #[cfg(test)]
