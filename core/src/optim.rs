@@ -192,16 +192,50 @@ pub fn adam_update(
     let (b1, b2) = (adam.beta1, adam.beta2);
     let inv_bc1 = (1.0 / (1.0 - libm::pow(f64::from(b1), t))) as f32;
     let inv_bc2 = (1.0 / (1.0 - libm::pow(f64::from(b2), t))) as f32;
-    let mut largest = 0u32;
-    for (((p, mi), vi), &g) in params.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
-        *mi = b1 * *mi + (1.0 - b1) * g;
-        *vi = b2 * *vi + (1.0 - b2) * g * g;
-        let m_hat = *mi * inv_bc1;
-        let v_hat = *vi * inv_bc2;
-        *p += adam.lr * m_hat / (libm::sqrtf(v_hat) + adam.eps);
-        largest = largest.max(magnitude_bits(*p));
-    }
+    let s = AdamStep { b1, b2, inv_bc1, inv_bc2, lr: adam.lr, eps: adam.eps };
+    let largest = match crate::kernels::active() {
+        // Eight lanes at a time with the same operations in the same order (the square root
+        // and division are correctly rounded in both), so the same bits as the loop below.
+        #[cfg(target_arch = "x86_64")]
+        isa @ (crate::kernels::Isa::Avx2 | crate::kernels::Isa::Avx512) => {
+            crate::kernels::x86_optim::adam(isa, &s, params, m, v, grad)
+        }
+        _ => {
+            let mut largest = 0u32;
+            for (((p, mi), vi), &g) in
+                params.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad)
+            {
+                largest = largest.max(adam_one(&s, p, mi, vi, g));
+            }
+            largest
+        }
+    };
     f32::from_bits(largest)
+}
+
+/// The per-step constants of an Adam pass: the decays, the bias corrections `1/(1 − βᵗ)`
+/// rounded to `f32`, the learning rate and `ε`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdamStep {
+    pub(crate) b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) inv_bc1: f32,
+    pub(crate) inv_bc2: f32,
+    pub(crate) lr: f32,
+    pub(crate) eps: f32,
+}
+
+/// Adam on one parameter: `m ← β₁m + (1 − β₁)g`, `v ← β₂v + ((1 − β₂)g)g`,
+/// `p ← p + (η·m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε)`, each operation rounded on its own (the
+/// vector pass repeats exactly these). Returns the magnitude bits of the new `p`.
+#[inline(always)]
+pub(crate) fn adam_one(s: &AdamStep, p: &mut f32, mi: &mut f32, vi: &mut f32, g: f32) -> u32 {
+    *mi = s.b1 * *mi + (1.0 - s.b1) * g;
+    *vi = s.b2 * *vi + (1.0 - s.b2) * g * g;
+    let m_hat = *mi * s.inv_bc1;
+    let v_hat = *vi * s.inv_bc2;
+    *p += s.lr * m_hat / (libm::sqrtf(v_hat) + s.eps);
+    magnitude_bits(*p)
 }
 
 /// The bits of `|x|`: for non-negative floats (NaN included) their order as integers is

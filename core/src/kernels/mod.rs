@@ -42,6 +42,8 @@ mod x86;
 mod x86_bits;
 #[cfg(target_arch = "x86_64")]
 mod x86_level;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_optim;
 
 pub use gemm::{gemm_pack_len, prepacked_b_len, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
