@@ -76,6 +76,18 @@ pub const GEMM_PACK_LEN: usize = {
     max
 };
 
+/// What a product does with `C` ([`gemm_epilogue_with`](super::gemm_epilogue_with)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `C += α·A·B`.
+    Add,
+    /// `C = α·A·B`: the bits of zero-filling `C` (with `+0.0`) and adding.
+    Set,
+    /// `C = tanh(α·A·B)` ([`crate::num::tanh`] per entry): the bits of [`Epilogue::Set`]
+    /// followed by `tanh`.
+    SetTanh,
+}
+
 /// A read-only strided matrix view: entry `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
@@ -303,12 +315,13 @@ pub(super) fn pack_b<const NR: usize>(
     }
 }
 
-/// Adds `α·tile` (row-major `MR × NR`) to the `rows × cols` corner of `C` at `(i, j)`.
+/// Adds `α·tile` (row-major `MR × NR`) to the `rows × cols` corner of `C` at `(i, j)`, or with
+/// `set` writes `0 + α·tile` there (the bits of adding to a zero-filled `C`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn add_tile<const MR: usize, const NR: usize>(
     tile: &[f32],
-    alpha: f32,
+    (alpha, set): (f32, bool),
     rows: usize,
     cols: usize,
     c: &mut [f32],
@@ -318,7 +331,8 @@ pub(super) fn add_tile<const MR: usize, const NR: usize>(
     for r in 0..rows {
         let dst = &mut c[at + r * ldc..at + r * ldc + cols];
         for (x, &t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
-            *x += alpha * t;
+            let c0 = if set { 0.0 } else { *x };
+            *x = c0 + alpha * t;
         }
     }
 }

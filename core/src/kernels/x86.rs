@@ -11,23 +11,36 @@ use core::arch::x86_64::*;
 use super::bulk::sample_pm1_with;
 use super::bulk::{draw16, map_scalar, Lanes, LANES};
 use super::gemm::{
-    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, MatRef, KC,
-    MC, NC,
+    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, Epilogue,
+    MatRef, KC, MC, NC,
 };
 use super::isa::Isa;
 use super::peak;
 
 /// A micro-kernel: the `MR × NR` product `P` of an `A` panel (`kc·MR`) and a `B` panel
-/// (`kc·NR`). With `Some((c, ldc, alpha))` it adds `alpha·P` to the full tile at the start of
-/// `c` (row stride `ldc`); with `None` it writes `P` into `tile` (row-major, `NR` per row).
-type MicroKernel =
-    unsafe fn(usize, &[f32], &[f32], Option<(&mut [f32], usize, f32)>, &mut [f32; TILE]);
+/// (`kc·NR`). With `Some(tile_c)` it finishes the full tile at the start of `tile_c.c`
+/// ([`TileC`]); with `None` it writes `P` into `tile` (row-major, `NR` per row).
+type MicroKernel = unsafe fn(usize, &[f32], &[f32], Option<TileC<'_>>, &mut [f32; TILE]);
+
+/// The full `MR × NR` tile of `C` at the start of `c` (row stride `ldc`) that a micro-kernel
+/// finishes with its product `P`: each entry becomes `fma(alpha, P, c)`, with `c` read from
+/// memory, or with `set` a zero register instead (the bits of a zero-filled `C`, signed zeros
+/// included, as it is the same operation on `+0.0`); then, with `tanh`, [`crate::num::tanh`]
+/// of it.
+struct TileC<'a> {
+    c: &'a mut [f32],
+    ldc: usize,
+    alpha: f32,
+    set: bool,
+    tanh: bool,
+}
 
 /// Largest `MR·NR` of the levels.
 const TILE: usize = 8 * 32;
 
-/// `C += α·A·B` at a SIMD level, for the dispatcher's `gemm_with` (which checked the views,
-/// `ldc` and the length of `c`, and returns early on empty products).
+/// `C += α·A·B` at a SIMD level, for the dispatcher's `gemm_impl` (which checked the views,
+/// `ldc` and the length of `c`, and returns early on empty products). An `epilogue` other
+/// than [`Epilogue::Add`] is for products that take the packed driver ([`takes_driver`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(
     isa: Isa,
@@ -35,14 +48,16 @@ pub(super) fn gemm(
     n: usize,
     k: usize,
     alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    pack: &mut [f32],
-    packed_b: Option<&[f32]>,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    (c, ldc): (&mut [f32], usize),
+    (pack, packed_b): (&mut [f32], Option<&[f32]>),
+    epilogue: Epilogue,
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    assert!(
+        epilogue == Epilogue::Add || takes_driver(isa, m, n, k, a, b),
+        "only the packed driver writes an epilogue"
+    );
     if isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16 {
         // SAFETY (every arm): the level was checked just above and the caller (`gemm_with`)
         // bounds-checked the views and `c`.
@@ -91,9 +106,10 @@ pub(super) fn gemm(
         assert!(pb.len() >= prepacked_b_len(isa, k, n), "prepacked B shorter than its length");
     }
     let kernels = (pack, packed_b);
+    let (c, ops) = ((c, ldc, epilogue), (a, b));
     match isa {
-        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx512),
-        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx2),
+        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, ops, c, kernels, kernel_avx512),
+        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, ops, c, kernels, kernel_avx2),
         Isa::Scalar => unreachable!("scalar gemm does not pack"),
     }
 }
@@ -643,17 +659,17 @@ unsafe fn direct_avx2(
     gemm_scalar(m, n, k, alpha, a, b, c, ldc);
 }
 
-/// The five GEMM loops around `kernel`. Callers have checked the sizes and the level.
+/// The five GEMM loops around `kernel`. Callers have checked the sizes and the level. With
+/// an `epilogue` other than [`Epilogue::Add`] the first depth block writes each tile as if
+/// onto zeros, and with [`Epilogue::SetTanh`] the last one applies `tanh` to it.
 #[allow(clippy::too_many_arguments)]
 fn driver<const MR: usize, const NR: usize>(
     m: usize,
     n: usize,
     k: usize,
     alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    (c, ldc, epilogue): (&mut [f32], usize, Epilogue),
     (pack, packed_b): (&mut [f32], Option<&[f32]>),
     kernel: MicroKernel,
 ) {
@@ -665,6 +681,8 @@ fn driver<const MR: usize, const NR: usize>(
         let ncp = nc.div_ceil(NR) * NR;
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
+            let set = epilogue != Epilogue::Add && p0 == 0;
+            let tanh = epilogue == Epilogue::SetTanh && p0 + kc == k;
             let pb: &[f32] = match packed_b {
                 Some(all) => &all[j0 * k + p0 * ncp..j0 * k + (p0 + kc) * ncp],
                 None => {
@@ -685,15 +703,20 @@ fn driver<const MR: usize, const NR: usize>(
                         let rows = MR.min(mc - ir * MR);
                         let at = (i0 + ir * MR) * ldc + j0 + jr * NR;
                         if rows == MR && cols == NR {
+                            let tc = TileC { c: &mut c[at..], ldc, alpha, set, tanh };
                             // SAFETY: `gemm` checked that the CPU runs this level's kernel;
                             // the kernel checks its slice lengths before touching memory.
-                            unsafe {
-                                kernel(kc, ap, bp, Some((&mut c[at..], ldc, alpha)), &mut tile)
-                            };
+                            unsafe { kernel(kc, ap, bp, Some(tc), &mut tile) };
                         } else {
                             // SAFETY: as above.
                             unsafe { kernel(kc, ap, bp, None, &mut tile) };
-                            add_tile::<MR, NR>(&tile, alpha, rows, cols, c, at, ldc);
+                            add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
+                            if tanh {
+                                for r in 0..rows {
+                                    let row = &mut c[at + r * ldc..at + r * ldc + cols];
+                                    map_scalar(row, crate::num::tanh);
+                                }
+                            }
                         }
                     }
                 }
@@ -901,15 +924,15 @@ unsafe fn kernel_avx512(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: Option<(&mut [f32], usize, f32)>,
+    c: Option<TileC<'_>>,
     tile: &mut [f32; TILE],
 ) {
     const MR: usize = 8;
     assert!(a.len() >= kc * MR && b.len() >= kc * 32);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
-    if let Some((c, ldc, _)) = &c {
+    if let Some(t) = &c {
         // Start loading the C tile (far from L1 in the big products) while the k loop runs.
-        prefetch_tile::<MR, 32>(c, *ldc);
+        prefetch_tile::<MR, 32>(t.c, t.ldc);
     }
     let mut acc = [_mm512_setzero_ps(); 2 * MR];
     for p in 0..kc {
@@ -925,7 +948,7 @@ unsafe fn kernel_avx512(
         }
     }
     match c {
-        Some((c, ldc, alpha)) => {
+        Some(TileC { c, ldc, alpha, set, tanh }) => {
             assert!(c.len() >= (MR - 1) * ldc + 32);
             let al = _mm512_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -933,7 +956,13 @@ unsafe fn kernel_avx512(
                 // SAFETY: row i/2 < MR, 16 lanes from column (i%2)·16 < 32: inside the assert.
                 unsafe {
                     let p = c.as_mut_ptr().add(at);
-                    _mm512_storeu_ps(p, _mm512_fmadd_ps(al, *v, _mm512_loadu_ps(p)));
+                    let c0 = if set { _mm512_setzero_ps() } else { _mm512_loadu_ps(p) };
+                    _mm512_storeu_ps(p, _mm512_fmadd_ps(al, *v, c0));
+                }
+            }
+            if tanh {
+                for r in 0..MR {
+                    map_scalar(&mut c[r * ldc..r * ldc + 32], crate::num::tanh);
                 }
             }
         }
@@ -956,15 +985,15 @@ unsafe fn kernel_avx2(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: Option<(&mut [f32], usize, f32)>,
+    c: Option<TileC<'_>>,
     tile: &mut [f32; TILE],
 ) {
     const MR: usize = 6;
     assert!(a.len() >= kc * MR && b.len() >= kc * 16);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
-    if let Some((c, ldc, _)) = &c {
+    if let Some(t) = &c {
         // Start loading the C tile (far from L1 in the big products) while the k loop runs.
-        prefetch_tile::<MR, 16>(c, *ldc);
+        prefetch_tile::<MR, 16>(t.c, t.ldc);
     }
     let mut acc = [_mm256_setzero_ps(); 2 * MR];
     for p in 0..kc {
@@ -980,7 +1009,7 @@ unsafe fn kernel_avx2(
         }
     }
     match c {
-        Some((c, ldc, alpha)) => {
+        Some(TileC { c, ldc, alpha, set, tanh }) => {
             assert!(c.len() >= (MR - 1) * ldc + 16);
             let al = _mm256_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -988,7 +1017,13 @@ unsafe fn kernel_avx2(
                 // SAFETY: row i/2 < MR, 8 lanes from column (i%2)·8 < 16: inside the assert.
                 unsafe {
                     let p = c.as_mut_ptr().add(at);
-                    _mm256_storeu_ps(p, _mm256_fmadd_ps(al, *v, _mm256_loadu_ps(p)));
+                    let c0 = if set { _mm256_setzero_ps() } else { _mm256_loadu_ps(p) };
+                    _mm256_storeu_ps(p, _mm256_fmadd_ps(al, *v, c0));
+                }
+            }
+            if tanh {
+                for r in 0..MR {
+                    map_scalar(&mut c[r * ldc..r * ldc + 16], crate::num::tanh);
                 }
             }
         }
@@ -1223,12 +1258,14 @@ mod tests {
             assert!(Isa::Avx512.available(), "compiled for AVX-512 but the level is unavailable");
         }
         let cases = [
-            (3, 20, 3, false, false),   // skinny (k ≤ 12, n ≥ 16), masked tail
-            (17, 5, 70, false, true),   // dot kernel (k-contiguous, k ≥ 64), tails
-            (20, 40, 30, false, false), // packed driver, edge tiles
-            (4, 3, 2, true, true),      // direct
+            (3, 20, 3, false, false),    // skinny (k ≤ 12, n ≥ 16), masked tail
+            (17, 5, 70, false, true),    // dot kernel (k-contiguous, k ≥ 64), tails
+            (20, 40, 330, false, false), // packed driver: edge tiles, two depth blocks
+            (4, 3, 2, true, true),       // direct
         ];
         for isa in levels_to_test("every_path", &[Isa::Avx2, Isa::Avx512]) {
+            let (a, b) = (MatRef::row_major(&[0.0; 20 * 330], 330), MatRef::row_major(&[], 40));
+            assert!(takes_driver(isa, 20, 40, 330, a, b), "the driver case takes the driver");
             let mut pack = vec![0.0; gemm_pack_len(isa)];
             for &(m, n, k, ta, tb) in &cases {
                 let (ad, bd) = (data(m * k, 1), data(k * n, 2));
@@ -1238,10 +1275,27 @@ mod tests {
                 let mut want = c0.clone();
                 gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
                 let mut got = c0.clone();
-                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack, None);
+                let ops = (a, b);
+                gemm(isa, m, n, k, 0.5, ops, (&mut got, n), (&mut pack, None), Epilogue::Add);
                 for (g, w) in got.iter().zip(&want) {
                     // Dyadic inputs with few terms: every path is exact.
                     assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");
+                }
+                if !takes_driver(isa, m, n, k, a, b) {
+                    continue;
+                }
+                // The driver's epilogues over garbage: the oracle on zeros, then tanh.
+                let mut want = vec![0.0; m * n];
+                gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
+                for epilogue in [Epilogue::Set, Epilogue::SetTanh] {
+                    if epilogue == Epilogue::SetTanh {
+                        map_scalar(&mut want, crate::num::tanh);
+                    }
+                    let mut got = vec![f32::NAN; m * n];
+                    let c = (&mut got[..], n);
+                    gemm(isa, m, n, k, 0.5, ops, c, (&mut pack, None), epilogue);
+                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} {epilogue:?}");
                 }
             }
         }
