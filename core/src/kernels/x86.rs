@@ -702,7 +702,19 @@ fn driver<const MR: usize, const NR: usize>(
                         let ap = &pa[ir * MR * kc..(ir + 1) * MR * kc];
                         let rows = MR.min(mc - ir * MR);
                         let at = (i0 + ir * MR) * ldc + j0 + jr * NR;
-                        if rows == MR && cols == NR {
+                        if cols <= 8 && NR > 8 {
+                            // A last panel with at most 8 real columns: the narrow kernel does
+                            // a quarter (AVX-512) or half (AVX2) of the full kernel's work.
+                            // SAFETY: as below.
+                            unsafe { kernel_narrow::<MR, NR>(kc, ap, bp, &mut tile) };
+                            add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
+                            if tanh {
+                                for r in 0..rows {
+                                    let row = &mut c[at + r * ldc..at + r * ldc + cols];
+                                    map_scalar(row, crate::num::tanh);
+                                }
+                            }
+                        } else if rows == MR && cols == NR {
                             let tc = TileC { c: &mut c[at..], ldc, alpha, set, tanh };
                             // SAFETY: `gemm` checked that the CPU runs this level's kernel;
                             // the kernel checks its slice lengths before touching memory.
@@ -972,6 +984,38 @@ unsafe fn kernel_avx512(
                 unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(i * 16), *v) };
             }
         }
+    }
+}
+
+/// `MR × 8` micro-kernel in 256-bit registers for a last panel with at most 8 real columns
+/// (of `NR`, zero-padded): the first 8 columns of each `B` row (row stride `NR`) against the
+/// `A` panel, into the first 8 entries of each tile row (row stride `NR`). Every entry is the
+/// same chain of fused multiply-adds from zero as in the full kernels, so the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_narrow<const MR: usize, const NR: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    tile: &mut [f32; TILE],
+) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR && NR >= 8 && MR * NR <= TILE);
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); MR];
+    for p in 0..kc {
+        // SAFETY: p < kc and the assert bound every read (8 ≤ NR entries from p·NR).
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp.add(p * NR));
+            for (i, x) in acc.iter_mut().enumerate() {
+                *x = _mm256_fmadd_ps(_mm256_set1_ps(*ap.add(p * MR + i)), b0, *x);
+            }
+        }
+    }
+    for (i, v) in acc.iter().enumerate() {
+        // SAFETY: row i < MR of the tile, 8 ≤ NR entries from i·NR, inside MR·NR ≤ TILE.
+        unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR), *v) };
     }
 }
 
@@ -1260,7 +1304,7 @@ mod tests {
         let cases = [
             (3, 20, 3, false, false),    // skinny (k ≤ 12, n ≥ 16), masked tail
             (17, 5, 70, false, true),    // dot kernel (k-contiguous, k ≥ 64), tails
-            (20, 40, 330, false, false), // packed driver: edge tiles, two depth blocks
+            (20, 40, 330, false, false), // packed driver: edge tiles, narrow panel, 2 depth blocks
             (4, 3, 2, true, true),       // direct
         ];
         for isa in levels_to_test("every_path", &[Isa::Avx2, Isa::Avx512]) {
@@ -1296,6 +1340,47 @@ mod tests {
                     gemm(isa, m, n, k, 0.5, ops, c, (&mut pack, None), epilogue);
                     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} {epilogue:?}");
+                }
+            }
+        }
+    }
+
+    /// The last column panel of a driver product (the narrow kernel for at most 8 columns,
+    /// the full kernel into the tile for more) gives each entry `c + α·acc` per depth block,
+    /// `acc` the chain of fused multiply-adds from zero over the block in order: checked bit
+    /// for bit on inputs whose sums round.
+    #[test]
+    fn last_panels_are_the_fused_chain_per_depth_block() {
+        let rand = |len: usize, salt: u32| -> Vec<f32> {
+            (0..len as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ salt).wrapping_mul(40_503) % 1999)
+                .map(|x| x as f32 / 997.0 - 1.0)
+                .collect()
+        };
+        for isa in levels_to_test("last_panels", &[Isa::Avx2, Isa::Avx512]) {
+            let nr = if isa == Isa::Avx512 { 32 } else { 16 };
+            let mut pack = vec![0.0; gemm_pack_len(isa)];
+            let (m, k, alpha) = (40, 340, 0.3f32);
+            for n in [nr + 8, nr + 5, nr + 12] {
+                let (ad, bd) = (rand(m * k, 1), rand(k * n, 2));
+                let (a, b) = (MatRef::row_major(&ad, k), MatRef::row_major(&bd, n));
+                assert!(takes_driver(isa, m, n, k, a, b), "{m}x{n}x{k} takes the driver");
+                let c0 = rand(m * n, 3);
+                let mut got = c0.clone();
+                gemm(isa, m, n, k, alpha, (a, b), (&mut got, n), (&mut pack, None), Epilogue::Add);
+                for i in 0..m {
+                    for j in nr..n {
+                        let mut c = c0[i * n + j];
+                        for p0 in (0..k).step_by(KC) {
+                            let mut acc = 0.0f32;
+                            for p in p0..(p0 + KC).min(k) {
+                                acc = a.at(i, p).mul_add(b.at(p, j), acc);
+                            }
+                            c += alpha * acc;
+                        }
+                        let g = got[i * n + j];
+                        assert_eq!(g.to_bits(), c.to_bits(), "{isa:?} n{n} ({i},{j}): {g} vs {c}");
+                    }
                 }
             }
         }
