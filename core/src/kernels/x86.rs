@@ -737,8 +737,8 @@ fn driver<const MR: usize, const NR: usize>(
     }
 }
 
-/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`) in
-/// 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
+/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`, or
+/// `MR = 6` through a buffer of groups of eight) in 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
 /// copy, no `memcpy` call); every other case is [`pack_a`] itself. Pure data movement: the packed
 /// buffer holds the same bits.
 ///
@@ -753,7 +753,7 @@ unsafe fn pack_a_avx2<const MR: usize>(
     kc: usize,
     out: &mut [f32],
 ) {
-    if !(a.cs == 1 && MR == 8 || a.cs != 1 && a.rs == 1) {
+    if !(a.cs == 1 && (MR == 8 || MR == 6) || a.cs != 1 && a.rs == 1) {
         pack_a::<MR>(a, i0, mc, p0, kc, out);
         return;
     }
@@ -773,9 +773,21 @@ unsafe fn pack_a_avx2<const MR: usize>(
             continue;
         }
         let start = |ii: usize| (i0 + r * MR + ii) * a.rs + p0;
-        let src: [&[f32]; 8] = core::array::from_fn(|ii| &a.data[start(ii)..start(ii) + kc]);
-        // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
-        unsafe { transpose_lines(&src, kc, dst, MR) };
+        // Rows past MR (MR = 6) repeat the last one; their columns are dropped below.
+        let src: [&[f32]; 8] =
+            core::array::from_fn(|ii| &a.data[start(ii.min(MR - 1))..start(ii.min(MR - 1)) + kc]);
+        if MR == 8 {
+            // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+            unsafe { transpose_lines(&src, kc, dst, MR) };
+        } else {
+            // Eight lines into groups of eight, then the first MR of each group.
+            let mut tmp = [0.0f32; 8 * KC];
+            // SAFETY: as above; `tmp` holds (kc−1)·8 + 8 entries as kc ≤ KC.
+            unsafe { transpose_lines(&src, kc, &mut tmp, 8) };
+            for (d, t) in dst.chunks_exact_mut(MR).zip(tmp.chunks_exact(8)) {
+                d.copy_from_slice(&t[..MR]);
+            }
+        }
     }
 }
 
