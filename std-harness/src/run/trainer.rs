@@ -359,7 +359,7 @@ impl Trainer {
         let chains = &mut chains[..up.lanes()];
         let negs = &self.negs;
         // The operands `begin` packed into the end of its scratch, read by every lane.
-        let shared = &*engine.split_scratch(&mut self.scratch).1;
+        let shared = engine.split_scratch(&mut self.scratch).1;
         let work = |(l, (lane, chains)): (usize, (&mut Lane, &mut &mut [u64]))| {
             let chains = &mut **chains;
             let (grad, scratch) = (&mut lane.grad, &mut lane.scratch);
