@@ -9,10 +9,14 @@
 //! # Blocking (SIMD levels)
 //! The loops follow the usual five-loop GEMM: `B` is packed in `KC × NC` blocks into
 //! `NR`-column panels, `A` in `MC × KC` blocks into `MR`-row panels (zero-padded at the edges),
-//! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop. The packing
-//! buffer is the caller's ([`gemm_pack_len`] entries for the level; the scalar level needs
-//! none). Full panels are packed in AVX registers (8 × 8 transposes for the transposing
-//! layouts, register copies otherwise), and the micro-kernels prefetch their `C` tile.
+//! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop (an `MR × 8`
+//! one for a last column panel with at most 8 real columns). The packing buffer is the
+//! caller's ([`gemm_pack_len`] entries for the level; the scalar level needs none). Full
+//! panels are packed in AVX registers (8 × 8 transposes for the transposing layouts, register
+//! copies otherwise), and the micro-kernels prefetch their `C` tile. A product may replace `C`
+//! instead of adding to it, and apply `tanh` to it ([`Epilogue`]): the micro-kernels then
+//! write the first depth block onto a zero register and apply `tanh` to each tile as they
+//! write the last, with the bits of zero-filling `C` and separate passes.
 //!
 //! # Packing `B` once
 //! A `B` that many products share (the patterns `Ξ` or the weights `W` over the blocks of a

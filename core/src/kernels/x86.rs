@@ -1373,7 +1373,9 @@ mod tests {
             let nr = if isa == Isa::Avx512 { 32 } else { 16 };
             let mut pack = vec![0.0; gemm_pack_len(isa)];
             let (m, k, alpha) = (40, 340, 0.3f32);
-            for n in [nr + 8, nr + 5, nr + 12] {
+            // Under Miri one narrow panel (the products must be large enough for the driver).
+            let widths: &[usize] = if cfg!(miri) { &[nr + 5] } else { &[nr + 8, nr + 5, nr + 12] };
+            for &n in widths {
                 let (ad, bd) = (rand(m * k, 1), rand(k * n, 2));
                 let (a, b) = (MatRef::row_major(&ad, k), MatRef::row_major(&bd, n));
                 assert!(takes_driver(isa, m, n, k, a, b), "{m}x{n}x{k} takes the driver");
