@@ -107,20 +107,6 @@ pub trait BlockModel {
         work: &mut [f32],
         pack_pre: (&mut [f32], &[f32]),
     );
-    /// [`BlockModel::hidden_fields_pre`] then `tanh` of every field: replaces `t` by
-    /// `tanh Φ(s)` ([`crate::num::tanh`] per entry), `work` as there. The default runs the two
-    /// in turn; a model may fuse them, with the same bits.
-    fn hidden_tanh_pre(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        t: &mut [f32],
-        work: &mut [f32],
-        pack_pre: (&mut [f32], &[f32]),
-    ) {
-        self.hidden_fields_pre(isa, s, t, work, pack_pre);
-        tanh_in_place(t);
-    }
     /// Replaces `psi` (r×V) by the visible fields of the hidden rows `h` (r×H); `pre` as for
     /// [`BlockModel::hidden_fields_pre`] (packed with `gibbs` true).
     fn visible_fields_pre(
@@ -318,8 +304,8 @@ fn prepacked<'p, M: BlockModel + ?Sized>(
 /// prepacked operands (empty if none).
 type BlockBufs<'a> = (&'a mut [f32], &'a mut [f32], (&'a mut [f32], &'a [f32]));
 
-/// Adds `scale ·` the phase term of one block of rows `s`: `tanh` of the hidden fields into
-/// `t` ([`BlockModel::hidden_tanh_pre`]), then [`BlockModel::accumulate_block`]. `bufs` is `(t, work, (pack, prepacked))`.
+/// Adds `scale ·` the phase term of one block of rows `s`: hidden fields into `t`, `tanh`,
+/// then [`BlockModel::accumulate_block`]. `bufs` is `(t, work, (pack, prepacked))`.
 fn phase_block<M: BlockModel + ?Sized>(
     model: &M,
     isa: Isa,
@@ -331,7 +317,8 @@ fn phase_block<M: BlockModel + ?Sized>(
     let (t, work, (pack, pre)) = bufs;
     let r = s.len() / model.visible();
     let (t, work) = (&mut t[..r * model.hidden()], &mut work[..r * model.row_work()]);
-    model.hidden_tanh_pre(isa, s, t, work, (&mut *pack, pre));
+    model.hidden_fields_pre(isa, s, t, work, (&mut *pack, pre));
+    tanh_in_place(t);
     model.accumulate_block_pre(isa, s, t, work, scale, grad, (pack, pre));
 }
 

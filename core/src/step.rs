@@ -545,19 +545,6 @@ impl BlockModel for View<'_> {
             View::Dense(m) => m.hidden_fields_pre(isa, s, phi, work, pack),
         }
     }
-    fn hidden_tanh_pre(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        t: &mut [f32],
-        work: &mut [f32],
-        pack: (&mut [f32], &[f32]),
-    ) {
-        match self {
-            View::Ra(m) => m.hidden_tanh_pre(isa, s, t, work, pack),
-            View::Dense(m) => m.hidden_tanh_pre(isa, s, t, work, pack),
-        }
-    }
     fn visible_fields_pre(
         &self,
         isa: Isa,

@@ -14,9 +14,8 @@
 //! caller's ([`gemm_pack_len`] entries for the level; the scalar level needs none). Full
 //! panels are packed in AVX registers (8 × 8 transposes for the transposing layouts, register
 //! copies otherwise), and the micro-kernels prefetch their `C` tile. A product may replace `C`
-//! instead of adding to it, and apply `tanh` to it ([`Epilogue`]): the micro-kernels then
-//! write the first depth block onto a zero register and apply `tanh` to each tile as they
-//! write the last, with the bits of zero-filling `C` and separate passes.
+//! instead of adding to it ([`Epilogue`]): the micro-kernels then write the first depth block
+//! onto a zero register, with the bits of zero-filling `C` first.
 //!
 //! # Packing `B` once
 //! A `B` that many products share (the patterns `Ξ` or the weights `W` over the blocks of a
@@ -87,9 +86,6 @@ pub enum Epilogue {
     Add,
     /// `C = α·A·B`: the bits of zero-filling `C` (with `+0.0`) and adding.
     Set,
-    /// `C = tanh(α·A·B)` ([`crate::num::tanh`] per entry): the bits of [`Epilogue::Set`]
-    /// followed by `tanh`.
-    SetTanh,
 }
 
 /// A read-only strided matrix view: entry `(i, j)` is `data[i·rs + j·cs]`.

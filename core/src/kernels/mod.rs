@@ -102,13 +102,11 @@ pub fn gemm_with(
     gemm_impl(isa, dims, alpha, (a, b), c, pack, None, Epilogue::Add);
 }
 
-/// `C = α·A·B`, or `C = tanh(α·A·B)`, or `C += α·A·B`, as `epilogue` says, at level `isa`,
+/// `C = α·A·B` or `C += α·A·B`, as `epilogue` says, at level `isa`,
 /// with `B` packed ahead when `packed_b` is not empty (as [`gemm_prepacked_with`]; it must
 /// then be what [`prepack_b_with`] wrote for this `B`, and is read only where the product
 /// packs `B`, [`gemm_packs_b`]). The same bits as zero-filling the `m × n` entries of `C`,
-/// [`gemm_with`] and, for [`Epilogue::SetTanh`], [`crate::num::tanh`] on each of them; the
-/// packed driver writes the first depth block straight onto zeros and applies `tanh` to each
-/// tile as it writes the last one, while the tile is in cache.
+/// [`gemm_with`]; the packed driver writes the first depth block straight onto zeros.
 ///
 /// # Panics
 /// As [`gemm_prepacked_with`].
@@ -227,7 +225,7 @@ fn gemm_impl(
         x86::gemm(isa, m, n, k, alpha, (a, b), (c, ldc), (pack, packed_b), epilogue);
         return;
     }
-    // Elsewhere: zero-fill, add, then `tanh`, literally.
+    // Elsewhere: zero-fill and add, literally.
     if epilogue != Epilogue::Add && m > 0 && n > 0 {
         for row in c.chunks_mut(ldc).take(m) {
             row[..n].fill(0.0);
@@ -246,20 +244,6 @@ fn gemm_impl(
                 unreachable!("only the scalar level exists off x86-64")
             }
         }
-    }
-    if epilogue == Epilogue::SetTanh && m > 0 && n > 0 {
-        for row in c.chunks_mut(ldc).take(m) {
-            tanh_with(isa, &mut row[..n]);
-        }
-    }
-}
-
-/// `x ← tanh x` at level `isa` ([`tanh_in_place`] at a given level).
-fn tanh_with(isa: Isa, x: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => x86::map_in_place(isa, x, crate::num::tanh),
-        _ => bulk::map_scalar(x, crate::num::tanh),
     }
 }
 

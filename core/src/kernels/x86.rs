@@ -25,14 +25,12 @@ type MicroKernel = unsafe fn(usize, &[f32], &[f32], Option<TileC<'_>>, &mut [f32
 /// The full `MR × NR` tile of `C` at the start of `c` (row stride `ldc`) that a micro-kernel
 /// finishes with its product `P`: each entry becomes `fma(alpha, P, c)`, with `c` read from
 /// memory, or with `set` a zero register instead (the bits of a zero-filled `C`, signed zeros
-/// included, as it is the same operation on `+0.0`); then, with `tanh`, [`crate::num::tanh`]
-/// of it.
+/// included, as it is the same operation on `+0.0`).
 struct TileC<'a> {
     c: &'a mut [f32],
     ldc: usize,
     alpha: f32,
     set: bool,
-    tanh: bool,
 }
 
 /// Largest `MR·NR` of the levels.
@@ -661,7 +659,7 @@ unsafe fn direct_avx2(
 
 /// The five GEMM loops around `kernel`. Callers have checked the sizes and the level. With
 /// an `epilogue` other than [`Epilogue::Add`] the first depth block writes each tile as if
-/// onto zeros, and with [`Epilogue::SetTanh`] the last one applies `tanh` to it.
+/// onto zeros.
 #[allow(clippy::too_many_arguments)]
 fn driver<const MR: usize, const NR: usize>(
     m: usize,
@@ -682,7 +680,6 @@ fn driver<const MR: usize, const NR: usize>(
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
             let set = epilogue != Epilogue::Add && p0 == 0;
-            let tanh = epilogue == Epilogue::SetTanh && p0 + kc == k;
             let pb: &[f32] = match packed_b {
                 Some(all) => &all[j0 * k + p0 * ncp..j0 * k + (p0 + kc) * ncp],
                 None => {
@@ -708,14 +705,8 @@ fn driver<const MR: usize, const NR: usize>(
                             // SAFETY: as below.
                             unsafe { kernel_narrow::<MR, NR>(kc, ap, bp, &mut tile) };
                             add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
-                            if tanh {
-                                for r in 0..rows {
-                                    let row = &mut c[at + r * ldc..at + r * ldc + cols];
-                                    map_scalar(row, crate::num::tanh);
-                                }
-                            }
                         } else if rows == MR && cols == NR {
-                            let tc = TileC { c: &mut c[at..], ldc, alpha, set, tanh };
+                            let tc = TileC { c: &mut c[at..], ldc, alpha, set };
                             // SAFETY: `gemm` checked that the CPU runs this level's kernel;
                             // the kernel checks its slice lengths before touching memory.
                             unsafe { kernel(kc, ap, bp, Some(tc), &mut tile) };
@@ -723,12 +714,6 @@ fn driver<const MR: usize, const NR: usize>(
                             // SAFETY: as above.
                             unsafe { kernel(kc, ap, bp, None, &mut tile) };
                             add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
-                            if tanh {
-                                for r in 0..rows {
-                                    let row = &mut c[at + r * ldc..at + r * ldc + cols];
-                                    map_scalar(row, crate::num::tanh);
-                                }
-                            }
                         }
                     }
                 }
@@ -972,7 +957,7 @@ unsafe fn kernel_avx512(
         }
     }
     match c {
-        Some(TileC { c, ldc, alpha, set, tanh }) => {
+        Some(TileC { c, ldc, alpha, set }) => {
             assert!(c.len() >= (MR - 1) * ldc + 32);
             let al = _mm512_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -982,11 +967,6 @@ unsafe fn kernel_avx512(
                     let p = c.as_mut_ptr().add(at);
                     let c0 = if set { _mm512_setzero_ps() } else { _mm512_loadu_ps(p) };
                     _mm512_storeu_ps(p, _mm512_fmadd_ps(al, *v, c0));
-                }
-            }
-            if tanh {
-                for r in 0..MR {
-                    map_scalar(&mut c[r * ldc..r * ldc + 32], crate::num::tanh);
                 }
             }
         }
@@ -1065,7 +1045,7 @@ unsafe fn kernel_avx2(
         }
     }
     match c {
-        Some(TileC { c, ldc, alpha, set, tanh }) => {
+        Some(TileC { c, ldc, alpha, set }) => {
             assert!(c.len() >= (MR - 1) * ldc + 16);
             let al = _mm256_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -1075,11 +1055,6 @@ unsafe fn kernel_avx2(
                     let p = c.as_mut_ptr().add(at);
                     let c0 = if set { _mm256_setzero_ps() } else { _mm256_loadu_ps(p) };
                     _mm256_storeu_ps(p, _mm256_fmadd_ps(al, *v, c0));
-                }
-            }
-            if tanh {
-                for r in 0..MR {
-                    map_scalar(&mut c[r * ldc..r * ldc + 16], crate::num::tanh);
                 }
             }
         }
@@ -1340,19 +1315,13 @@ mod tests {
                 if !takes_driver(isa, m, n, k, a, b) {
                     continue;
                 }
-                // The driver's epilogues over garbage: the oracle on zeros, then tanh.
+                // The driver's Set epilogue over garbage: the oracle on zeros.
                 let mut want = vec![0.0; m * n];
                 gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
-                for epilogue in [Epilogue::Set, Epilogue::SetTanh] {
-                    if epilogue == Epilogue::SetTanh {
-                        map_scalar(&mut want, crate::num::tanh);
-                    }
-                    let mut got = vec![f32::NAN; m * n];
-                    let c = (&mut got[..], n);
-                    gemm(isa, m, n, k, 0.5, ops, c, (&mut pack, None), epilogue);
-                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} {epilogue:?}");
-                }
+                let mut got = vec![f32::NAN; m * n];
+                gemm(isa, m, n, k, 0.5, ops, (&mut got[..], n), (&mut pack, None), Epilogue::Set);
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} Set");
             }
         }
     }

@@ -295,14 +295,13 @@ impl<S: AsRef<[f32]>> RaModel<S> {
     }
 
     /// The hidden fields `Φ` of the rows of `s` into `phi` with the overlaps `M` in `work`
-    /// ([`BlockModel::hidden_fields_pre`]), or `tanh Φ` with [`Epilogue::SetTanh`].
+    /// ([`BlockModel::hidden_fields_pre`]).
     fn hidden_rows(
         &self,
         isa: Isa,
         (s, phi): (&[f32], &mut [f32]),
         work: &mut [f32],
         (pack, pre): (&mut [f32], &[f32]),
-        epilogue: Epilogue,
     ) {
         let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
         let [pm, pphi, _, _] = self.regions(isa, pre);
@@ -315,7 +314,7 @@ impl<S: AsRef<[f32]>> RaModel<S> {
         let dims = GemmDims { m: b, n: h, k };
         let ops = (MatRef::row_major(m, k), self.xh_view());
         let (c, scale) = (MatMut { data: &mut phi[..b * h], rs: h }, self.inv_sqrt_k);
-        gemm_pre(isa, dims, scale, ops, c, (pack, pphi), epilogue);
+        gemm_pre(isa, dims, scale, ops, c, (pack, pphi), set);
     }
 
     /// The four `B` operands of the block products with their sizes `(k, n)`, in the order
@@ -440,19 +439,7 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         work: &mut [f32],
         pack_pre: (&mut [f32], &[f32]),
     ) {
-        self.hidden_rows(isa, (s, phi), work, pack_pre, Epilogue::Set);
-    }
-
-    /// `tanh` applied by the `Φ` product to each tile as it is written.
-    fn hidden_tanh_pre(
-        &self,
-        isa: Isa,
-        s: &[f32],
-        t: &mut [f32],
-        work: &mut [f32],
-        pack_pre: (&mut [f32], &[f32]),
-    ) {
-        self.hidden_rows(isa, (s, t), work, pack_pre, Epilogue::SetTanh);
+        self.hidden_rows(isa, (s, phi), work, pack_pre);
     }
 
     fn visible_fields_pre(
