@@ -26,7 +26,9 @@
 //! `Ξ_hᵀ`, `Ξ_v` for RA models, `W` and `Wᵀ` for dense ones) when the scratch has room for
 //! [`BlockModel::prepack_len`] entries past [`block_scratch_len`]: each call here then packs
 //! them once instead of in every block and Gibbs step (only when more than one block product
-//! reads them). The results do not depend on it: packing only moves data.
+//! reads them). A caller that runs many such calls on one model (the lanes of a training
+//! step, [`crate::step`]) packs them once itself and hands the packed copy to every workspace
+//! instead. The results do not depend on it: packing only moves data.
 //!
 //! # Negative phases
 //! [`cd_negative_phase`] (chains start at the batch) and [`pcd_negative_phase`] (persistent
@@ -158,12 +160,14 @@ pub const fn block_scratch_len(
     gemm_pack_len(isa) + rows * (visible + hidden + row_work)
 }
 
-/// Caller scratch split for blocks of at most `block_rows` rows.
+/// Caller scratch split for blocks of at most `block_rows` rows, with the model's operands
+/// packed ahead by the caller if it has them ([`Workspace::with_prepacked`]).
 #[derive(Debug)]
 pub struct Workspace<'a> {
     scratch: &'a mut [f32],
     block_rows: usize,
     isa: Isa,
+    shared: &'a [f32],
 }
 
 impl<'a> Workspace<'a> {
@@ -179,7 +183,22 @@ impl<'a> Workspace<'a> {
     /// If the level is not available ([`Isa::available`]).
     pub fn with_isa(scratch: &'a mut [f32], block_rows: usize, isa: Isa) -> Self {
         assert!(isa.available(), "kernel level {} is not available", isa.name());
-        Workspace { scratch, block_rows: block_rows.max(1), isa }
+        Workspace { scratch, block_rows: block_rows.max(1), isa, shared: &[] }
+    }
+
+    /// As [`Workspace::with_isa`], with the operands already packed: `shared` is what
+    /// [`BlockModel::prepack`] wrote for the model the workspace will serve, at level `isa`,
+    /// for blocks of at least `block_rows` rows (`gibbs` true if Gibbs steps run), or empty.
+    /// The blocks then read it and pack no operand ahead themselves, so one packed copy can
+    /// serve several workspaces (the lanes of a training step). The results do not depend
+    /// on it.
+    pub(crate) fn with_prepacked(
+        scratch: &'a mut [f32],
+        block_rows: usize,
+        isa: Isa,
+        shared: &'a [f32],
+    ) -> Self {
+        Workspace { shared, ..Self::with_isa(scratch, block_rows, isa) }
     }
 
     /// The kernel level the blocks run at.
@@ -222,6 +241,11 @@ impl<'a> Workspace<'a> {
         let pre = if rest.len() >= pre_len { &mut rest[..pre_len] } else { &mut rest[..0] };
         (b, pack, vbuf, hbuf, work, pre)
     }
+
+    /// The operands the caller packed ahead ([`Workspace::with_prepacked`]; empty if none).
+    fn shared(&self) -> &'a [f32] {
+        self.shared
+    }
 }
 
 /// Adds the phase term `weight · (−∂⟨F⟩_S/∂θ)` of the sample set `S` (rows of `samples`) to
@@ -245,26 +269,30 @@ pub fn accumulate_phase<M: BlockModel + ?Sized>(
     if n == 0 {
         return;
     }
-    let isa = ws.isa;
+    let (isa, shared) = (ws.isa, ws.shared());
     let scale = model.phase_scale(weight, n);
     let (b, pack, _, t, work, pre) = ws.split(model, n);
-    let pre = prepacked(model, isa, b, n.div_ceil(b), false, pre);
+    let pre = prepacked(model, isa, b, n.div_ceil(b), (false, shared), pre);
     for s in samples.chunks(b * v) {
         phase_block(model, isa, s, scale, grad, (&mut *t, &mut *work, (&mut *pack, pre)));
     }
 }
 
-/// Prepacks the model's operands into `pre` when the scratch holds them, the level packs, and
-/// more than one block product will read them (`uses`); returns what the blocks pass on
-/// (empty: they pack per product). The results do not depend on it.
+/// The operands the caller packed ahead (`shared`, if not empty); else prepacks the model's
+/// operands into `pre` when the scratch holds them, the level packs, and more than one block
+/// product will read them (`uses`). Returns what the blocks pass on (empty: they pack per
+/// product). The results do not depend on it.
 fn prepacked<'p, M: BlockModel + ?Sized>(
     model: &M,
     isa: Isa,
     b: usize,
     uses: usize,
-    gibbs: bool,
+    (gibbs, shared): (bool, &'p [f32]),
     pre: &'p mut [f32],
 ) -> &'p [f32] {
+    if !shared.is_empty() {
+        return shared;
+    }
     if uses < 2 || pre.is_empty() {
         return &[];
     }
@@ -332,9 +360,9 @@ pub fn gibbs_rows<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if n == 0 || steps == 0 {
         return;
     }
-    let isa = ws.isa;
+    let (isa, shared) = (ws.isa, ws.shared());
     let (b, pack, _, h, work, pre) = ws.split(model, n);
-    let pre = prepacked(model, isa, b, n.div_ceil(b) * steps as usize, true, pre);
+    let pre = prepacked(model, isa, b, n.div_ceil(b) * steps as usize, (true, shared), pre);
     for block in v.chunks_mut(b * vv) {
         gibbs_block(model, isa, block, steps, (&mut *h, &mut *work, (&mut *pack, pre)), rng);
     }
@@ -363,10 +391,10 @@ pub fn cd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if rows == 0 {
         return;
     }
-    let isa = ws.isa;
+    let (isa, shared) = (ws.isa, ws.shared());
     let scale = model.phase_scale(weight, rows);
     let (b, pack, vbuf, h, work, pre) = ws.split(model, rows);
-    let pre = prepacked(model, isa, b, rows.div_ceil(b) * (k as usize + 1), true, pre);
+    let pre = prepacked(model, isa, b, rows.div_ceil(b) * (k as usize + 1), (true, shared), pre);
     for s in batch.chunks(b * vv) {
         let v = &mut vbuf[..s.len()];
         for (x, &y) in v.iter_mut().zip(s) {
@@ -401,10 +429,11 @@ pub fn pcd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if n_chains == 0 {
         return;
     }
-    let isa = ws.isa;
+    let (isa, shared) = (ws.isa, ws.shared());
     let scale = model.phase_scale(weight, n_chains);
     let (b, pack, vbuf, h, work, pre) = ws.split(model, n_chains);
-    let pre = prepacked(model, isa, b, n_chains.div_ceil(b) * (k as usize + 1), true, pre);
+    let pre =
+        prepacked(model, isa, b, n_chains.div_ceil(b) * (k as usize + 1), (true, shared), pre);
     for words in chains.chunks_mut(b * nw) {
         let r = words.len() / nw;
         let v = &mut vbuf[..r * vv];

@@ -23,7 +23,9 @@
 //! parallel ([`Engine::begin`] → [`Engine::lane`] per lane → sum → [`Engine::finish`]); a
 //! caller without runs [`Engine::step`], which does the same in order and gives the same bits.
 //! Lanes that draw random numbers (CD, PCD) get their own generator, seeded in lane order from
-//! the caller's.
+//! the caller's. The model's fixed GEMM operands (RA: `Ξ`, dense: `W`) are packed once per
+//! update by [`Engine::begin`], into the end of its scratch, and every lane reads that one copy
+//! ([`LaneBuffers::shared`]) instead of packing its own.
 //!
 //! # Buffers
 //! Everything belongs to the caller ([`Buffers`]); each length comes from an [`Engine`]
@@ -41,7 +43,7 @@ use crate::blocks::{
 };
 use crate::dense::{DenseDims, DenseRbm};
 use crate::error::ConfigError;
-use crate::kernels::Isa;
+use crate::kernels::{active, Isa};
 use crate::optim::{LrSchedule, Optimizer, Projection, Sgd};
 use crate::ra::model::{Dims, RaModel};
 use crate::ra::pid::{accumulate_hebb_negative, negative_samples, NegativePhase};
@@ -200,11 +202,32 @@ pub struct Lengths {
     /// The second gradient of [`Engine::step`]: the parameter length with more than one
     /// lane, else 0.
     pub lane_grad: usize,
-    /// Scratch for one lane, and for [`Engine::begin`]/[`Engine::finish`].
+    /// Scratch for [`Engine::begin`]/[`Engine::finish`] and [`Engine::step`]: a lane's
+    /// scratch followed by the model's operands that `begin` packs once for all lanes.
     pub scratch: usize,
+    /// Scratch for one lane ([`Engine::lane`]): blocks of `min(block_rows, most rows)` rows
+    /// and the `pid-hebb` Gram row.
+    pub lane_scratch: usize,
 }
 
 impl StepConfig {
+    /// Rows of the largest block an update of a model of `shape` runs:
+    /// `min(block_rows, most rows)`, with the most rows the batch, the `K` negative samples
+    /// of `pid`/`pid-gibbs`/`pid-hebb` or the PCD chains.
+    const fn largest_block(&self, shape: Shape) -> usize {
+        let extra = match (self.method, shape) {
+            (Method::Pid(_), Shape::Ra(d)) => d.patterns,
+            (Method::Pcd { chains, .. }, _) => chains,
+            _ => 0,
+        };
+        let max_rows = if self.batch > extra { self.batch } else { extra };
+        if self.block_rows < max_rows {
+            self.block_rows
+        } else {
+            max_rows
+        }
+    }
+
     /// Every buffer length for a model of `shape` at kernel level `isa`, as a `const fn` so
     /// that firmware can size `static` buffers at compile time. Meaningful for a configuration
     /// that [`StepConfig::validate`] accepts.
@@ -222,13 +245,14 @@ impl StepConfig {
         };
         let max_rows = if self.batch > extra { self.batch } else { extra };
         let lanes = lanes_for(max_rows);
-        let b = if self.block_rows < max_rows { self.block_rows } else { max_rows };
+        let b = self.largest_block(shape);
         // The patterns' Gram row, and the operands the blocks pack once ahead.
         let (gram, prepack) = match shape {
             Shape::Ra(d) => (d.patterns, crate::ra::model::prepack_len(isa, d)),
             Shape::Dense(d) => (0, crate::dense::model::prepack_len(isa, d)),
         };
         let (v, h, w) = (shape.visible(), shape.hidden(), shape.row_work());
+        let lane_scratch = block_scratch_len(isa, v, h, w, b) + gram;
         Lengths {
             params,
             opt: self.optimizer.state_len(params),
@@ -236,7 +260,8 @@ impl StepConfig {
             chain_words,
             lanes,
             lane_grad: if lanes > 1 { params } else { 0 },
-            scratch: block_scratch_len(isa, v, h, w, b) + gram + prepack,
+            scratch: lane_scratch + prepack,
+            lane_scratch,
         }
     }
 }
@@ -375,6 +400,7 @@ pub struct Update {
     lanes: usize,
     seeds: [u64; MAX_LANES],
     has_negatives: bool,
+    prepacked: bool,
 }
 
 impl Update {
@@ -394,8 +420,11 @@ impl Update {
 pub struct LaneBuffers<'a> {
     /// The lane's gradient (replaced): [`Engine::param_len`] entries.
     pub grad: &'a mut [f32],
-    /// The lane's scratch: [`Engine::scratch_len`] entries.
+    /// The lane's scratch: [`Engine::lane_scratch_len`] entries.
     pub scratch: &'a mut [f32],
+    /// What [`Engine::begin`] packed for all lanes, read only: the second part of
+    /// [`Engine::split_scratch`] of the scratch `begin` was given.
+    pub shared: &'a [f32],
     /// The lane's persistent chains (PCD: the words of [`Engine::chain_range`]; else empty).
     pub chains: &'a mut [u64],
 }
@@ -623,11 +652,28 @@ impl Engine {
         self.lengths(Isa::Scalar).lane_grad
     }
 
-    /// Scratch entries at kernel level `isa`: blocks of `min(block_rows, most rows)` rows,
-    /// plus the `K` entries of the `pid-hebb` Gram row. One lane needs this much, and so does
-    /// [`Engine::begin`]/[`Engine::finish`].
+    /// Scratch entries at kernel level `isa` for [`Engine::begin`]/[`Engine::finish`] and
+    /// [`Engine::step`]: a lane's scratch ([`Engine::lane_scratch_len`]) followed by the
+    /// model's fixed operands (RA: `Ξ`, dense: `W`, in the level's packed panels; none at the
+    /// scalar level), which `begin` packs once per update for all lanes to read.
     pub const fn scratch_len(&self, isa: Isa) -> usize {
         self.lengths(isa).scratch
+    }
+
+    /// Scratch entries of one lane at kernel level `isa`: blocks of `min(block_rows, most
+    /// rows)` rows, plus the `K` entries of the `pid-hebb` Gram row.
+    pub const fn lane_scratch_len(&self, isa: Isa) -> usize {
+        self.lengths(isa).lane_scratch
+    }
+
+    /// Splits the scratch of [`Engine::begin`] (at the active level) into a lane's scratch
+    /// and the operands `begin` packed for all lanes ([`LaneBuffers::shared`]).
+    ///
+    /// # Panics
+    /// If `scratch` is shorter than [`Engine::lane_scratch_len`].
+    pub fn split_scratch<'s>(&self, scratch: &'s mut [f32]) -> (&'s mut [f32], &'s [f32]) {
+        let (lane, shared) = scratch.split_at_mut(self.lane_scratch_len(active()));
+        (lane, shared)
     }
 
     /// The chains of lane `lane` of `lanes` (PCD; empty otherwise), as a range of chains: its
@@ -646,9 +692,10 @@ impl Engine {
         }
     }
 
-    /// Starts an update on a batch of `rows` rows: writes the negative samples that all lanes
-    /// share (`pid`, `pid-gibbs`; the latter draws from `rng`) and draws one seed per lane
-    /// (CD, PCD). `divisor` divides the positive phase instead of `rows` (pass the configured
+    /// Starts an update on a batch of `rows` rows: packs the model's fixed operands into the
+    /// end of `scratch` (at a SIMD level; [`Engine::scratch_len`]), writes the negative samples
+    /// that all lanes share (`pid`, `pid-gibbs`; the latter draws from `rng`) and draws one
+    /// seed per lane (CD, PCD). `divisor` divides the positive phase instead of `rows` (pass the configured
     /// batch size for a short last batch to weigh each image the same).
     ///
     /// # Panics
@@ -677,11 +724,16 @@ impl Engine {
         let lanes = self.lanes();
         let mut seeds = [0u64; MAX_LANES];
         let mut has_negatives = false;
+        let isa = active();
+        let (scratch, shared) = scratch.split_at_mut(self.lane_scratch_len(isa));
+        let shared = self.prepack(isa, params, shared);
+        let prepacked = !shared.is_empty();
         match (self.cfg.method, self.shape) {
             (Method::Pid(NegativePhase::Hebb), _) => {}
             (Method::Pid(neg), Shape::Ra(d)) => {
                 let model = RaModel::new_unchecked(params, d);
-                let mut ws = Workspace::new(scratch, self.cfg.block_rows);
+                let block_rows = self.cfg.block_rows;
+                let mut ws = Workspace::with_prepacked(scratch, block_rows, isa, shared);
                 let negs = &mut negatives[..self.negatives_len()];
                 has_negatives = negative_samples(&model, neg, negs, &mut ws, rng);
             }
@@ -693,7 +745,29 @@ impl Engine {
             (Method::Exact, _) => {}
             (Method::Pid(_), Shape::Dense(_)) => unreachable!("validated: pid runs on RA models"),
         }
-        Update { rows, weight, lanes, seeds, has_negatives }
+        Update { rows, weight, lanes, seeds, has_negatives, prepacked }
+    }
+
+    /// Packs the fixed operands of the model `params` into `out` for blocks of the update's
+    /// largest size (the visible-field operands too when the method runs Gibbs steps) and
+    /// returns them, or returns nothing when the level packs nothing ahead.
+    ///
+    /// # Panics
+    /// If `out` is shorter than the model's prepacked length at `isa`.
+    fn prepack<'s>(&self, isa: Isa, params: &[f32], out: &'s mut [f32]) -> &'s [f32] {
+        let model = self.view(params);
+        let len = model.prepack_len(isa);
+        if len == 0 {
+            return &[];
+        }
+        assert!(out.len() >= len, "scratch shorter than scratch_len");
+        let gibbs = matches!(
+            self.cfg.method,
+            Method::Pid(NegativePhase::Gibbs { .. }) | Method::Cd { .. } | Method::Pcd { .. }
+        );
+        let out = &mut out[..len];
+        model.prepack(isa, self.cfg.largest_block(self.shape), gibbs, out);
+        out
     }
 
     /// Lane `lane` of an update: replaces `bufs.grad` by the lane's share of the gradient
@@ -717,7 +791,15 @@ impl Engine {
         let model = self.view(params);
         let grad = bufs.grad;
         grad.fill(0.0);
-        let mut ws = Workspace::new(bufs.scratch, self.cfg.block_rows);
+        let isa = active();
+        let shared = if up.prepacked {
+            let len = model.prepack_len(isa);
+            assert!(bufs.shared.len() >= len, "shared must be what begin packed");
+            &bufs.shared[..len]
+        } else {
+            &[]
+        };
+        let mut ws = Workspace::with_prepacked(bufs.scratch, self.cfg.block_rows, isa, shared);
         let (rows, n_lanes, weight) = (up.rows, up.lanes, up.weight);
         let r = lane_range(rows, n_lanes, lane);
         let part = &batch[r.start * v..r.end * v];
@@ -849,7 +931,8 @@ impl Engine {
             let c = self.chain_range(up.lanes, lane);
             let chains = &mut bufs.chains[c.start * words..c.end * words];
             let grad = if lane == 0 { &mut *bufs.grad } else { &mut *bufs.lane_grad };
-            let lb = LaneBuffers { grad, scratch: bufs.scratch, chains };
+            let (scratch, shared) = self.split_scratch(bufs.scratch);
+            let lb = LaneBuffers { grad, scratch, chains, shared };
             self.lane::<R>(&up, lane, bufs.params, batch, bufs.negatives, lb);
             if lane > 0 {
                 for (g, &x) in bufs.grad.iter_mut().zip(bufs.lane_grad.iter()) {
@@ -878,7 +961,6 @@ mod tests {
     use super::*;
     extern crate std;
     use crate::blocks::init_chains;
-    use crate::kernels::active;
     use crate::optim::Adam;
     use crate::ra::pid::accumulate_phase_per_sample;
     use crate::spins::words_for;
@@ -965,6 +1047,7 @@ mod tests {
             let e = &mut self.engine;
             let (n, v) = (e.param_len(), e.shape().visible());
             let len = e.scratch_len(active());
+            let lane_len = e.lane_scratch_len(active());
             let mut scratch = vec![f32::NAN; len];
             let rows = batch.len() / v;
             let up = e.begin(&self.params, rows, div, &mut self.negatives, &mut scratch, rng);
@@ -979,9 +1062,11 @@ mod tests {
             }
             assert!(rest.is_empty());
             let mut grads = vec![vec![f32::NAN; n]; up.lanes()];
+            let shared = e.split_scratch(&mut scratch).1.to_vec();
             for (lane, chains) in parts.into_iter().enumerate().rev() {
-                let mut s = vec![f32::NAN; len];
-                let bufs = LaneBuffers { grad: &mut grads[lane], scratch: &mut s, chains };
+                let mut s = vec![f32::NAN; lane_len];
+                let grad = &mut grads[lane];
+                let bufs = LaneBuffers { grad, scratch: &mut s, chains, shared: &shared };
                 e.lane::<Pcg64>(&up, lane, &self.params, batch, &self.negatives, bufs);
             }
             let mut total = grads[0].clone();

@@ -9,7 +9,7 @@
 
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
-use crate::kernels::{gemm_with, prepacked_b_len, GemmDims, Isa, MatMut, MatRef};
+use crate::kernels::{gemm_with, prepacked_b_len, Epilogue, GemmDims, Isa, MatMut, MatRef};
 use crate::num::log_2cosh;
 use crate::num::{axpy, dot};
 use crate::ra::model::{gemm_pre, prepack_for};
@@ -339,11 +339,11 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         let d = self.dims;
         let r = s.len() / d.visible;
         let f = &mut f[..r * d.hidden];
-        f.fill(0.0);
         let [pw, _] = self.regions(isa, pre);
         let (sm, w) = (MatRef::row_major(s, d.visible), MatRef::row_major(self.w(), d.hidden));
         let dims = GemmDims { m: r, n: d.hidden, k: d.visible };
-        gemm_pre(isa, dims, 1.0, (sm, w), MatMut { data: f, rs: d.hidden }, (pack, pw));
+        let c = MatMut { data: f, rs: d.hidden };
+        gemm_pre(isa, dims, 1.0, (sm, w), c, (pack, pw), Epilogue::Set);
         if let Some(b) = self.b() {
             for row in f.chunks_exact_mut(d.hidden) {
                 for (x, &bj) in row.iter_mut().zip(b) {
@@ -365,12 +365,12 @@ impl<S: AsRef<[f32]>> BlockModel for DenseRbm<S> {
         let d = self.dims;
         let r = h.len() / d.hidden;
         let g = &mut g[..r * d.visible];
-        g.fill(0.0);
         let [_, pwt] = self.regions(isa, pre);
         let w_t = MatRef { data: self.w(), rs: 1, cs: d.hidden };
         let hm = MatRef::row_major(h, d.hidden);
         let dims = GemmDims { m: r, n: d.visible, k: d.hidden };
-        gemm_pre(isa, dims, 1.0, (hm, w_t), MatMut { data: g, rs: d.visible }, (pack, pwt));
+        let c = MatMut { data: g, rs: d.visible };
+        gemm_pre(isa, dims, 1.0, (hm, w_t), c, (pack, pwt), Epilogue::Set);
         if let Some(a) = self.a() {
             for row in g.chunks_exact_mut(d.visible) {
                 for (x, &ai) in row.iter_mut().zip(a) {

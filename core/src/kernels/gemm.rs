@@ -9,10 +9,13 @@
 //! # Blocking (SIMD levels)
 //! The loops follow the usual five-loop GEMM: `B` is packed in `KC × NC` blocks into
 //! `NR`-column panels, `A` in `MC × KC` blocks into `MR`-row panels (zero-padded at the edges),
-//! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop. The packing
-//! buffer is the caller's ([`gemm_pack_len`] entries for the level; the scalar level needs
-//! none). Full panels are packed in AVX registers (8 × 8 transposes for the transposing
-//! layouts, register copies otherwise), and the micro-kernels prefetch their `C` tile.
+//! and an `MR × NR` micro-kernel keeps the tile in registers over the `KC` loop (an `MR × 8`
+//! one for a last column panel with at most 8 real columns). The packing buffer is the
+//! caller's ([`gemm_pack_len`] entries for the level; the scalar level needs none). Full
+//! panels are packed in AVX registers (8 × 8 transposes for the transposing layouts, register
+//! copies otherwise), and the micro-kernels prefetch their `C` tile. A product may replace `C`
+//! instead of adding to it ([`Epilogue`]): the micro-kernels then write the first depth block
+//! onto a zero register, with the bits of zero-filling `C` first.
 //!
 //! # Packing `B` once
 //! A `B` that many products share (the patterns `Ξ` or the weights `W` over the blocks of a
@@ -75,6 +78,15 @@ pub const GEMM_PACK_LEN: usize = {
     }
     max
 };
+
+/// What a product does with `C` ([`gemm_epilogue_with`](super::gemm_epilogue_with)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `C += α·A·B`.
+    Add,
+    /// `C = α·A·B`: the bits of zero-filling `C` (with `+0.0`) and adding.
+    Set,
+}
 
 /// A read-only strided matrix view: entry `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -303,12 +315,13 @@ pub(super) fn pack_b<const NR: usize>(
     }
 }
 
-/// Adds `α·tile` (row-major `MR × NR`) to the `rows × cols` corner of `C` at `(i, j)`.
+/// Adds `α·tile` (row-major `MR × NR`) to the `rows × cols` corner of `C` at `(i, j)`, or with
+/// `set` writes `0 + α·tile` there (the bits of adding to a zero-filled `C`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn add_tile<const MR: usize, const NR: usize>(
     tile: &[f32],
-    alpha: f32,
+    (alpha, set): (f32, bool),
     rows: usize,
     cols: usize,
     c: &mut [f32],
@@ -318,7 +331,8 @@ pub(super) fn add_tile<const MR: usize, const NR: usize>(
     for r in 0..rows {
         let dst = &mut c[at + r * ldc..at + r * ldc + cols];
         for (x, &t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
-            *x += alpha * t;
+            let c0 = if set { 0.0 } else { *x };
+            *x = c0 + alpha * t;
         }
     }
 }

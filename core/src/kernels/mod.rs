@@ -45,7 +45,7 @@ mod x86_level;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86_optim;
 
-pub use gemm::{gemm_pack_len, prepacked_b_len, MatRef, GEMM_PACK_LEN};
+pub use gemm::{gemm_pack_len, prepacked_b_len, Epilogue, MatRef, GEMM_PACK_LEN};
 pub use isa::{active, force, Isa, IsaUnavailable};
 
 /// The sizes of a product `C (m×n) += α·A (m×k)·B (k×n)`.
@@ -101,7 +101,38 @@ pub fn gemm_with(
     c: MatMut<'_>,
     pack: &mut [f32],
 ) {
-    gemm_impl(isa, dims, alpha, (a, b), c, pack, None);
+    gemm_impl(isa, dims, alpha, (a, b), c, pack, None, Epilogue::Add);
+}
+
+/// `C = α·A·B` or `C += α·A·B`, as `epilogue` says, at level `isa`,
+/// with `B` packed ahead when `packed_b` is not empty (as [`gemm_prepacked_with`]; it must
+/// then be what [`prepack_b_with`] wrote for this `B`, and is read only where the product
+/// packs `B`, [`gemm_packs_b`]). The same bits as zero-filling the `m × n` entries of `C`,
+/// [`gemm_with`]; the packed driver writes the first depth block straight onto zeros.
+///
+/// # Panics
+/// As [`gemm_prepacked_with`].
+pub fn gemm_epilogue_with(
+    isa: Isa,
+    dims: GemmDims,
+    alpha: f32,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    c: MatMut<'_>,
+    (pack, packed_b): (&mut [f32], &[f32]),
+    epilogue: Epilogue,
+) {
+    let packed_b = if packed_b.is_empty() {
+        None
+    } else {
+        assert!(
+            packed_b.len() >= prepacked_b_len(isa, dims.k, dims.n),
+            "prepacked B has {} entries, prepacked_b_len needs {}",
+            packed_b.len(),
+            prepacked_b_len(isa, dims.k, dims.n)
+        );
+        Some(packed_b)
+    };
+    gemm_impl(isa, dims, alpha, (a, b), c, pack, packed_b, epilogue);
 }
 
 /// Packs all of `B` (`k × n`) at level `isa` for [`gemm_prepacked_with`] into `out`
@@ -144,7 +175,7 @@ pub fn gemm_prepacked_with(
         packed_b.len(),
         prepacked_b_len(isa, dims.k, dims.n)
     );
-    gemm_impl(isa, dims, alpha, (a, b), c, pack, Some(packed_b));
+    gemm_impl(isa, dims, alpha, (a, b), c, pack, Some(packed_b), Epilogue::Add);
 }
 
 /// Whether the product `dims` with the layouts (strides) of `a` and `b` packs `B` at level
@@ -165,7 +196,8 @@ pub fn gemm_packs_b(isa: Isa, dims: GemmDims, a: MatRef<'_>, b: MatRef<'_>) -> b
     }
 }
 
-/// The body of [`gemm_with`] and [`gemm_prepacked_with`].
+/// The body of [`gemm_with`], [`gemm_prepacked_with`] and [`gemm_epilogue_with`].
+#[allow(clippy::too_many_arguments)]
 fn gemm_impl(
     isa: Isa,
     dims: GemmDims,
@@ -174,6 +206,7 @@ fn gemm_impl(
     c: MatMut<'_>,
     pack: &mut [f32],
     packed_b: Option<&[f32]>,
+    epilogue: Epilogue,
 ) {
     let GemmDims { m, n, k } = dims;
     let (c, ldc) = (c.data, c.rs);
@@ -187,17 +220,31 @@ fn gemm_impl(
             gemm_pack_len(isa)
         );
     }
-    if !gemm::check_args(m, n, k, alpha, a, b, c, ldc) {
+    let changes = gemm::check_args(m, n, k, alpha, a, b, c, ldc);
+    #[cfg(target_arch = "x86_64")]
+    if changes && isa != Isa::Scalar && x86::takes_driver(isa, m, n, k, a, b) {
+        // The packed driver writes the epilogue itself.
+        x86::gemm(isa, m, n, k, alpha, (a, b), (c, ldc), (pack, packed_b), epilogue);
         return;
     }
-    match isa {
-        Isa::Scalar => gemm::gemm_scalar(m, n, k, alpha, a, b, c, ldc),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => x86::gemm(isa, m, n, k, alpha, a, b, c, ldc, pack, packed_b),
-        #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2 | Isa::Avx512 => {
-            let _ = packed_b;
-            unreachable!("only the scalar level exists off x86-64")
+    // Elsewhere: zero-fill and add, literally.
+    if epilogue != Epilogue::Add && m > 0 && n > 0 {
+        for row in c.chunks_mut(ldc).take(m) {
+            row[..n].fill(0.0);
+        }
+    }
+    if changes {
+        match isa {
+            Isa::Scalar => gemm::gemm_scalar(m, n, k, alpha, a, b, c, ldc),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => {
+                x86::gemm(isa, m, n, k, alpha, (a, b), (c, ldc), (pack, packed_b), Epilogue::Add)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => {
+                let _ = packed_b;
+                unreachable!("only the scalar level exists off x86-64")
+            }
         }
     }
 }

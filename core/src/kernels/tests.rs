@@ -199,6 +199,93 @@ fn shallow_products_match_the_definition() {
     }
 }
 
+/// `gemm_epilogue_with` gives the bits of zero-filling `C` and `gemm_with`,
+/// at every level, with `B` packed ahead or not, on every path (driver with edge tiles and
+/// several depth and column blocks, dot, skinny, direct, empty), over a garbage `C`, with
+/// entries that underflow to `−0.0` in the sums (a write of `α·P` without the `+ 0` would
+/// leave `−0.0` where the zero-filled `C` gives `+0.0`).
+#[test]
+#[cfg_attr(miri, ignore = "large products: too slow under Miri (x86.rs tests the paths)")]
+fn epilogues_equal_zero_fill_and_add() {
+    let mut rng = Pcg64::seed_from_u64(47);
+    let mut pack = vec![0.0; GEMM_PACK_LEN];
+    let sizes = [(256, 1100, 300), (33, 70, 520), (256, 200, 3000), (17, 9, 100), (40, 50, 5)];
+    let sizes = sizes.into_iter().chain([(9, 40, 3), (3, 4, 2), (0, 5, 5), (5, 5, 0)]);
+    for (m, n, k) in sizes {
+        for layout in 0..4 {
+            let (ta, tb) = (layout & 1 == 1, layout & 2 == 2);
+            // A third of the rows of A are tiny and B's first column is tiny and negative:
+            // their products underflow, so some sums are −0.0.
+            let a_data: Vec<f32> = (0..m * k)
+                .map(|i| {
+                    let row = if ta { i % m.max(1) } else { i / k.max(1) };
+                    if row % 3 == 0 {
+                        1e-30
+                    } else {
+                        uniform(&mut rng)
+                    }
+                })
+                .collect();
+            let b_data: Vec<f32> = (0..k * n)
+                .map(|i| {
+                    let col = if tb { i / k.max(1) } else { i % n.max(1) };
+                    if col == 0 {
+                        -1e-30
+                    } else {
+                        uniform(&mut rng)
+                    }
+                })
+                .collect();
+            let a = if ta {
+                MatRef::row_major(&a_data, m.max(1)).t()
+            } else {
+                MatRef::row_major(&a_data, k.max(1))
+            };
+            let b = if tb {
+                MatRef::row_major(&b_data, k.max(1)).t()
+            } else {
+                MatRef::row_major(&b_data, n.max(1))
+            };
+            let ldc = n + layout;
+            let alpha = if layout == 1 { -0.5 } else { 0.75 };
+            let dims = GemmDims { m, n, k };
+            for isa in levels_to_test("epilogues", &Isa::ALL) {
+                let mut pre = vec![0.0; prepacked_b_len(isa, k, n)];
+                prepack_b_with(isa, k, n, b, &mut pre);
+                let c0: Vec<f32> = (0..m * ldc).map(|_| uniform(&mut rng) + 2.0).collect();
+                let mut want = c0.clone();
+                for row in want.chunks_mut(ldc) {
+                    row[..n].fill(0.0);
+                }
+                gemm_with(isa, dims, alpha, a, b, MatMut { data: &mut want, rs: ldc }, &mut pack);
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                if m > 0 && n > 0 && k > 0 {
+                    let zeros = want.iter().filter(|x| x.to_bits() == 0).count();
+                    assert!(zeros > 0, "{m}x{n}x{k}: the sums that underflow give +0.0");
+                }
+                for (epilogue, want) in [(Epilogue::Set, &want)] {
+                    let pres: [&[f32]; 2] =
+                        if gemm_packs_b(isa, dims, a, b) { [&[], &pre] } else { [&[], &[]] };
+                    for p in pres {
+                        let mut got = c0.clone();
+                        let c = MatMut { data: &mut got, rs: ldc };
+                        gemm_epilogue_with(isa, dims, alpha, (a, b), c, (&mut pack, p), epilogue);
+                        let what = std::format!("{isa:?} {m}x{n}x{k} layout {layout} {epilogue:?}");
+                        assert_eq!(bits(&got), bits(want), "{what}");
+                    }
+                }
+                // Add is gemm_with.
+                let mut got = c0.clone();
+                let c = MatMut { data: &mut got, rs: ldc };
+                gemm_epilogue_with(isa, dims, alpha, (a, b), c, (&mut pack, &[]), Epilogue::Add);
+                let mut want = c0.clone();
+                gemm_with(isa, dims, alpha, a, b, MatMut { data: &mut want, rs: ldc }, &mut pack);
+                assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} layout {layout} Add");
+            }
+        }
+    }
+}
+
 #[test]
 fn tiny_gemm_is_exact_on_small_integers() {
     // 2×3 · 3×2 with integers: every level is exact.

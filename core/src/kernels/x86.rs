@@ -11,23 +11,34 @@ use core::arch::x86_64::*;
 use super::bulk::sample_pm1_with;
 use super::bulk::{draw16, map_scalar, Lanes, LANES};
 use super::gemm::{
-    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, MatRef, KC,
-    MC, NC,
+    add_tile, gemm_pack_len, gemm_scalar, pack_a, pack_b, prepacked_b_len, use_direct, Epilogue,
+    MatRef, KC, MC, NC,
 };
 use super::isa::Isa;
 use super::peak;
 
 /// A micro-kernel: the `MR × NR` product `P` of an `A` panel (`kc·MR`) and a `B` panel
-/// (`kc·NR`). With `Some((c, ldc, alpha))` it adds `alpha·P` to the full tile at the start of
-/// `c` (row stride `ldc`); with `None` it writes `P` into `tile` (row-major, `NR` per row).
-type MicroKernel =
-    unsafe fn(usize, &[f32], &[f32], Option<(&mut [f32], usize, f32)>, &mut [f32; TILE]);
+/// (`kc·NR`). With `Some(tile_c)` it finishes the full tile at the start of `tile_c.c`
+/// ([`TileC`]); with `None` it writes `P` into `tile` (row-major, `NR` per row).
+type MicroKernel = unsafe fn(usize, &[f32], &[f32], Option<TileC<'_>>, &mut [f32; TILE]);
+
+/// The full `MR × NR` tile of `C` at the start of `c` (row stride `ldc`) that a micro-kernel
+/// finishes with its product `P`: each entry becomes `fma(alpha, P, c)`, with `c` read from
+/// memory, or with `set` a zero register instead (the bits of a zero-filled `C`, signed zeros
+/// included, as it is the same operation on `+0.0`).
+struct TileC<'a> {
+    c: &'a mut [f32],
+    ldc: usize,
+    alpha: f32,
+    set: bool,
+}
 
 /// Largest `MR·NR` of the levels.
 const TILE: usize = 8 * 32;
 
-/// `C += α·A·B` at a SIMD level, for the dispatcher's `gemm_with` (which checked the views,
-/// `ldc` and the length of `c`, and returns early on empty products).
+/// `C += α·A·B` at a SIMD level, for the dispatcher's `gemm_impl` (which checked the views,
+/// `ldc` and the length of `c`, and returns early on empty products). An `epilogue` other
+/// than [`Epilogue::Add`] is for products that take the packed driver ([`takes_driver`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(
     isa: Isa,
@@ -35,14 +46,16 @@ pub(super) fn gemm(
     n: usize,
     k: usize,
     alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    pack: &mut [f32],
-    packed_b: Option<&[f32]>,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    (c, ldc): (&mut [f32], usize),
+    (pack, packed_b): (&mut [f32], Option<&[f32]>),
+    epilogue: Epilogue,
 ) {
     assert!(isa.available(), "the {} kernels need CPU support", isa.name());
+    assert!(
+        epilogue == Epilogue::Add || takes_driver(isa, m, n, k, a, b),
+        "only the packed driver writes an epilogue"
+    );
     if isa == Isa::Avx512 && b.cs == 1 && (1..=SKINNY_MAX_K).contains(&k) && n >= 16 {
         // SAFETY (every arm): the level was checked just above and the caller (`gemm_with`)
         // bounds-checked the views and `c`.
@@ -91,9 +104,10 @@ pub(super) fn gemm(
         assert!(pb.len() >= prepacked_b_len(isa, k, n), "prepacked B shorter than its length");
     }
     let kernels = (pack, packed_b);
+    let (c, ops) = ((c, ldc, epilogue), (a, b));
     match isa {
-        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx512),
-        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, a, b, c, ldc, kernels, kernel_avx2),
+        Isa::Avx512 => driver::<8, 32>(m, n, k, alpha, ops, c, kernels, kernel_avx512),
+        Isa::Avx2 => driver::<6, 16>(m, n, k, alpha, ops, c, kernels, kernel_avx2),
         Isa::Scalar => unreachable!("scalar gemm does not pack"),
     }
 }
@@ -643,17 +657,17 @@ unsafe fn direct_avx2(
     gemm_scalar(m, n, k, alpha, a, b, c, ldc);
 }
 
-/// The five GEMM loops around `kernel`. Callers have checked the sizes and the level.
+/// The five GEMM loops around `kernel`. Callers have checked the sizes and the level. With
+/// an `epilogue` other than [`Epilogue::Add`] the first depth block writes each tile as if
+/// onto zeros.
 #[allow(clippy::too_many_arguments)]
 fn driver<const MR: usize, const NR: usize>(
     m: usize,
     n: usize,
     k: usize,
     alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
+    (a, b): (MatRef<'_>, MatRef<'_>),
+    (c, ldc, epilogue): (&mut [f32], usize, Epilogue),
     (pack, packed_b): (&mut [f32], Option<&[f32]>),
     kernel: MicroKernel,
 ) {
@@ -665,6 +679,7 @@ fn driver<const MR: usize, const NR: usize>(
         let ncp = nc.div_ceil(NR) * NR;
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
+            let set = epilogue != Epilogue::Add && p0 == 0;
             let pb: &[f32] = match packed_b {
                 Some(all) => &all[j0 * k + p0 * ncp..j0 * k + (p0 + kc) * ncp],
                 None => {
@@ -684,16 +699,21 @@ fn driver<const MR: usize, const NR: usize>(
                         let ap = &pa[ir * MR * kc..(ir + 1) * MR * kc];
                         let rows = MR.min(mc - ir * MR);
                         let at = (i0 + ir * MR) * ldc + j0 + jr * NR;
-                        if rows == MR && cols == NR {
+                        if cols <= 8 && NR > 8 {
+                            // A last panel with at most 8 real columns: the narrow kernel does
+                            // a quarter (AVX-512) or half (AVX2) of the full kernel's work.
+                            // SAFETY: as below.
+                            unsafe { kernel_narrow::<MR, NR>(kc, ap, bp, &mut tile) };
+                            add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
+                        } else if rows == MR && cols == NR {
+                            let tc = TileC { c: &mut c[at..], ldc, alpha, set };
                             // SAFETY: `gemm` checked that the CPU runs this level's kernel;
                             // the kernel checks its slice lengths before touching memory.
-                            unsafe {
-                                kernel(kc, ap, bp, Some((&mut c[at..], ldc, alpha)), &mut tile)
-                            };
+                            unsafe { kernel(kc, ap, bp, Some(tc), &mut tile) };
                         } else {
                             // SAFETY: as above.
                             unsafe { kernel(kc, ap, bp, None, &mut tile) };
-                            add_tile::<MR, NR>(&tile, alpha, rows, cols, c, at, ldc);
+                            add_tile::<MR, NR>(&tile, (alpha, set), rows, cols, c, at, ldc);
                         }
                     }
                 }
@@ -702,8 +722,8 @@ fn driver<const MR: usize, const NR: usize>(
     }
 }
 
-/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`) in
-/// 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
+/// [`pack_a`] with full panels in AVX registers: rows of `A` contiguous (`cs = 1`, `MR = 8`, or
+/// `MR = 6` through a buffer of groups of eight) in 8 × 8 transposes, columns contiguous (`rs = 1`) copied `MR` entries a step (a fixed-length
 /// copy, no `memcpy` call); every other case is [`pack_a`] itself. Pure data movement: the packed
 /// buffer holds the same bits.
 ///
@@ -718,7 +738,7 @@ unsafe fn pack_a_avx2<const MR: usize>(
     kc: usize,
     out: &mut [f32],
 ) {
-    if !(a.cs == 1 && MR == 8 || a.cs != 1 && a.rs == 1) {
+    if !(a.cs == 1 && (MR == 8 || MR == 6) || a.cs != 1 && a.rs == 1) {
         pack_a::<MR>(a, i0, mc, p0, kc, out);
         return;
     }
@@ -738,9 +758,21 @@ unsafe fn pack_a_avx2<const MR: usize>(
             continue;
         }
         let start = |ii: usize| (i0 + r * MR + ii) * a.rs + p0;
-        let src: [&[f32]; 8] = core::array::from_fn(|ii| &a.data[start(ii)..start(ii) + kc]);
-        // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
-        unsafe { transpose_lines(&src, kc, dst, MR) };
+        // Rows past MR (MR = 6) repeat the last one; their columns are dropped below.
+        let src: [&[f32]; 8] =
+            core::array::from_fn(|ii| &a.data[start(ii.min(MR - 1))..start(ii.min(MR - 1)) + kc]);
+        if MR == 8 {
+            // SAFETY: the CPU runs AVX2 (this function's contract); the slices bound the reads.
+            unsafe { transpose_lines(&src, kc, dst, MR) };
+        } else {
+            // Eight lines into groups of eight, then the first MR of each group.
+            let mut tmp = [0.0f32; 8 * KC];
+            // SAFETY: as above; `tmp` holds (kc−1)·8 + 8 entries as kc ≤ KC.
+            unsafe { transpose_lines(&src, kc, &mut tmp, 8) };
+            for (d, t) in dst.chunks_exact_mut(MR).zip(tmp.chunks_exact(8)) {
+                d.copy_from_slice(&t[..MR]);
+            }
+        }
     }
 }
 
@@ -901,15 +933,15 @@ unsafe fn kernel_avx512(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: Option<(&mut [f32], usize, f32)>,
+    c: Option<TileC<'_>>,
     tile: &mut [f32; TILE],
 ) {
     const MR: usize = 8;
     assert!(a.len() >= kc * MR && b.len() >= kc * 32);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
-    if let Some((c, ldc, _)) = &c {
+    if let Some(t) = &c {
         // Start loading the C tile (far from L1 in the big products) while the k loop runs.
-        prefetch_tile::<MR, 32>(c, *ldc);
+        prefetch_tile::<MR, 32>(t.c, t.ldc);
     }
     let mut acc = [_mm512_setzero_ps(); 2 * MR];
     for p in 0..kc {
@@ -925,7 +957,7 @@ unsafe fn kernel_avx512(
         }
     }
     match c {
-        Some((c, ldc, alpha)) => {
+        Some(TileC { c, ldc, alpha, set }) => {
             assert!(c.len() >= (MR - 1) * ldc + 32);
             let al = _mm512_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -933,7 +965,8 @@ unsafe fn kernel_avx512(
                 // SAFETY: row i/2 < MR, 16 lanes from column (i%2)·16 < 32: inside the assert.
                 unsafe {
                     let p = c.as_mut_ptr().add(at);
-                    _mm512_storeu_ps(p, _mm512_fmadd_ps(al, *v, _mm512_loadu_ps(p)));
+                    let c0 = if set { _mm512_setzero_ps() } else { _mm512_loadu_ps(p) };
+                    _mm512_storeu_ps(p, _mm512_fmadd_ps(al, *v, c0));
                 }
             }
         }
@@ -943,6 +976,38 @@ unsafe fn kernel_avx512(
                 unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(i * 16), *v) };
             }
         }
+    }
+}
+
+/// `MR × 8` micro-kernel in 256-bit registers for a last panel with at most 8 real columns
+/// (of `NR`, zero-padded): the first 8 columns of each `B` row (row stride `NR`) against the
+/// `A` panel, into the first 8 entries of each tile row (row stride `NR`). Every entry is the
+/// same chain of fused multiply-adds from zero as in the full kernels, so the same bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_narrow<const MR: usize, const NR: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    tile: &mut [f32; TILE],
+) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR && NR >= 8 && MR * NR <= TILE);
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); MR];
+    for p in 0..kc {
+        // SAFETY: p < kc and the assert bound every read (8 ≤ NR entries from p·NR).
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp.add(p * NR));
+            for (i, x) in acc.iter_mut().enumerate() {
+                *x = _mm256_fmadd_ps(_mm256_set1_ps(*ap.add(p * MR + i)), b0, *x);
+            }
+        }
+    }
+    for (i, v) in acc.iter().enumerate() {
+        // SAFETY: row i < MR of the tile, 8 ≤ NR entries from i·NR, inside MR·NR ≤ TILE.
+        unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR), *v) };
     }
 }
 
@@ -956,15 +1021,15 @@ unsafe fn kernel_avx2(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: Option<(&mut [f32], usize, f32)>,
+    c: Option<TileC<'_>>,
     tile: &mut [f32; TILE],
 ) {
     const MR: usize = 6;
     assert!(a.len() >= kc * MR && b.len() >= kc * 16);
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
-    if let Some((c, ldc, _)) = &c {
+    if let Some(t) = &c {
         // Start loading the C tile (far from L1 in the big products) while the k loop runs.
-        prefetch_tile::<MR, 16>(c, *ldc);
+        prefetch_tile::<MR, 16>(t.c, t.ldc);
     }
     let mut acc = [_mm256_setzero_ps(); 2 * MR];
     for p in 0..kc {
@@ -980,7 +1045,7 @@ unsafe fn kernel_avx2(
         }
     }
     match c {
-        Some((c, ldc, alpha)) => {
+        Some(TileC { c, ldc, alpha, set }) => {
             assert!(c.len() >= (MR - 1) * ldc + 16);
             let al = _mm256_set1_ps(alpha);
             for (i, v) in acc.iter().enumerate() {
@@ -988,7 +1053,8 @@ unsafe fn kernel_avx2(
                 // SAFETY: row i/2 < MR, 8 lanes from column (i%2)·8 < 16: inside the assert.
                 unsafe {
                     let p = c.as_mut_ptr().add(at);
-                    _mm256_storeu_ps(p, _mm256_fmadd_ps(al, *v, _mm256_loadu_ps(p)));
+                    let c0 = if set { _mm256_setzero_ps() } else { _mm256_loadu_ps(p) };
+                    _mm256_storeu_ps(p, _mm256_fmadd_ps(al, *v, c0));
                 }
             }
         }
@@ -1223,12 +1289,14 @@ mod tests {
             assert!(Isa::Avx512.available(), "compiled for AVX-512 but the level is unavailable");
         }
         let cases = [
-            (3, 20, 3, false, false),   // skinny (k ≤ 12, n ≥ 16), masked tail
-            (17, 5, 70, false, true),   // dot kernel (k-contiguous, k ≥ 64), tails
-            (20, 40, 30, false, false), // packed driver, edge tiles
-            (4, 3, 2, true, true),      // direct
+            (3, 20, 3, false, false),    // skinny (k ≤ 12, n ≥ 16), masked tail
+            (17, 5, 70, false, true),    // dot kernel (k-contiguous, k ≥ 64), tails
+            (20, 40, 330, false, false), // packed driver: edge tiles, narrow panel, 2 depth blocks
+            (4, 3, 2, true, true),       // direct
         ];
         for isa in levels_to_test("every_path", &[Isa::Avx2, Isa::Avx512]) {
+            let (a, b) = (MatRef::row_major(&[0.0; 20 * 330], 330), MatRef::row_major(&[], 40));
+            assert!(takes_driver(isa, 20, 40, 330, a, b), "the driver case takes the driver");
             let mut pack = vec![0.0; gemm_pack_len(isa)];
             for &(m, n, k, ta, tb) in &cases {
                 let (ad, bd) = (data(m * k, 1), data(k * n, 2));
@@ -1238,10 +1306,64 @@ mod tests {
                 let mut want = c0.clone();
                 gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
                 let mut got = c0.clone();
-                gemm(isa, m, n, k, 0.5, a, b, &mut got, n, &mut pack, None);
+                let ops = (a, b);
+                gemm(isa, m, n, k, 0.5, ops, (&mut got, n), (&mut pack, None), Epilogue::Add);
                 for (g, w) in got.iter().zip(&want) {
                     // Dyadic inputs with few terms: every path is exact.
                     assert_eq!(g, w, "{isa:?} {m}x{n}x{k}");
+                }
+                if !takes_driver(isa, m, n, k, a, b) {
+                    continue;
+                }
+                // The driver's Set epilogue over garbage: the oracle on zeros.
+                let mut want = vec![0.0; m * n];
+                gemm_scalar(m, n, k, 0.5, a, b, &mut want, n);
+                let mut got = vec![f32::NAN; m * n];
+                gemm(isa, m, n, k, 0.5, ops, (&mut got[..], n), (&mut pack, None), Epilogue::Set);
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{isa:?} {m}x{n}x{k} Set");
+            }
+        }
+    }
+
+    /// The last column panel of a driver product (the narrow kernel for at most 8 columns,
+    /// the full kernel into the tile for more) gives each entry `c + α·acc` per depth block,
+    /// `acc` the chain of fused multiply-adds from zero over the block in order: checked bit
+    /// for bit on inputs whose sums round.
+    #[test]
+    fn last_panels_are_the_fused_chain_per_depth_block() {
+        let rand = |len: usize, salt: u32| -> Vec<f32> {
+            (0..len as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ salt).wrapping_mul(40_503) % 1999)
+                .map(|x| x as f32 / 997.0 - 1.0)
+                .collect()
+        };
+        for isa in levels_to_test("last_panels", &[Isa::Avx2, Isa::Avx512]) {
+            let nr = if isa == Isa::Avx512 { 32 } else { 16 };
+            let mut pack = vec![0.0; gemm_pack_len(isa)];
+            let (m, k, alpha) = (40, 340, 0.3f32);
+            // Under Miri one narrow panel (the products must be large enough for the driver).
+            let widths: &[usize] = if cfg!(miri) { &[nr + 5] } else { &[nr + 8, nr + 5, nr + 12] };
+            for &n in widths {
+                let (ad, bd) = (rand(m * k, 1), rand(k * n, 2));
+                let (a, b) = (MatRef::row_major(&ad, k), MatRef::row_major(&bd, n));
+                assert!(takes_driver(isa, m, n, k, a, b), "{m}x{n}x{k} takes the driver");
+                let c0 = rand(m * n, 3);
+                let mut got = c0.clone();
+                gemm(isa, m, n, k, alpha, (a, b), (&mut got, n), (&mut pack, None), Epilogue::Add);
+                for i in 0..m {
+                    for j in nr..n {
+                        let mut c = c0[i * n + j];
+                        for p0 in (0..k).step_by(KC) {
+                            let mut acc = 0.0f32;
+                            for p in p0..(p0 + KC).min(k) {
+                                acc = a.at(i, p).mul_add(b.at(p, j), acc);
+                            }
+                            c += alpha * acc;
+                        }
+                        let g = got[i * n + j];
+                        assert_eq!(g.to_bits(), c.to_bits(), "{isa:?} n{n} ({i},{j}): {g} vs {c}");
+                    }
                 }
             }
         }

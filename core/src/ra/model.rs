@@ -25,8 +25,8 @@
 use crate::blocks::BlockModel;
 use crate::error::ConfigError;
 use crate::kernels::{
-    gemm_packs_b, gemm_prepacked_with, gemm_with, prepack_b_with, prepacked_b_len, GemmDims, Isa,
-    MatMut, MatRef,
+    gemm_epilogue_with, gemm_packs_b, gemm_with, prepack_b_with, prepacked_b_len, Epilogue,
+    GemmDims, Isa, MatMut, MatRef,
 };
 use crate::num::{axpy, dot, log_2cosh};
 
@@ -289,10 +289,32 @@ impl<S: AsRef<[f32]>> RaModel<S> {
     fn projections_rows(&self, isa: Isa, t: &[f32], u: &mut [f32], pack: (&mut [f32], &[f32])) {
         let (k, h) = (self.dims.patterns, self.dims.hidden);
         let b = t.len() / h;
-        u.fill(0.0);
         let dims = GemmDims { m: b, n: k, k: h };
         let (a, bm) = (MatRef::row_major(t, h), self.xh_view().t());
-        gemm_pre(isa, dims, 1.0, (a, bm), MatMut { data: u, rs: k }, pack);
+        gemm_pre(isa, dims, 1.0, (a, bm), MatMut { data: u, rs: k }, pack, Epilogue::Set);
+    }
+
+    /// The hidden fields `Φ` of the rows of `s` into `phi` with the overlaps `M` in `work`
+    /// ([`BlockModel::hidden_fields_pre`]).
+    fn hidden_rows(
+        &self,
+        isa: Isa,
+        (s, phi): (&[f32], &mut [f32]),
+        work: &mut [f32],
+        (pack, pre): (&mut [f32], &[f32]),
+    ) {
+        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
+        let [pm, pphi, _, _] = self.regions(isa, pre);
+        let b = s.len() / v;
+        let m = &mut work[..b * k];
+        let dims = GemmDims { m: b, n: k, k: v };
+        let ops = (MatRef::row_major(s, v), self.xv_view().t());
+        let set = Epilogue::Set;
+        gemm_pre(isa, dims, 1.0, ops, MatMut { data: m, rs: k }, (&mut *pack, pm), set);
+        let dims = GemmDims { m: b, n: h, k };
+        let ops = (MatRef::row_major(m, k), self.xh_view());
+        let (c, scale) = (MatMut { data: &mut phi[..b * h], rs: h }, self.inv_sqrt_k);
+        gemm_pre(isa, dims, scale, ops, c, (pack, pphi), set);
     }
 
     /// The four `B` operands of the block products with their sizes `(k, n)`, in the order
@@ -333,8 +355,9 @@ pub const fn prepack_len(isa: Isa, dims: Dims) -> usize {
         + prepacked_b_len(isa, k, v)
 }
 
-/// `C += α·A·B` reading `B` from `pre` when it was prepacked for this product's path (see
-/// [`gemm_packs_b`]), else packing it as [`gemm_with`] does: the same bits either way.
+/// `C = α·A·B` (or as `epilogue` says, [`gemm_epilogue_with`]) reading `B` from `pre` when it
+/// was prepacked for this product's path (see [`gemm_packs_b`]), else packing it as
+/// [`gemm_with`] does: the same bits either way.
 pub(crate) fn gemm_pre(
     isa: Isa,
     dims: GemmDims,
@@ -342,12 +365,10 @@ pub(crate) fn gemm_pre(
     (a, b): (MatRef<'_>, MatRef<'_>),
     c: MatMut<'_>,
     (pack, pre): (&mut [f32], &[f32]),
+    epilogue: Epilogue,
 ) {
-    if !pre.is_empty() && gemm_packs_b(isa, dims, a, b) {
-        gemm_prepacked_with(isa, dims, alpha, (a, b), pre, c, pack);
-    } else {
-        gemm_with(isa, dims, alpha, a, b, c, pack);
-    }
+    let pre = if !pre.is_empty() && gemm_packs_b(isa, dims, a, b) { pre } else { &[] };
+    gemm_epilogue_with(isa, dims, alpha, (a, b), c, (pack, pre), epilogue);
 }
 
 /// Prepacks `b` (`k × n`) into `out` if a product of `rows` rows with `A` row-contiguous
@@ -416,20 +437,9 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         s: &[f32],
         phi: &mut [f32],
         work: &mut [f32],
-        (pack, pre): (&mut [f32], &[f32]),
+        pack_pre: (&mut [f32], &[f32]),
     ) {
-        let (k, v, h) = (self.dims.patterns, self.dims.visible, self.dims.hidden);
-        let [pm, pphi, _, _] = self.regions(isa, pre);
-        let b = s.len() / v;
-        let m = &mut work[..b * k];
-        m.fill(0.0);
-        let dims = GemmDims { m: b, n: k, k: v };
-        let ops = (MatRef::row_major(s, v), self.xv_view().t());
-        gemm_pre(isa, dims, 1.0, ops, MatMut { data: m, rs: k }, (&mut *pack, pm));
-        phi.fill(0.0);
-        let dims = GemmDims { m: b, n: h, k };
-        let ops = (MatRef::row_major(m, k), self.xh_view());
-        gemm_pre(isa, dims, self.inv_sqrt_k, ops, MatMut { data: phi, rs: h }, (pack, pphi));
+        self.hidden_rows(isa, (s, phi), work, pack_pre);
     }
 
     fn visible_fields_pre(
@@ -445,10 +455,10 @@ impl<S: AsRef<[f32]>> BlockModel for RaModel<S> {
         let b = hs.len() / self.dims.hidden;
         let u = &mut work[b * k..2 * b * k];
         self.projections_rows(isa, hs, u, (&mut *pack, pu));
-        psi.fill(0.0);
         let dims = GemmDims { m: b, n: v, k };
         let ops = (MatRef::row_major(u, k), self.xv_view());
-        gemm_pre(isa, dims, self.inv_sqrt_k, ops, MatMut { data: psi, rs: v }, (pack, ppsi));
+        let c = MatMut { data: &mut psi[..b * v], rs: v };
+        gemm_pre(isa, dims, self.inv_sqrt_k, ops, c, (pack, ppsi), Epilogue::Set);
     }
 
     fn accumulate_block_pre(

@@ -646,11 +646,9 @@ mod tests {
             let mut scratch = vec![0.0; engine.scratch_len(kernels::active())];
             let div = NonZeroUsize::new(divisor);
             let up = engine.begin(&xi, b, div, &mut negs, &mut scratch, &mut rng);
-            let bufs = rapid_core::step::LaneBuffers {
-                grad: &mut low,
-                scratch: &mut scratch,
-                chains: &mut [],
-            };
+            let (scratch, shared) = engine.split_scratch(&mut scratch);
+            let bufs =
+                rapid_core::step::LaneBuffers { grad: &mut low, scratch, chains: &mut [], shared };
             engine.lane::<Rng>(&up, 0, &xi, &batch, &negs, bufs);
             let mut formed = vec![0.0; dims.xi_len()];
             FormedW::new(dims).pid_gradient(&model, &batch, div, &mut formed);

@@ -240,8 +240,9 @@ impl Trainer {
         let mut chain_words = vec![0u64; engine.chain_words_len()];
         init_chains(&mut chain_words, v, &mut rng);
         let scratch_len = engine.scratch_len(kernels::active());
+        let lane_len = engine.lane_scratch_len(kernels::active());
         let lanes = (0..engine.lanes())
-            .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; scratch_len] })
+            .map(|_| Lane { grad: vec![0.0; n], scratch: vec![0.0; lane_len] })
             .collect();
         let int = match cfg.arith {
             Arith::Int => Some(Box::new(IntRun::new(cfg, data, model.params())?)),
@@ -268,13 +269,14 @@ impl Trainer {
         })
     }
 
-    /// The bytes [`Trainer::new`] allocates: model, optimiser state, scratch, each lane's
-    /// gradient and scratch, the chains (integer runs: their buffers are
+    /// The bytes [`Trainer::new`] allocates: model, optimiser state, scratch (with the operands
+    /// packed once per update for all lanes), each lane's gradient and scratch, the chains (integer runs: their buffers are
     /// counted as the f32 ones, an over-estimate), and the exact method's `V×H` average.
     fn buffer_bytes(cfg: &TrainConfig, data: &Dataset, engine: &Engine) -> u128 {
         let n = engine.param_len() as u128;
         let lanes = engine.lanes() as u128;
         let scratch = engine.scratch_len(kernels::active()) as u128;
+        let lane_scratch = engine.lane_scratch_len(kernels::active()) as u128;
         let opt = match cfg.optimizer {
             Optimizer::Sgd => 1,
             Optimizer::Adam | Optimizer::AdamByEpoch => 2,
@@ -282,7 +284,8 @@ impl Trainer {
         let v = data.visible() as u128;
         let exact = if cfg.method == Method::Exact { v * cfg.hidden as u128 } else { 0 };
         let floats = n * (1 + opt + lanes)
-            + scratch * (1 + lanes)
+            + scratch
+            + lane_scratch * lanes
             + engine.negatives_len() as u128
             + cfg.batch as u128 * v
             + exact;
@@ -355,9 +358,12 @@ impl Trainer {
         }
         let chains = &mut chains[..up.lanes()];
         let negs = &self.negs;
+        // The operands `begin` packed into the end of its scratch, read by every lane.
+        let shared = engine.split_scratch(&mut self.scratch).1;
         let work = |(l, (lane, chains)): (usize, (&mut Lane, &mut &mut [u64]))| {
             let chains = &mut **chains;
-            let bufs = LaneBuffers { grad: &mut lane.grad, scratch: &mut lane.scratch, chains };
+            let (grad, scratch) = (&mut lane.grad, &mut lane.scratch);
+            let bufs = LaneBuffers { grad, scratch, chains, shared };
             engine.lane::<Rng>(&up, l, params, batch, negs, bufs);
         };
         let lanes = &mut self.lanes[..up.lanes()];
