@@ -118,9 +118,11 @@ fn reconstruction_hd_float(
 ) -> f64 {
     let (v_len, h_len) = (model.visible(), model.hidden());
     let n = images.len() / v_len;
+    let dense = DenseFields::new(model);
     let per_image: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
+            let mut acc = Vec::new();
             let target = &images[i * v_len..(i + 1) * v_len];
             let mut rng = stream(seed, Stream::Eval, tag, i as u64);
             let start: Vec<f32> =
@@ -145,7 +147,10 @@ fn reconstruction_hd_float(
                         model.hidden_field(&v, &mut h, &mut k_buf);
                         sample_spins_in_place(&mut h, &mut rng);
                     }
-                    model.visible_field(&h, &mut v, &mut k_buf);
+                    match &dense {
+                        Some(d) => d.field(&h, &mut v, &mut acc),
+                        None => model.visible_field(&h, &mut v, &mut k_buf),
+                    }
                     sample_spins_in_place(&mut v, &mut rng);
                     if protocol.clamp {
                         for ((vi, &t), &k) in v.iter_mut().zip(target).zip(kept) {
@@ -225,6 +230,105 @@ fn reconstruction_hd_binary(
     per_image.iter().sum::<f64>() / n as f64
 }
 
+/// The visible fields `ψ = W h + a` of a dense model with the bits of
+/// `DenseRbm::visible_field` (tested), which takes each `ψ_i` as `rapid_core::num::dot` of
+/// row `i` and `h` (four lane sums over `j mod 4` in order, folded as `(s₀ + s₁) + (s₂ + s₃)`,
+/// then the last `H mod 4` terms in order) plus `a_i`. Here the weights are regrouped by
+/// four columns (`w4[c][i][l] = W_{i,4c+l}`), so that the lane sums of four rows at a time
+/// fill one 16-lane vector (sixteen rows in four vectors kept in registers): the same
+/// operations per lane in the same order, at the active SIMD level ([`at_level`]).
+struct DenseFields {
+    visible: usize,
+    hidden: usize,
+    /// `W` for the columns `j < 4⌊H/4⌋`, regrouped; rows padded to a multiple of 16 with zeros.
+    w4: Vec<f32>,
+    /// `V` rounded up to a multiple of 16.
+    vp: usize,
+    /// The last `H mod 4` columns of `W` (`V` rows).
+    tail: Vec<f32>,
+    a: Option<Vec<f32>>,
+}
+
+impl DenseFields {
+    /// For dense models; `None` for RA ones.
+    fn new(model: &ModelRef<'_>) -> Option<Self> {
+        let ModelRef::Dense(m) = model else { return None };
+        let (nv, nh) = (m.dims().visible, m.dims().hidden);
+        if nv == 0 {
+            return None;
+        }
+        let w = &m.params()[..nv * nh];
+        let vp = nv.div_ceil(16) * 16;
+        let quads = nh / 4;
+        let mut w4 = vec![0.0f32; quads * vp * 4];
+        for c in 0..quads {
+            for i in 0..nv {
+                for l in 0..4 {
+                    w4[(c * vp + i) * 4 + l] = w[i * nh + 4 * c + l];
+                }
+            }
+        }
+        let tail = (0..nv).flat_map(|i| &w[i * nh + 4 * quads..(i + 1) * nh]).copied().collect();
+        Some(DenseFields { visible: nv, hidden: nh, w4, vp, tail, a: m.a().map(<[f32]>::to_vec) })
+    }
+
+    /// `psi = W h + a`; `acc` is scratch of `4·vp` values.
+    fn field(&self, h: &[f32], psi: &mut [f32], acc: &mut Vec<f32>) {
+        assert!(h.len() == self.hidden && psi.len() == self.visible, "state lengths");
+        acc.clear();
+        acc.resize(4 * self.vp, 0.0);
+        at_level(
+            #[inline(always)]
+            || self.field_lanes(h, psi, acc),
+        );
+    }
+
+    #[inline(always)]
+    fn field_lanes(&self, h: &[f32], psi: &mut [f32], acc: &mut [f32]) {
+        let (nh, vp) = (self.hidden, self.vp);
+        let quads = nh / 4;
+        // Sixteen rows at a time, their 64 lane sums in four 16-lane locals (registers).
+        for (b, out) in acc.chunks_exact_mut(64).enumerate() {
+            // Four named locals (in an array of arrays LLVM adds one lane at a time).
+            let (mut x0, mut x1, mut x2, mut x3) = ([0.0f32; 16], [0.0; 16], [0.0; 16], [0.0; 16]);
+            for c in 0..quads {
+                let hc: [f32; 4] = h[4 * c..4 * c + 4].try_into().expect("four columns");
+                let hq: [f32; 16] = std::array::from_fn(|k| hc[k % 4]);
+                let base = (c * vp + 16 * b) * 4;
+                let wc: &[f32; 64] = self.w4[base..base + 64].try_into().expect("16 rows");
+                macro_rules! group {
+                    ($x:ident, $g:literal) => {
+                        for k in 0..16 {
+                            $x[k] += wc[$g + k] * hq[k];
+                        }
+                    };
+                }
+                group!(x0, 0);
+                group!(x1, 16);
+                group!(x2, 32);
+                group!(x3, 48);
+            }
+            for (o, &y) in out.iter_mut().zip(x0.iter().chain(&x1).chain(&x2).chain(&x3)) {
+                *o = y;
+            }
+        }
+        for (i, p) in psi.iter_mut().enumerate() {
+            let l = &acc[4 * i..4 * i + 4];
+            let mut s = (l[0] + l[1]) + (l[2] + l[3]);
+            let r = nh - 4 * quads;
+            for (x, y) in self.tail[i * r..(i + 1) * r].iter().zip(&h[4 * quads..]) {
+                s += x * y;
+            }
+            *p = s;
+        }
+        if let Some(a) = &self.a {
+            for (p, &ai) in psi.iter_mut().zip(a) {
+                *p += ai;
+            }
+        }
+    }
+}
+
 /// Random ±1 spins.
 fn random_spins(rng: &mut Rng, out: &mut [f32]) {
     for x in out.iter_mut() {
@@ -232,13 +336,24 @@ fn random_spins(rng: &mut Rng, out: &mut [f32]) {
     }
 }
 
-/// `steps` Gibbs steps `v → h → v` from `v`; `h` holds the last hidden draw.
-fn gibbs(model: &ModelRef<'_>, v: &mut [f32], h: &mut [f32], steps: usize, rng: &mut Rng) {
-    let mut s = vec![0.0f32; model.scratch_len()];
+/// `steps` Gibbs steps `v → h → v` from `v`; `h` holds the last hidden draw. `dense` is
+/// [`DenseFields::new`] of the model (the same visible fields, faster).
+fn gibbs(
+    model: &ModelRef<'_>,
+    dense: Option<&DenseFields>,
+    v: &mut [f32],
+    h: &mut [f32],
+    steps: usize,
+    rng: &mut Rng,
+) {
+    let (mut s, mut acc) = (vec![0.0f32; model.scratch_len()], Vec::new());
     for _ in 0..steps {
         model.hidden_field(v, h, &mut s);
         sample_spins_in_place(h, rng);
-        model.visible_field(h, v, &mut s);
+        match dense {
+            Some(d) => d.field(h, v, &mut acc),
+            None => model.visible_field(h, v, &mut s),
+        }
         sample_spins_in_place(v, rng);
     }
 }
@@ -388,10 +503,11 @@ pub fn gibbs_gs_accessibility(
     // The chains run one after the other (the same draws as one at a time); their energies
     // are computed together.
     let (mut v, mut h) = (vec![0.0f32; chains * nv], vec![0.0f32; chains * nh]);
+    let dense = DenseFields::new(model);
     for c in 0..chains {
         let (vc, hc) = (&mut v[c * nv..(c + 1) * nv], &mut h[c * nh..(c + 1) * nh]);
         random_spins(rng, vc);
-        gibbs(model, vc, hc, steps, rng);
+        gibbs(model, dense.as_ref(), vc, hc, steps, rng);
     }
     let mut e = vec![0.0f64; chains];
     energies_f64(bip, &v, &h, &mut e);
@@ -455,10 +571,11 @@ pub fn cd_min_energy(
     let mut v = data.to_vec();
     let mut h = vec![0.0f32; model.hidden()];
     let mut best = f64::INFINITY;
+    let dense = DenseFields::new(model);
     for _ in 0..repeats {
         v.copy_from_slice(data);
         for row in v.chunks_exact_mut(vl) {
-            gibbs(model, row, &mut h, k, rng);
+            gibbs(model, dense.as_ref(), row, &mut h, k, rng);
         }
         best = best.min(chains_min_energy(model, bip, &v, rng));
     }
@@ -676,6 +793,32 @@ mod tests {
                             energy_f64(&m, &vs[c * nv..(c + 1) * nv], &hs[c * nh..(c + 1) * nh]);
                         assert_eq!(e.to_bits(), want.to_bits(), "{nv}×{nh}, state {c}: {e} {want}");
                     }
+                }
+            }
+        }
+    }
+
+    /// [`DenseFields`] gives the bits of `DenseRbm::visible_field`: `H` and `V` multiples of 4
+    /// or not, with and without biases, ±1 and continuous `h`.
+    #[test]
+    fn dense_visible_fields_have_the_bits_of_the_model() {
+        let mut rng = stream(12, Stream::Eval, 0, 0);
+        let mut real = |n: usize| -> Vec<f32> {
+            (0..n).map(|_| (rng.next_u32() as f32 / 4_294_967_296.0 - 0.5) * 3.0).collect()
+        };
+        for (nv, nh) in [(16, 1000), (5, 3), (9, 27), (1, 8), (20, 1001), (3, 4)] {
+            for biases in [false, true] {
+                let params = real(nv * nh + if biases { nv + nh } else { 0 });
+                let m = DenseRbm::new(&params[..], DenseDims::new(nv, nh, biases));
+                let model = ModelRef::Dense(m);
+                let d = DenseFields::new(&model).expect("a dense model");
+                let mut acc = Vec::new();
+                for h in [real(nh), real(nh).iter().map(|&x| x.signum()).collect()] {
+                    let (mut got, mut want) = (vec![0.0f32; nv], vec![0.0f32; nv]);
+                    d.field(&h, &mut got, &mut acc);
+                    m.visible_field(&h, &mut want);
+                    let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{nv}×{nh} biases {biases}");
                 }
             }
         }
