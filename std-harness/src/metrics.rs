@@ -130,7 +130,10 @@ fn reconstruction_hd_float(
             let mut k_buf = vec![0.0f32; model.scratch_len()];
             // The first hidden field depends only on the start: compute σ(2φ) once per image.
             let mut p0 = vec![0.0f32; h_len];
-            model.hidden_field(&start, &mut p0, &mut k_buf);
+            match &dense {
+                Some(d) => d.hidden(&start, &mut p0),
+                None => model.hidden_field(&start, &mut p0, &mut k_buf),
+            }
             for p in p0.iter_mut() {
                 *p = sigmoid(2.0 * *p);
             }
@@ -144,7 +147,10 @@ fn reconstruction_hd_float(
                             *hj = if uniform01(&mut rng) < p { 1.0 } else { -1.0 };
                         }
                     } else {
-                        model.hidden_field(&v, &mut h, &mut k_buf);
+                        match &dense {
+                            Some(d) => d.hidden(&v, &mut h),
+                            None => model.hidden_field(&v, &mut h, &mut k_buf),
+                        }
                         sample_spins_in_place(&mut h, &mut rng);
                     }
                     match &dense {
@@ -230,7 +236,8 @@ fn reconstruction_hd_binary(
     per_image.iter().sum::<f64>() / n as f64
 }
 
-/// The visible fields `ψ = W h + a` of a dense model with the bits of
+/// The visible fields `ψ = W h + a` of a dense model (and its hidden fields,
+/// [`DenseFields::hidden`]) with the bits of
 /// `DenseRbm::visible_field` (tested), which takes each `ψ_i` as `rapid_core::num::dot` of
 /// row `i` and `h` (four lane sums over `j mod 4` in order, folded as `(s₀ + s₁) + (s₂ + s₃)`,
 /// then the last `H mod 4` terms in order) plus `a_i`. Here the weights are regrouped by
@@ -247,6 +254,9 @@ struct DenseFields {
     /// The last `H mod 4` columns of `W` (`V` rows).
     tail: Vec<f32>,
     a: Option<Vec<f32>>,
+    /// `W` as it is (V×H), and `b`, for [`DenseFields::hidden`].
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
 }
 
 impl DenseFields {
@@ -269,7 +279,36 @@ impl DenseFields {
             }
         }
         let tail = (0..nv).flat_map(|i| &w[i * nh + 4 * quads..(i + 1) * nh]).copied().collect();
-        Some(DenseFields { visible: nv, hidden: nh, w4, vp, tail, a: m.a().map(<[f32]>::to_vec) })
+        Some(DenseFields {
+            visible: nv,
+            hidden: nh,
+            w4,
+            vp,
+            tail,
+            a: m.a().map(<[f32]>::to_vec),
+            w: w.to_vec(),
+            b: m.b().map(<[f32]>::to_vec),
+        })
+    }
+
+    /// `phi = Wᵀv + b` with the bits of `DenseRbm::hidden_field` (`phi = b`, then
+    /// `phi += v_i·W_i` row by row: the same operations per entry), at the active SIMD level.
+    fn hidden(&self, v: &[f32], phi: &mut [f32]) {
+        assert!(v.len() == self.visible && phi.len() == self.hidden, "state lengths");
+        at_level(
+            #[inline(always)]
+            || {
+                match &self.b {
+                    Some(b) => phi.copy_from_slice(b),
+                    None => phi.fill(0.0),
+                }
+                for (row, &vi) in self.w.chunks_exact(self.hidden).zip(v) {
+                    for (p, &x) in phi.iter_mut().zip(row) {
+                        *p += vi * x;
+                    }
+                }
+            },
+        );
     }
 
     /// `psi = W h + a`; `acc` is scratch of `4·vp` values.
@@ -348,7 +387,10 @@ fn gibbs(
 ) {
     let (mut s, mut acc) = (vec![0.0f32; model.scratch_len()], Vec::new());
     for _ in 0..steps {
-        model.hidden_field(v, h, &mut s);
+        match dense {
+            Some(d) => d.hidden(v, h),
+            None => model.hidden_field(v, h, &mut s),
+        }
         sample_spins_in_place(h, rng);
         match dense {
             Some(d) => d.field(h, v, &mut acc),
@@ -545,10 +587,14 @@ pub fn chains_min_energy(
     let mut s = vec![0.0f32; model.scratch_len()];
     let mut e = [0.0f64; CHAIN_BLOCK];
     let mut best = f64::INFINITY;
+    let dense = DenseFields::new(model);
     for vb in chains[..whole].chunks(CHAIN_BLOCK * nv) {
         let k = vb.len() / nv;
         for (v, hc) in vb.chunks_exact(nv).zip(h.chunks_exact_mut(nh)) {
-            model.hidden_field(v, hc, &mut s);
+            match &dense {
+                Some(d) => d.hidden(v, hc),
+                None => model.hidden_field(v, hc, &mut s),
+            }
             sample_spins_in_place(hc, rng);
         }
         energies_f64(bip, vb, &h[..k * nh], &mut e[..k]);
@@ -798,8 +844,8 @@ mod tests {
         }
     }
 
-    /// [`DenseFields`] gives the bits of `DenseRbm::visible_field`: `H` and `V` multiples of 4
-    /// or not, with and without biases, ±1 and continuous `h`.
+    /// [`DenseFields`] gives the bits of `DenseRbm::visible_field` and `hidden_field`: `H` and
+    /// `V` multiples of 4 or not, with and without biases, ±1 and continuous states.
     #[test]
     fn dense_visible_fields_have_the_bits_of_the_model() {
         let mut rng = stream(12, Stream::Eval, 0, 0);
@@ -813,12 +859,18 @@ mod tests {
                 let model = ModelRef::Dense(m);
                 let d = DenseFields::new(&model).expect("a dense model");
                 let mut acc = Vec::new();
+                let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
                 for h in [real(nh), real(nh).iter().map(|&x| x.signum()).collect()] {
                     let (mut got, mut want) = (vec![0.0f32; nv], vec![0.0f32; nv]);
                     d.field(&h, &mut got, &mut acc);
                     m.visible_field(&h, &mut want);
-                    let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{nv}×{nh} biases {biases}");
+                }
+                for v in [real(nv), real(nv).iter().map(|&x| x.signum()).collect()] {
+                    let (mut got, mut want) = (vec![0.0f32; nh], vec![0.0f32; nh]);
+                    d.hidden(&v, &mut got);
+                    m.hidden_field(&v, &mut want);
+                    assert_eq!(bits(&got), bits(&want), "hidden {nv}×{nh} biases {biases}");
                 }
             }
         }
