@@ -50,8 +50,8 @@ pub fn paper_methods() -> Vec<(Method, (u8, u8, u8))> {
 
 /// The order in which [`reproduce`] starts the runs of a method (lower first): the methods'
 /// cost per epoch with the paper's settings on Bars 4×4, largest first (measured, CPU seconds
-/// per epoch of training and evaluation: PCD-10 with 2048 chains about 0.3, exact about 0.23,
-/// CD-10 about 0.03, RAPID about 0.01). Only the speed depends on it, never the results.
+/// per epoch of training and evaluation: PCD-10 with 2048 chains about 0.28, exact about 0.21,
+/// CD-10 about 0.015, RAPID about 0.007). Only the speed depends on it, never the results.
 fn cost_rank(method: Method) -> u8 {
     match method {
         Method::Pcd { .. } => 0,
