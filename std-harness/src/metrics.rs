@@ -36,6 +36,7 @@ use rapid_core::int::sample::{
     draw_from_thresholds, pack_pm1, sample_scratch_len, signs_len, Signs,
 };
 use rapid_core::int::table::{tanh_table_len, threshold_table_len, Tables};
+use rapid_core::kernels::at_level;
 use rapid_core::kernels::bulk::Lanes;
 use rapid_core::num::{sigmoid, uniform01};
 use rapid_core::ra::gibbs::sample_spins_in_place;
@@ -117,9 +118,11 @@ fn reconstruction_hd_float(
 ) -> f64 {
     let (v_len, h_len) = (model.visible(), model.hidden());
     let n = images.len() / v_len;
+    let dense = DenseFields::new(model);
     let per_image: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
+            let mut acc = Vec::new();
             let target = &images[i * v_len..(i + 1) * v_len];
             let mut rng = stream(seed, Stream::Eval, tag, i as u64);
             let start: Vec<f32> =
@@ -127,7 +130,10 @@ fn reconstruction_hd_float(
             let mut k_buf = vec![0.0f32; model.scratch_len()];
             // The first hidden field depends only on the start: compute σ(2φ) once per image.
             let mut p0 = vec![0.0f32; h_len];
-            model.hidden_field(&start, &mut p0, &mut k_buf);
+            match &dense {
+                Some(d) => d.hidden(&start, &mut p0),
+                None => model.hidden_field(&start, &mut p0, &mut k_buf),
+            }
             for p in p0.iter_mut() {
                 *p = sigmoid(2.0 * *p);
             }
@@ -141,10 +147,16 @@ fn reconstruction_hd_float(
                             *hj = if uniform01(&mut rng) < p { 1.0 } else { -1.0 };
                         }
                     } else {
-                        model.hidden_field(&v, &mut h, &mut k_buf);
+                        match &dense {
+                            Some(d) => d.hidden(&v, &mut h),
+                            None => model.hidden_field(&v, &mut h, &mut k_buf),
+                        }
                         sample_spins_in_place(&mut h, &mut rng);
                     }
-                    model.visible_field(&h, &mut v, &mut k_buf);
+                    match &dense {
+                        Some(d) => d.field(&h, &mut v, &mut acc),
+                        None => model.visible_field(&h, &mut v, &mut k_buf),
+                    }
                     sample_spins_in_place(&mut v, &mut rng);
                     if protocol.clamp {
                         for ((vi, &t), &k) in v.iter_mut().zip(target).zip(kept) {
@@ -224,6 +236,138 @@ fn reconstruction_hd_binary(
     per_image.iter().sum::<f64>() / n as f64
 }
 
+/// The visible fields `ψ = W h + a` of a dense model (and its hidden fields,
+/// [`DenseFields::hidden`]) with the bits of
+/// `DenseRbm::visible_field` (tested), which takes each `ψ_i` as `rapid_core::num::dot` of
+/// row `i` and `h` (four lane sums over `j mod 4` in order, folded as `(s₀ + s₁) + (s₂ + s₃)`,
+/// then the last `H mod 4` terms in order) plus `a_i`. Here the weights are regrouped by
+/// four columns (`w4[c][i][l] = W_{i,4c+l}`), so that the lane sums of four rows at a time
+/// fill one 16-lane vector (sixteen rows in four vectors kept in registers): the same
+/// operations per lane in the same order, at the active SIMD level ([`at_level`]).
+struct DenseFields {
+    visible: usize,
+    hidden: usize,
+    /// `W` for the columns `j < 4⌊H/4⌋`, regrouped; rows padded to a multiple of 16 with zeros.
+    w4: Vec<f32>,
+    /// `V` rounded up to a multiple of 16.
+    vp: usize,
+    /// The last `H mod 4` columns of `W` (`V` rows).
+    tail: Vec<f32>,
+    a: Option<Vec<f32>>,
+    /// `W` as it is (V×H), and `b`, for [`DenseFields::hidden`].
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+}
+
+impl DenseFields {
+    /// For dense models; `None` for RA ones.
+    fn new(model: &ModelRef<'_>) -> Option<Self> {
+        let ModelRef::Dense(m) = model else { return None };
+        let (nv, nh) = (m.dims().visible, m.dims().hidden);
+        if nv == 0 {
+            return None;
+        }
+        let w = &m.params()[..nv * nh];
+        let vp = nv.div_ceil(16) * 16;
+        let quads = nh / 4;
+        let mut w4 = vec![0.0f32; quads * vp * 4];
+        for c in 0..quads {
+            for i in 0..nv {
+                for l in 0..4 {
+                    w4[(c * vp + i) * 4 + l] = w[i * nh + 4 * c + l];
+                }
+            }
+        }
+        let tail = (0..nv).flat_map(|i| &w[i * nh + 4 * quads..(i + 1) * nh]).copied().collect();
+        Some(DenseFields {
+            visible: nv,
+            hidden: nh,
+            w4,
+            vp,
+            tail,
+            a: m.a().map(<[f32]>::to_vec),
+            w: w.to_vec(),
+            b: m.b().map(<[f32]>::to_vec),
+        })
+    }
+
+    /// `phi = Wᵀv + b` with the bits of `DenseRbm::hidden_field` (`phi = b`, then
+    /// `phi += v_i·W_i` row by row: the same operations per entry), at the active SIMD level.
+    fn hidden(&self, v: &[f32], phi: &mut [f32]) {
+        assert!(v.len() == self.visible && phi.len() == self.hidden, "state lengths");
+        at_level(
+            #[inline(always)]
+            || {
+                match &self.b {
+                    Some(b) => phi.copy_from_slice(b),
+                    None => phi.fill(0.0),
+                }
+                for (row, &vi) in self.w.chunks_exact(self.hidden).zip(v) {
+                    for (p, &x) in phi.iter_mut().zip(row) {
+                        *p += vi * x;
+                    }
+                }
+            },
+        );
+    }
+
+    /// `psi = W h + a`; `acc` is scratch of `4·vp` values.
+    fn field(&self, h: &[f32], psi: &mut [f32], acc: &mut Vec<f32>) {
+        assert!(h.len() == self.hidden && psi.len() == self.visible, "state lengths");
+        acc.clear();
+        acc.resize(4 * self.vp, 0.0);
+        at_level(
+            #[inline(always)]
+            || self.field_lanes(h, psi, acc),
+        );
+    }
+
+    #[inline(always)]
+    fn field_lanes(&self, h: &[f32], psi: &mut [f32], acc: &mut [f32]) {
+        let (nh, vp) = (self.hidden, self.vp);
+        let quads = nh / 4;
+        // Sixteen rows at a time, their 64 lane sums in four 16-lane locals (registers).
+        for (b, out) in acc.chunks_exact_mut(64).enumerate() {
+            // Four named locals (in an array of arrays LLVM adds one lane at a time).
+            let (mut x0, mut x1, mut x2, mut x3) = ([0.0f32; 16], [0.0; 16], [0.0; 16], [0.0; 16]);
+            for c in 0..quads {
+                let hc: [f32; 4] = h[4 * c..4 * c + 4].try_into().expect("four columns");
+                let hq: [f32; 16] = std::array::from_fn(|k| hc[k % 4]);
+                let base = (c * vp + 16 * b) * 4;
+                let wc: &[f32; 64] = self.w4[base..base + 64].try_into().expect("16 rows");
+                macro_rules! group {
+                    ($x:ident, $g:literal) => {
+                        for k in 0..16 {
+                            $x[k] += wc[$g + k] * hq[k];
+                        }
+                    };
+                }
+                group!(x0, 0);
+                group!(x1, 16);
+                group!(x2, 32);
+                group!(x3, 48);
+            }
+            for (o, &y) in out.iter_mut().zip(x0.iter().chain(&x1).chain(&x2).chain(&x3)) {
+                *o = y;
+            }
+        }
+        for (i, p) in psi.iter_mut().enumerate() {
+            let l = &acc[4 * i..4 * i + 4];
+            let mut s = (l[0] + l[1]) + (l[2] + l[3]);
+            let r = nh - 4 * quads;
+            for (x, y) in self.tail[i * r..(i + 1) * r].iter().zip(&h[4 * quads..]) {
+                s += x * y;
+            }
+            *p = s;
+        }
+        if let Some(a) = &self.a {
+            for (p, &ai) in psi.iter_mut().zip(a) {
+                *p += ai;
+            }
+        }
+    }
+}
+
 /// Random ±1 spins.
 fn random_spins(rng: &mut Rng, out: &mut [f32]) {
     for x in out.iter_mut() {
@@ -231,18 +375,36 @@ fn random_spins(rng: &mut Rng, out: &mut [f32]) {
     }
 }
 
-/// `steps` Gibbs steps `v → h → v` from `v`; `h` holds the last hidden draw.
-fn gibbs(model: &ModelRef<'_>, v: &mut [f32], h: &mut [f32], steps: usize, rng: &mut Rng) {
-    let mut s = vec![0.0f32; model.scratch_len()];
+/// `steps` Gibbs steps `v → h → v` from `v`; `h` holds the last hidden draw. `dense` is
+/// [`DenseFields::new`] of the model (the same visible fields, faster).
+fn gibbs(
+    model: &ModelRef<'_>,
+    dense: Option<&DenseFields>,
+    v: &mut [f32],
+    h: &mut [f32],
+    steps: usize,
+    rng: &mut Rng,
+) {
+    let (mut s, mut acc) = (vec![0.0f32; model.scratch_len()], Vec::new());
     for _ in 0..steps {
-        model.hidden_field(v, h, &mut s);
+        match dense {
+            Some(d) => d.hidden(v, h),
+            None => model.hidden_field(v, h, &mut s),
+        }
         sample_spins_in_place(h, rng);
-        model.visible_field(h, v, &mut s);
+        match dense {
+            Some(d) => d.field(h, v, &mut acc),
+            None => model.visible_field(h, v, &mut s),
+        }
         sample_spins_in_place(v, rng);
     }
 }
 
-/// `E(v, h) = −vᵀWh − aᵀv − bᵀh`, accumulated in `f64`.
+/// `E(v, h) = −vᵀWh − aᵀv − bᵀh`, accumulated in `f64`: `e = 0`, then for each row `i` in
+/// order `e −= v_i·s_i` with `s_i = Σ_j W_ij h_j` summed in order, then `e −= Σ_i a_i v_i` and
+/// `e −= Σ_j b_j h_j` (each summed in order). Every product of two `f32` values is exact in
+/// `f64`, so only the additions round. [`energies_f64`] computes many energies with these
+/// bits.
 ///
 /// # Panics
 /// If `v` or `h` has the wrong length.
@@ -262,6 +424,112 @@ pub fn energy_f64(m: &Bipartite<'_>, v: &[f32], h: &[f32]) -> f64 {
     e
 }
 
+/// States per group of [`energies_f64`]: one `f64` lane each (an AVX-512 register).
+const E_LANES: usize = 8;
+/// Rows of `W` per pass of [`energies_f64`]: independent accumulators hide the latency of the
+/// additions.
+const E_ROWS: usize = 8;
+
+/// `out[c] = E(v_c, h_c)` for the states `v_c`, `h_c` (rows of `vs` and `hs`), each with the bits
+/// of [`energy_f64`] (tested): the same additions in the same order per state, with
+/// [`E_LANES`] states side by side in vector lanes instead of one sum at a time (the
+/// sequential `f64` sums of [`energy_f64`] do not vectorise). Runs at the active SIMD level
+/// ([`at_level`]), the same bits at every level.
+///
+/// # Panics
+/// If `vs.len() != out.len()·V` or `hs.len() != out.len()·H`, or `m`'s slices have the wrong
+/// lengths.
+pub fn energies_f64(m: &Bipartite<'_>, vs: &[f32], hs: &[f32], out: &mut [f64]) {
+    let (nv, nh, n) = (m.visible, m.hidden, out.len());
+    assert!(vs.len() == n * nv && hs.len() == n * nh, "state lengths");
+    assert_eq!(m.w.len(), nv * nh, "w must have V·H entries");
+    assert!(m.a.is_none_or(|a| a.len() == nv) && m.b.is_none_or(|b| b.len() == nh), "biases");
+    at_level(
+        #[inline(always)]
+        || energies_f64_lanes(m, vs, hs, out),
+    );
+}
+
+/// [`energies_f64`]'s loops (lane `c` of a group is state `c`; the unused lanes of a short last
+/// group hold zeros and are not written out).
+#[inline(always)]
+fn energies_f64_lanes(m: &Bipartite<'_>, vs: &[f32], hs: &[f32], out: &mut [f64]) {
+    type Lane = [f64; E_LANES];
+    let (nv, nh) = (m.visible, m.hidden);
+    // The group's states transposed: `ht[j][c] = h_c[j]`, `vt[i][c] = v_c[i]`.
+    let mut ht: Vec<Lane> = vec![[0.0; E_LANES]; nh];
+    let mut vt: Vec<Lane> = vec![[0.0; E_LANES]; nv];
+    // `Iterator::sum` of `f64` starts from −0.0: so do the lane sums.
+    let sum = |terms: &[f32], t: &[Lane]| -> Lane {
+        let mut s = [-0.0f64; E_LANES];
+        for (&x, y) in terms.iter().zip(t) {
+            let x = f64::from(x);
+            for (sc, &yc) in s.iter_mut().zip(y) {
+                *sc += x * yc;
+            }
+        }
+        s
+    };
+    for (g, o) in out.chunks_mut(E_LANES).enumerate() {
+        let c0 = g * E_LANES;
+        for c in 0..E_LANES {
+            let present = c < o.len();
+            for (j, x) in ht.iter_mut().enumerate() {
+                x[c] = if present { f64::from(hs[(c0 + c) * nh + j]) } else { 0.0 };
+            }
+            for (i, x) in vt.iter_mut().enumerate() {
+                x[c] = if present { f64::from(vs[(c0 + c) * nv + i]) } else { 0.0 };
+            }
+        }
+        let mut e = [0.0f64; E_LANES];
+        for (rows, vrows) in m.w.chunks(E_ROWS * nh.max(1)).zip(vt.chunks(E_ROWS)) {
+            if rows.len() == E_ROWS * nh {
+                let mut acc = [[-0.0f64; E_LANES]; E_ROWS];
+                let r: [&[f32]; E_ROWS] = std::array::from_fn(|k| &rows[k * nh..(k + 1) * nh]);
+                for (j, hj) in ht.iter().enumerate() {
+                    // Written out per row and lane with constant indices, so that the
+                    // accumulators stay in registers (with `for` loops LLVM keeps them in
+                    // memory and multiplies one lane at a time).
+                    macro_rules! lanes {
+                        ($k:literal, $w:ident, $($c:literal)*) => {$(
+                            acc[$k][$c] += $w * hj[$c];
+                        )*};
+                    }
+                    macro_rules! rows {
+                        ($($k:literal)*) => {$({
+                            let w = f64::from(r[$k][j]);
+                            lanes!($k, w, 0 1 2 3 4 5 6 7);
+                        })*};
+                    }
+                    const _: () = assert!(E_ROWS == 8 && E_LANES == 8);
+                    rows!(0 1 2 3 4 5 6 7);
+                }
+                for (a, vi) in acc.iter().zip(vrows) {
+                    for ((ec, &ac), &vc) in e.iter_mut().zip(a).zip(vi) {
+                        *ec -= vc * ac;
+                    }
+                }
+            } else {
+                for (row, vi) in rows.chunks_exact(nh).zip(vrows) {
+                    let a = sum(row, &ht);
+                    for ((ec, &ac), &vc) in e.iter_mut().zip(&a).zip(vi) {
+                        *ec -= vc * ac;
+                    }
+                }
+            }
+        }
+        for (bias, t) in [(m.a, &vt), (m.b, &ht)] {
+            if let Some(bias) = bias {
+                let s = sum(bias, t);
+                for (ec, &sc) in e.iter_mut().zip(&s) {
+                    *ec -= sc;
+                }
+            }
+        }
+        o.copy_from_slice(&e[..o.len()]);
+    }
+}
+
 /// Gibbs GS accessibility: `min E(v, h) / E_GS` over `chains` chains of `steps` Gibbs steps
 /// from uniform random `v` (reference: 10 chains, 10 steps). `bip` is the same model for the
 /// `f64` energies.
@@ -273,23 +541,38 @@ pub fn gibbs_gs_accessibility(
     steps: usize,
     rng: &mut Rng,
 ) -> f64 {
-    let (mut v, mut h) = (vec![0.0f32; model.visible()], vec![0.0f32; model.hidden()]);
-    let mut best = f64::INFINITY;
-    for _ in 0..chains {
-        random_spins(rng, &mut v);
-        gibbs(model, &mut v, &mut h, steps, rng);
-        best = best.min(energy_f64(bip, &v, &h));
+    let (nv, nh) = (model.visible(), model.hidden());
+    // The chains run one after the other (the same draws as one at a time); their energies
+    // are computed together.
+    let (mut v, mut h) = (vec![0.0f32; chains * nv], vec![0.0f32; chains * nh]);
+    let dense = DenseFields::new(model);
+    for c in 0..chains {
+        let (vc, hc) = (&mut v[c * nv..(c + 1) * nv], &mut h[c * nh..(c + 1) * nh]);
+        random_spins(rng, vc);
+        gibbs(model, dense.as_ref(), vc, hc, steps, rng);
     }
-    best / e_gs
+    let mut e = vec![0.0f64; chains];
+    energies_f64(bip, &v, &h, &mut e);
+    e.iter().fold(f64::INFINITY, |best, &x| best.min(x)) / e_gs
 }
 
 /// The lowest energy `E(ξᵏ_v, ξᵏ_h)` among the patterns of an RA model (as stored); `bip`
 /// is the same model for the `f64` energies.
 pub fn pattern_min_energy(model: &RaModel<&[f32]>, bip: &Bipartite<'_>) -> f64 {
-    (0..model.dims().patterns)
-        .map(|k| energy_f64(bip, model.xi_v(k), model.xi_h(k)))
-        .fold(f64::INFINITY, f64::min)
+    let k = model.dims().patterns;
+    let (mut v, mut h) = (Vec::new(), Vec::new());
+    for p in 0..k {
+        v.extend_from_slice(model.xi_v(p));
+        h.extend_from_slice(model.xi_h(p));
+    }
+    let mut e = vec![0.0f64; k];
+    energies_f64(bip, &v, &h, &mut e);
+    e.iter().fold(f64::INFINITY, |best, &x| best.min(x))
 }
+
+/// Chains per block of [`chains_min_energy`]: their hidden states are drawn one chain after the
+/// other, then their energies computed together.
+const CHAIN_BLOCK: usize = 32;
 
 /// The lowest energy `E(v, h)` over chains `v` (rows of `V`), `h ~ P(h|v)`.
 pub fn chains_min_energy(
@@ -298,13 +581,24 @@ pub fn chains_min_energy(
     chains: &[f32],
     rng: &mut Rng,
 ) -> f64 {
-    let mut h = vec![0.0f32; model.hidden()];
+    let (nv, nh) = (model.visible(), model.hidden());
+    let whole = chains.len() - chains.len() % nv;
+    let mut h = vec![0.0f32; CHAIN_BLOCK * nh];
     let mut s = vec![0.0f32; model.scratch_len()];
+    let mut e = [0.0f64; CHAIN_BLOCK];
     let mut best = f64::INFINITY;
-    for v in chains.chunks_exact(model.visible()) {
-        model.hidden_field(v, &mut h, &mut s);
-        sample_spins_in_place(&mut h, rng);
-        best = best.min(energy_f64(bip, v, &h));
+    let dense = DenseFields::new(model);
+    for vb in chains[..whole].chunks(CHAIN_BLOCK * nv) {
+        let k = vb.len() / nv;
+        for (v, hc) in vb.chunks_exact(nv).zip(h.chunks_exact_mut(nh)) {
+            match &dense {
+                Some(d) => d.hidden(v, hc),
+                None => model.hidden_field(v, hc, &mut s),
+            }
+            sample_spins_in_place(hc, rng);
+        }
+        energies_f64(bip, vb, &h[..k * nh], &mut e[..k]);
+        best = e[..k].iter().fold(best, |b, &x| b.min(x));
     }
     best
 }
@@ -323,10 +617,11 @@ pub fn cd_min_energy(
     let mut v = data.to_vec();
     let mut h = vec![0.0f32; model.hidden()];
     let mut best = f64::INFINITY;
+    let dense = DenseFields::new(model);
     for _ in 0..repeats {
         v.copy_from_slice(data);
         for row in v.chunks_exact_mut(vl) {
-            gibbs(model, row, &mut h, k, rng);
+            gibbs(model, dense.as_ref(), row, &mut h, k, rng);
         }
         best = best.min(chains_min_energy(model, bip, &v, rng));
     }
@@ -511,6 +806,74 @@ mod tests {
         let mut rng = stream(1, Stream::Eval, 0, 0);
         let data = [1.0f32, -1.0, 1.0, 1.0, -1.0, -1.0];
         zero.with_bipartite(|bip| assert_eq!(chains_min_energy(&zero, bip, &data, &mut rng), 0.0));
+    }
+
+    /// The batched energies have the bits of one-at-a-time [`energy_f64`]: ±1 and continuous
+    /// states, with and without biases, a last group and a last row block that are short.
+    #[test]
+    fn batched_energies_have_the_bits_of_energy_f64() {
+        let mut rng = stream(11, Stream::Eval, 0, 0);
+        let mut real = |n: usize| -> Vec<f32> {
+            (0..n).map(|_| (rng.next_u32() as f32 / 4_294_967_296.0 - 0.5) * 3.0).collect()
+        };
+        for (nv, nh, n) in [(16, 1000, 37), (5, 3, 1), (9, 24, 8), (20, 7, 17), (1, 1, 3)] {
+            let (w, a, b) = (real(nv * nh), real(nv), real(nh));
+            let (vc, hc) = (real(n * nv), real(n * nh));
+            let pm1 = |x: &Vec<f32>| -> Vec<f32> {
+                x.iter().map(|&y| if y < 0.0 { -1.0 } else { 1.0 }).collect()
+            };
+            let (vp, hp) = (pm1(&vc), pm1(&hc));
+            for biases in [false, true] {
+                let m = Bipartite {
+                    visible: nv,
+                    hidden: nh,
+                    w: &w,
+                    a: biases.then_some(&a[..]),
+                    b: biases.then_some(&b[..]),
+                };
+                for (vs, hs) in [(&vc, &hc), (&vp, &hp)] {
+                    let mut got = vec![0.0f64; n];
+                    energies_f64(&m, vs, hs, &mut got);
+                    for (c, &e) in got.iter().enumerate() {
+                        let want =
+                            energy_f64(&m, &vs[c * nv..(c + 1) * nv], &hs[c * nh..(c + 1) * nh]);
+                        assert_eq!(e.to_bits(), want.to_bits(), "{nv}×{nh}, state {c}: {e} {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`DenseFields`] gives the bits of `DenseRbm::visible_field` and `hidden_field`: `H` and
+    /// `V` multiples of 4 or not, with and without biases, ±1 and continuous states.
+    #[test]
+    fn dense_visible_fields_have_the_bits_of_the_model() {
+        let mut rng = stream(12, Stream::Eval, 0, 0);
+        let mut real = |n: usize| -> Vec<f32> {
+            (0..n).map(|_| (rng.next_u32() as f32 / 4_294_967_296.0 - 0.5) * 3.0).collect()
+        };
+        for (nv, nh) in [(16, 1000), (5, 3), (9, 27), (1, 8), (20, 1001), (3, 4)] {
+            for biases in [false, true] {
+                let params = real(nv * nh + if biases { nv + nh } else { 0 });
+                let m = DenseRbm::new(&params[..], DenseDims::new(nv, nh, biases));
+                let model = ModelRef::Dense(m);
+                let d = DenseFields::new(&model).expect("a dense model");
+                let mut acc = Vec::new();
+                let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+                for h in [real(nh), real(nh).iter().map(|&x| x.signum()).collect()] {
+                    let (mut got, mut want) = (vec![0.0f32; nv], vec![0.0f32; nv]);
+                    d.field(&h, &mut got, &mut acc);
+                    m.visible_field(&h, &mut want);
+                    assert_eq!(bits(&got), bits(&want), "{nv}×{nh} biases {biases}");
+                }
+                for v in [real(nv), real(nv).iter().map(|&x| x.signum()).collect()] {
+                    let (mut got, mut want) = (vec![0.0f32; nh], vec![0.0f32; nh]);
+                    d.hidden(&v, &mut got);
+                    m.hidden_field(&v, &mut want);
+                    assert_eq!(bits(&got), bits(&want), "hidden {nv}×{nh} biases {biases}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! docs), the model layout `FastNet`, the per-chunk walk and its sweep kernels (`sweep`,
 //! `sweep_odd`, the `f32` exponential `exp_neg2`); and the vectorised `f64` walks `Net64`
 //! behind [`log_z`](super::log_z) (`sweep64`, the `f64` exponential `exp_neg2_f64`, one `ln`
-//! per 512 fields) and [`ground_state`](super::ground_state) (an approximate walk, candidates
-//! re-evaluated exactly).
+//! per 512 fields) and [`ground_state`](super::ground_state) (an approximate walk in `f32`,
+//! `walk32`, or in `f64` where `f32` could overflow; candidates re-evaluated exactly).
 
 use rapid_core::kernels::at_level;
 use rayon::prelude::*;
@@ -826,6 +826,48 @@ fn sweep64<const UPDATE: bool, const LOGCOSH: bool>(
     (abs.iter().sum(), ln)
 }
 
+/// The ground state's `f32` walk sets its fields from `f64` ones every `2^GS_ANCHOR_BITS`
+/// states (see [`Net64::gs_tol32`]).
+const GS_ANCHOR_BITS: usize = 6;
+/// The `f32` walk is used when `Σ|c| + Σ|d| + Σ|R|` is below this (no field or sum can then
+/// overflow `f32`, whose largest value is about `3.4·10³⁸`); above, the `f64` walk.
+const GS_F32_SCALE_MAX: f64 = 1e30;
+
+/// `acc += s·row` in `f64`.
+#[inline(always)]
+fn add_row64(acc: &mut [f64], s: f64, row: &[f64]) {
+    for (a, &r) in acc.iter_mut().zip(row) {
+        *a += s * r;
+    }
+}
+
+/// `f += row` (if `UPDATE`), then `Σ_j |f_j|` summed in [`LANES`] `f32` lanes (added in `f64`
+/// at the end). `f.len()` is a multiple of [`LANES`].
+#[inline(always)]
+fn sum_abs32<const UPDATE: bool>(f: &mut [f32], row: &[f32]) -> f64 {
+    let mut acc = [0.0f32; LANES];
+    if UPDATE {
+        for (fc, rc) in f.chunks_exact_mut(LANES).zip(row.chunks_exact(LANES)) {
+            let fc: &mut [f32; LANES] = fc.try_into().expect("a group of LANES values");
+            // A local copy: through the reference LLVM updates one lane at a time.
+            let (mut x, rc) = (*fc, lanes(rc));
+            each_lane!(l, {
+                x[l] += rc[l];
+                acc[l] += x[l].abs();
+            });
+            *fc = x;
+        }
+    } else {
+        for fc in f.chunks_exact(LANES) {
+            let fc = lanes(fc);
+            each_lane!(l, {
+                acc[l] += fc[l].abs();
+            });
+        }
+    }
+    acc.iter().map(|&x| f64::from(x)).sum()
+}
+
 /// The model for the `f64` walks: `r` the `n×mp` coupling (the summed side padded to a
 /// multiple of [`L64`] with zeros), `two[2i + 1] = 2R_i`, `two[2i] = −2R_i`.
 pub(super) struct Net64 {
@@ -834,6 +876,8 @@ pub(super) struct Net64 {
     mp: usize,
     r: Vec<f64>,
     two: Vec<f64>,
+    /// `two` rounded to `f32`, for the ground state's approximate walk.
+    two32: Vec<f32>,
     c: Vec<f64>,
     d: Vec<f64>,
     symmetric: bool,
@@ -865,7 +909,8 @@ impl Net64 {
         }
         d.resize(mp, 0.0);
         let symmetric = n > 0 && c.iter().chain(&d).all(|&x| x == 0.0);
-        Net64 { n, m, mp, r, two, c, d, symmetric }
+        let two32 = two.iter().map(|&x| x as f32).collect();
+        Net64 { n, m, mp, r, two, two32, c, d, symmetric }
     }
 
     /// `2 s R_i`, the field change when spin `i` flips to `s`.
@@ -939,6 +984,83 @@ impl Net64 {
         }
     }
 
+    /// The ground state's approximate walk of chunk `chunk` of `plan`, in `f32`: calls
+    /// `visit(code, cᵀs, Σ_j |f_j|)` for every state in Gray order. `cᵀs` is `f64`
+    /// (incremental); the fields are `f32`, set every `2^GS_ANCHOR_BITS` states from `f64`
+    /// fields (the high spins' part incremental in `f64` over the chunk, the low spins' part
+    /// one of two precomputed rows) and updated in between by the `f32` rows `±2R_i`; `Σ|f_j|`
+    /// is summed in [`LANES`] `f32` lanes. [`Net64::gs_tol32`] bounds its error.
+    #[inline(always)]
+    fn walk32(&self, plan: Plan, chunk: usize, mut visit: impl FnMut(u64, f64, f64)) {
+        let (n, mp) = (self.n, self.mp);
+        let lo = GS_ANCHOR_BITS.min(plan.local);
+        let mut code = plan.start(chunk);
+        // `high = d + Σ_{i ≥ lo} s_i R_i`, and the two possible `Σ_{i < lo} s_i R_i` at the
+        // start of an anchor block (the Gray code has its low `lo` bits clear there, except
+        // perhaps bit `lo − 1`).
+        let mut high = self.d.clone();
+        let mut cs = 0.0;
+        for i in 0..n {
+            let s = spin(code, i);
+            cs += s * self.c[i];
+            if i >= lo {
+                add_row64(&mut high, s, &self.r[i * mp..(i + 1) * mp]);
+            }
+        }
+        let mut low = [vec![0.0f64; mp], vec![0.0f64; mp]];
+        for (k, acc) in low.iter_mut().enumerate() {
+            for i in 0..lo {
+                let s = if i + 1 == lo && k == 1 { 1.0 } else { -1.0 };
+                add_row64(acc, s, &self.r[i * mp..(i + 1) * mp]);
+            }
+        }
+        let mut f = vec![0.0f32; mp];
+        for j in 0..1u64 << plan.local {
+            let i = j.trailing_zeros() as usize;
+            if j > 0 {
+                code ^= 1 << i;
+                cs += 2.0 * spin(code, i) * self.c[i];
+            }
+            let abs = if j & ((1 << lo) - 1) == 0 {
+                if j > 0 {
+                    // Spin `i ≥ lo` flipped: `2 s R_i` moves to the high fields.
+                    add_row64(&mut high, 1.0, self.two_row(i, spin(code, i)));
+                }
+                debug_assert!(lo == 0 || code & ((1u64 << (lo - 1)) - 1) == 0);
+                let low = &low[usize::from(lo > 0 && (code >> (lo - 1)) & 1 == 1)];
+                for (fj, (&h, &l)) in f.iter_mut().zip(high.iter().zip(low)) {
+                    *fj = (h + l) as f32;
+                }
+                sum_abs32::<false>(&mut f, &[])
+            } else {
+                let k = 2 * i + usize::from(spin(code, i) > 0.0);
+                sum_abs32::<true>(&mut f, &self.two32[k * mp..(k + 1) * mp])
+            };
+            visit(code, cs, abs);
+        }
+    }
+
+    /// A bound on `|approximate − direct energy|` for [`Net64::walk32`] against
+    /// [`Net64::direct_energy`], given `scale = Σ|c| + Σ|d| + Σ|R|` (which bounds every
+    /// `M_j = |d_j| + Σ_i |R_ij| ≥ |f_j|` and their sum). With `u = 2⁻²⁴` the unit roundoff
+    /// of `f32`: a field is rounded once to `f32` at an anchor (`u·M_j`, after the `f64`
+    /// rounding of its parts: `(n + 2^(local − anchor bits) + 2)·2⁻⁵³·M_j`) and then
+    /// takes at most `2^GS_ANCHOR_BITS − 1` updates, each adding a row rounded to `f32`
+    /// (`2u·|R_ij| ≤ 2u·M_j`) and rounding the sum (`u·(1 + 1%)·M_j`); the `|f_j|` are summed
+    /// in lanes of at most `⌈mp/LANES⌉` terms (`⌈mp/LANES⌉·u·(1 + 1%)·Σ M_j`); `cᵀs` is an
+    /// `f64` sum over at most `n + 2^local` flips. The direct energy's own rounding is the
+    /// `f64` bound of the ground state. Twice the sum, to spare.
+    fn gs_tol32(&self, plan: Plan, scale: f64) -> f64 {
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let lo = GS_ANCHOR_BITS.min(plan.local);
+        let updates = ((1u64 << lo) - 1) as f64;
+        let lanes = self.mp.div_ceil(LANES) as f64;
+        let high = (self.n as f64 + (1u64 << (plan.local - lo)) as f64 + 2.0) * f64::EPSILON;
+        let fields = u * (1.0 + updates * 3.1) * 1.01 + lanes * u * 1.01 + high;
+        let cs = (self.n as f64 + (1u64 << plan.local) as f64 + 2.0) * f64::EPSILON;
+        2.0 * (fields + cs) * scale
+    }
+
     /// `log Z` (see [`super::log_z`]).
     pub(super) fn log_z(&self, level: Level) -> f64 {
         let plan = self.plan();
@@ -986,6 +1108,8 @@ impl Net64 {
         let terms = (2 * (self.n + self.m) + (1 << WALK_ANCHOR_BITS) + 8) as f64;
         let tol = 4.0 * terms * f64::EPSILON * scale;
         let plan = self.plan();
+        // The `f32` walk (twice the lanes of `f64`) where its fields cannot overflow.
+        let tol32 = (scale < GS_F32_SCALE_MAX).then(|| tol + self.gs_tol32(plan, scale));
         let parts: Vec<(f64, u64)> = (0..plan.chunks())
             .into_par_iter()
             .map(|k| {
@@ -996,15 +1120,23 @@ impl Net64 {
                         // (energy, order, code)
                         let start = plan.start(k);
                         let mut best = (f64::INFINITY, self.order(start), start);
-                        self.walk::<false>(plan, k, |code, cs, abs, _| {
-                            if -cs - abs <= best.0 + tol {
+                        let mut visit = |code: u64, approx: f64, tol: f64| {
+                            if approx <= best.0 + tol {
                                 let e = self.direct_energy(code, &mut direct);
                                 let order = self.order(code);
                                 if e < best.0 || (e == best.0 && order < best.1) {
                                     best = (e, order, code);
                                 }
                             }
-                        });
+                        };
+                        match tol32 {
+                            Some(t) => {
+                                self.walk32(plan, k, |code, cs, abs| visit(code, -cs - abs, t))
+                            }
+                            None => self.walk::<false>(plan, k, |code, cs, abs, _| {
+                                visit(code, -cs - abs, tol);
+                            }),
+                        }
                         (best.0, best.1)
                     },
                 )
@@ -1022,7 +1154,62 @@ impl Net64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{bip, random_model};
     use super::*;
+
+    /// The ground state's `f32` walk stays within [`Net64::gs_tol32`] of the direct energy of
+    /// every state (the bound that makes the ground state exact), on models whose couplings
+    /// span six orders of magnitude, with and without biases, on either side.
+    #[test]
+    fn f32_walk_is_within_its_bound() {
+        let mut worst = 0.0f64;
+        for (seed, &(nv, nh, biases)) in
+            [(12, 300, false), (11, 40, true), (40, 9, true), (15, 1000, false)].iter().enumerate()
+        {
+            let (mut w, a, b) = random_model(nv, nh, 1.0, 2.0, 300 + seed as u64);
+            for (k, x) in w.iter_mut().enumerate() {
+                *x *= 10f32.powi((k * 7919 % 7) as i32 - 3);
+            }
+            let m = bip(nv, nh, &w, &a, &b, biases);
+            let net = Net64::new(&m.net());
+            let scale: f64 =
+                [&net.c, &net.d, &net.r].iter().flat_map(|x| x.iter()).map(|x| x.abs()).sum();
+            let plan = net.plan();
+            let tol = net.gs_tol32(plan, scale);
+            let mut direct = vec![0.0f64; net.mp];
+            for k in [0, plan.chunks() - 1] {
+                net.walk32(plan, k, |code, cs, abs| {
+                    let e = net.direct_energy(code, &mut direct);
+                    let err = (-cs - abs - e).abs();
+                    worst = worst.max(err / tol);
+                    assert!(err <= tol, "{nv}x{nh}: error {err:e} above the bound {tol:e}");
+                });
+            }
+        }
+        eprintln!("f32 ground-state walk: worst error {worst:.3} of the bound");
+    }
+
+    /// States whose energies differ by less than the `f32` walk resolves (a coarse grid of
+    /// couplings, full of exact ties; the zero couplings nudged by at most 1e−9, which the `f32`
+    /// fields lose and the `f64` ones keep): the ground state is still the oracle's, to the bit.
+    /// (With no tolerance for the walk's error this test fails.)
+    #[test]
+    fn ground_state_resolves_differences_below_f32_precision() {
+        for (seed, &(nv, nh)) in [(10, 200), (11, 11), (14, 60), (60, 9)].iter().enumerate() {
+            let grid = |k: usize| ((k * 7 + seed * 3) % 5) as f32 * 0.5 - 1.0;
+            let nudge = |k: usize| ((k * 2_654_435_761) % 1000) as f32 * 1e-12;
+            // Each row on the grid (every column the same: large groups of tied states).
+            let w: Vec<f32> = (0..nv * nh).map(|k| grid(k / nh) + nudge(k)).collect();
+            let a: Vec<f32> = (0..nv).map(|k| grid(k + 2) + nudge(k + 7)).collect();
+            let b: Vec<f32> = (0..nh).map(|k| grid(k + 4) + nudge(k + 11)).collect();
+            for biases in [false, true] {
+                let m = bip(nv, nh, &w, &a, &b, biases);
+                let got = super::super::ground_state(&m).unwrap();
+                let want = super::super::oracle::ground_state_oracle(&m).unwrap();
+                assert_eq!(got.energy.to_bits(), want.energy.to_bits(), "{nv}x{nh} {biases}");
+            }
+        }
+    }
 
     #[test]
     fn fast_exp_f64_is_accurate() {

@@ -50,14 +50,17 @@
 //! | per call (ns per (state, summed unit) term) | no biases | biases | `h` enumerated |
 //! |---|---|---|---|
 //! | [`log_z`] | 52–57 ms (0.8) | 105–115 ms (1.7) | 116–118 ms (1.8) |
-//! | [`ground_state`] | 7.5–7.8 ms (0.12) | 14–17 ms (0.24) | 20 ms (0.31) |
+//! | [`ground_state`] | 3.9–5.0 ms (0.07) | 7.3–9.3 ms (0.13) | 8.8–11 ms (0.15) |
 //! | [`model_average_fast`] | 20–23 ms (0.33) | 40–54 ms (0.7) | 43–46 ms (0.7) |
 //!
 //! against 740–840 ms, 1.50–1.57 s, 1.52–1.53 s ([`log_z`], `libm` `exp` + `log1p` per
 //! term: 13–16×, 14×, 13× faster), 68–69 ms, 66–69 ms, 68 ms ([`ground_state`], sequential
 //! `f64` sums: 9×, 4–4.7×, 3.3–3.4×) and 46–57 ms, 89 ms, 98–99 ms ([`model_average_fast`]
 //! compiled for SSE2 with its lane accumulators in memory: 2.0–2.8×, 1.7–2.2×, 2.2–2.3×)
-//! before (two alternated repeats each). Without biases the `s ↔ −s` symmetry halves the
+//! before (two alternated repeats each). [`ground_state`]'s walk in `f32` (instead of `f64`,
+//! re-evaluating the same candidates exactly) took 1.5×, 1.8×, 1.7× less CPU time than the
+//! `f64` walk (7.0–10 ms, 15–20 ms, 14–19 ms per call; three alternated repeats, `perf stat`
+//! task clock, on the loaded machine). Without biases the `s ↔ −s` symmetry halves the
 //! states. [`model_average`] (the test oracle, `libm` `tanh`, `n` multiply-adds per term,
 //! two passes) is unchanged: about 30–100 ns per term (2–6.5 s here). At the limit, `n = 30`
 //! with `m = 30` (padded to 32): [`log_z`] about a minute and [`ground_state`] about 10 s by
