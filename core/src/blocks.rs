@@ -161,7 +161,7 @@ pub const fn block_scratch_len(
 }
 
 /// Caller scratch split for blocks of at most `block_rows` rows, with the model's operands
-/// packed ahead by the caller if it has them ([`Workspace::with_prepacked`]).
+/// packed ahead by the caller if it has them (`Workspace::with_prepacked`, inside the crate).
 #[derive(Debug)]
 pub struct Workspace<'a> {
     scratch: &'a mut [f32],

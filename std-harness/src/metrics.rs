@@ -432,7 +432,7 @@ const E_ROWS: usize = 8;
 
 /// `out[c] = E(v_c, h_c)` for the states `v_c`, `h_c` (rows of `vs` and `hs`), each with the bits
 /// of [`energy_f64`] (tested): the same additions in the same order per state, with
-/// [`E_LANES`] states side by side in vector lanes instead of one sum at a time (the
+/// eight states side by side in vector lanes instead of one sum at a time (the
 /// sequential `f64` sums of [`energy_f64`] do not vectorise). Runs at the active SIMD level
 /// ([`at_level`]), the same bits at every level.
 ///
