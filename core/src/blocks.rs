@@ -167,6 +167,7 @@ pub struct Workspace<'a> {
     scratch: &'a mut [f32],
     block_rows: usize,
     isa: Isa,
+    /// The operands the caller packed ahead ([`Workspace::with_prepacked`]; empty if none).
     shared: &'a [f32],
 }
 
@@ -241,11 +242,6 @@ impl<'a> Workspace<'a> {
         let pre = if rest.len() >= pre_len { &mut rest[..pre_len] } else { &mut rest[..0] };
         (b, pack, vbuf, hbuf, work, pre)
     }
-
-    /// The operands the caller packed ahead ([`Workspace::with_prepacked`]; empty if none).
-    fn shared(&self) -> &'a [f32] {
-        self.shared
-    }
 }
 
 /// Adds the phase term `weight · (−∂⟨F⟩_S/∂θ)` of the sample set `S` (rows of `samples`) to
@@ -269,7 +265,7 @@ pub fn accumulate_phase<M: BlockModel + ?Sized>(
     if n == 0 {
         return;
     }
-    let (isa, shared) = (ws.isa, ws.shared());
+    let (isa, shared) = (ws.isa, ws.shared);
     let scale = model.phase_scale(weight, n);
     let (b, pack, _, t, work, pre) = ws.split(model, n);
     let pre = prepacked(model, isa, b, n.div_ceil(b), (false, shared), pre);
@@ -360,7 +356,7 @@ pub fn gibbs_rows<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if n == 0 || steps == 0 {
         return;
     }
-    let (isa, shared) = (ws.isa, ws.shared());
+    let (isa, shared) = (ws.isa, ws.shared);
     let (b, pack, _, h, work, pre) = ws.split(model, n);
     let pre = prepacked(model, isa, b, n.div_ceil(b) * steps as usize, (true, shared), pre);
     for block in v.chunks_mut(b * vv) {
@@ -391,7 +387,7 @@ pub fn cd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if rows == 0 {
         return;
     }
-    let (isa, shared) = (ws.isa, ws.shared());
+    let (isa, shared) = (ws.isa, ws.shared);
     let scale = model.phase_scale(weight, rows);
     let (b, pack, vbuf, h, work, pre) = ws.split(model, rows);
     let pre = prepacked(model, isa, b, rows.div_ceil(b) * (k as usize + 1), (true, shared), pre);
@@ -429,7 +425,7 @@ pub fn pcd_negative_phase<M: BlockModel + ?Sized, R: RngCore + ?Sized>(
     if n_chains == 0 {
         return;
     }
-    let (isa, shared) = (ws.isa, ws.shared());
+    let (isa, shared) = (ws.isa, ws.shared);
     let scale = model.phase_scale(weight, n_chains);
     let (b, pack, vbuf, h, work, pre) = ws.split(model, n_chains);
     let pre =

@@ -124,12 +124,7 @@ pub fn gemm_epilogue_with(
     let packed_b = if packed_b.is_empty() {
         None
     } else {
-        assert!(
-            packed_b.len() >= prepacked_b_len(isa, dims.k, dims.n),
-            "prepacked B has {} entries, prepacked_b_len needs {}",
-            packed_b.len(),
-            prepacked_b_len(isa, dims.k, dims.n)
-        );
+        assert_prepacked_b_len(isa, dims, packed_b);
         Some(packed_b)
     };
     gemm_impl(isa, dims, alpha, (a, b), c, pack, packed_b, epilogue);
@@ -169,13 +164,18 @@ pub fn gemm_prepacked_with(
     c: MatMut<'_>,
     pack: &mut [f32],
 ) {
-    assert!(
-        packed_b.len() >= prepacked_b_len(isa, dims.k, dims.n),
-        "prepacked B has {} entries, prepacked_b_len needs {}",
-        packed_b.len(),
-        prepacked_b_len(isa, dims.k, dims.n)
-    );
+    assert_prepacked_b_len(isa, dims, packed_b);
     gemm_impl(isa, dims, alpha, (a, b), c, pack, Some(packed_b), Epilogue::Add);
+}
+
+/// Panics unless `packed_b` holds the [`prepacked_b_len`] entries of a `B` of `dims` at `isa`.
+fn assert_prepacked_b_len(isa: Isa, dims: GemmDims, packed_b: &[f32]) {
+    let need = prepacked_b_len(isa, dims.k, dims.n);
+    assert!(
+        packed_b.len() >= need,
+        "prepacked B has {} entries, prepacked_b_len needs {need}",
+        packed_b.len()
+    );
 }
 
 /// Whether the product `dims` with the layouts (strides) of `a` and `b` packs `B` at level
